@@ -1,0 +1,476 @@
+"""Checks that need the whole journey: ids, graph, experiments, conditions, templates.
+
+The pydantic models guarantee each key has the right shape; these checks find
+what only the journey as a whole can show: a ``next`` to nowhere, a step that
+can never run, a loop that never waits, weights that do not add up, a
+condition that names a result no earlier step saved. Each check appends
+positioned diagnostics; none stops the others, so an author sees everything
+at once.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from dsl.catalog import ConnectorCatalog
+from dsl.diagnostics import Diagnostic, Severity
+from dsl.durations import parse_time_of_day
+from dsl.expressions import check_condition
+from dsl.graph import Transition, loops_without_wait, reachable, step_edges
+from dsl.models import (
+    AnyStep,
+    BranchCase,
+    BranchElse,
+    BranchStep,
+    CallStep,
+    ExitStep,
+    Journey,
+    SendStep,
+    SplitStep,
+    UpdateProfileStep,
+    WaitForStep,
+    WaitStep,
+    WaitUntil,
+    kind_of,
+)
+from dsl.source import SourceDocument
+from dsl.templates import MessageTemplate, TemplateStore, check_liquid
+
+# Names a condition or template can always use; results saved with save_as add to them.
+RESERVED_NAMES = frozenset({"event", "customer", "journey", "links", "segment", "now"})
+TRIGGER_SCOPE = frozenset({"event", "customer"})
+TEMPLATE_SCOPE = frozenset({"event", "customer", "journey", "links"})
+
+Loc = tuple[str | int, ...]
+
+
+@dataclass
+class CheckResult:
+    """Diagnostics of a journey, and the templates its send steps use (for the compiler)."""
+
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    templates: dict[str, MessageTemplate] = field(default_factory=dict)
+
+
+class _Checker:
+    def __init__(
+        self,
+        journey: Journey,
+        document: SourceDocument,
+        templates: TemplateStore | None,
+        catalog: ConnectorCatalog | None,
+    ) -> None:
+        self.journey = journey
+        self.document = document
+        self.store = templates
+        self.catalog = catalog
+        self.result = CheckResult()
+        self.edges = step_edges(journey)
+        self.ids = [step.id for step in journey.steps]
+        self.saved_always, self.saved_sometimes = _saved_names(journey, self.edges)
+        self._missing_store_reported = False
+
+    # -- reporting ---------------------------------------------------------------------
+
+    def error(self, loc: Loc, message: str, *, key: bool = False, column_shift: int = 0) -> None:
+        self._add(loc, message, Severity.ERROR, key=key, column_shift=column_shift)
+
+    def warning(self, loc: Loc, message: str) -> None:
+        self._add(loc, message, Severity.WARNING)
+
+    def _add(
+        self, loc: Loc, message: str, severity: Severity, *, key: bool = False, column_shift: int = 0
+    ) -> None:
+        diagnostic = self.document.diagnostic(loc, message, key=key)
+        update: dict[str, Any] = {"severity": severity}
+        if column_shift:
+            update["column"] = diagnostic.column + column_shift
+        self.result.diagnostics.append(diagnostic.model_copy(update=update))
+
+    # -- the checks ----------------------------------------------------------------------
+
+    def run(self) -> CheckResult:
+        self.check_ids()
+        self.check_transitions()
+        self.check_reachability()
+        self.check_loops()
+        self.check_experiments()
+        self.check_settings()
+        self.check_conditions()
+        self.check_messages()
+        self.check_connectors()
+        return self.result
+
+    def check_ids(self) -> None:
+        first_line: dict[str, int] = {}
+        for index, step in enumerate(self.journey.steps):
+            loc = ("steps", index, "id")
+            if step.id in first_line:
+                self.error(
+                    loc,
+                    f"step id '{step.id}' is already used by the step on line "
+                    f"{first_line[step.id]}: give each step its own id",
+                )
+            else:
+                first_line[step.id] = self.document.locate(loc).line
+            save_as = getattr(step, "save_as", None)
+            if save_as in RESERVED_NAMES:
+                self.error(
+                    ("steps", index, "save_as"),
+                    f"`{save_as}` is a reserved name ({', '.join(sorted(RESERVED_NAMES))}): "
+                    f"save the result under another name, e.g. `save_as: {save_as}_result`",
+                )
+
+    def check_transitions(self) -> None:
+        for index, step in enumerate(self.journey.steps):
+            base: Loc = ("steps", index)
+            if step.next and isinstance(step, BranchStep | SplitStep | ExitStep):
+                self.error((*base, "next"), _no_next_message(step), key=True)
+            for edge in self.edges.get(step.id, []) if self._is_first(index) else []:
+                if edge.target is not None and edge.target not in self.edges and edge.where:
+                    self.error((*base, *edge.where), self._unknown_target(edge.target))
+            if isinstance(step, BranchStep):
+                self.check_branch(step, base)
+
+    def _is_first(self, index: int) -> bool:
+        return self.ids.index(self.journey.steps[index].id) == index
+
+    def _unknown_target(self, target: str) -> str:
+        close = difflib.get_close_matches(target, self.ids, n=1)
+        hint = f"did you mean '{close[0]}'?" if close else f"the steps are {', '.join(self.ids)}"
+        return f"there is no step '{target}': {hint}"
+
+    def check_branch(self, step: BranchStep, base: Loc) -> None:
+        else_positions = [i for i, item in enumerate(step.branch) if isinstance(item, BranchElse)]
+        if not else_positions:
+            self.error(
+                (*base, "branch"),
+                f"the branch of step '{step.id}' has no `else`: add `- else: <step-id>` as "
+                "its last item, for customers no case matches",
+            )
+            return
+        for position in else_positions[1:]:
+            self.error((*base, "branch", position, "else"), "a branch has one `else`: remove this one")
+        first_else = else_positions[0]
+        if first_else != len(step.branch) - 1:
+            self.error(
+                (*base, "branch", first_else + 1),
+                "this case comes after `else` and can never match: move `- else:` to the end",
+            )
+
+    def check_reachability(self) -> None:
+        seen = reachable(self.ids[0], self.edges)
+        for index, step in enumerate(self.journey.steps):
+            if step.id not in seen and self._is_first(index):
+                self.error(
+                    ("steps", index, "id"),
+                    f"step '{step.id}' is never reached: no step goes to it. Point a `next:` "
+                    "(or a branch case or variant) at it, or remove it",
+                )
+
+    def check_loops(self) -> None:
+        for loop in loops_without_wait(self.journey, self.edges):
+            cycle = " -> ".join([*loop, loop[0]])
+            self.error(
+                ("steps", self.ids.index(loop[0]), "id"),
+                f"the steps {cycle} form a loop with no wait: a run would go round it "
+                "forever at once. Add a `wait` or `wait_for` step inside the loop",
+            )
+
+    def check_experiments(self) -> None:
+        experiments: dict[str, str] = {}
+        for index, step in enumerate(self.journey.steps):
+            if not isinstance(step, SplitStep):
+                continue
+            base: Loc = ("steps", index, "split")
+            key = step.split.experiment
+            if key in experiments:
+                self.error(
+                    (*base, "experiment"),
+                    f"experiment '{key}' is already used by step '{experiments[key]}': give "
+                    "each split its own experiment key",
+                )
+            experiments.setdefault(key, step.id)
+            total = sum(v.weight for v in step.split.variants)
+            if abs(total - 100) > 1e-9:
+                self.error(
+                    (*base, "variants"),
+                    f"the variant weights add up to {total:g}, not 100: change them so they "
+                    "add up to 100",
+                )
+            names: set[str] = set()
+            for number, variant in enumerate(step.split.variants):
+                if variant.name in names:
+                    self.error(
+                        (*base, "variants", number, "name"),
+                        f"variant name '{variant.name}' is used twice: name each variant once",
+                    )
+                names.add(variant.name)
+            holdouts = [v for v in step.split.variants if v.is_holdout]
+            if len(holdouts) > 1:
+                self.error(
+                    (*base, "variants"),
+                    "a split has at most one holdout: merge the holdout variants into one",
+                )
+
+    def check_settings(self) -> None:
+        quiet = self.journey.settings.quiet_hours
+        if quiet and parse_time_of_day(quiet.start) == parse_time_of_day(quiet.end):
+            self.error(
+                ("settings", "quiet_hours", "end"),
+                "quiet hours start and end at the same time: set an end, or remove quiet_hours",
+            )
+        for index, step in enumerate(self.journey.steps):
+            if isinstance(step, WaitStep) and isinstance(step.wait, WaitUntil):
+                if step.wait.weekdays is not None and not step.wait.weekdays:
+                    self.error(
+                        ("steps", index, "wait", "weekdays"),
+                        "weekdays is empty, so the wait would never end: list at least one "
+                        "day, or remove weekdays",
+                    )
+
+    # -- conditions ------------------------------------------------------------------------
+
+    def check_conditions(self) -> None:
+        trigger_when = getattr(self.journey.trigger, "when", None)
+        if trigger_when is not None:
+            self.condition(("trigger", "when"), trigger_when, TRIGGER_SCOPE)
+        for index, criterion in enumerate(self.journey.exit_when):
+            if criterion.when is not None:
+                self.condition(("exit_when", index, "when"), criterion.when, TRIGGER_SCOPE)
+        if self.journey.goal and self.journey.goal.when is not None:
+            self.condition(("goal", "when"), self.journey.goal.when, TRIGGER_SCOPE)
+        for index, step in enumerate(self.journey.steps):
+            scope = self.scope_at(step.id)
+            if isinstance(step, WaitForStep) and step.wait_for.when is not None:
+                self.condition(("steps", index, "wait_for", "when"), step.wait_for.when, scope, step.id)
+            if isinstance(step, BranchStep):
+                for number, item in enumerate(step.branch):
+                    if isinstance(item, BranchCase):
+                        self.condition(("steps", index, "branch", number, "when"), item.when, scope, step.id)
+
+    def scope_at(self, step_id: str) -> frozenset[str]:
+        return TRIGGER_SCOPE | self.saved_always.get(step_id, frozenset())
+
+    def condition(self, loc: Loc, source: str, scope: frozenset[str], step_id: str | None = None) -> None:
+        shift = self._quote_shift(loc)
+        for problem in check_condition(source, scope):
+            if step_id and (sometimes := self._sometimes_saved(problem.message, step_id)):
+                self.warning(loc, sometimes)
+                continue
+            column_shift = shift + problem.column - 1 if problem.column else 0
+            self.error(loc, problem.message, column_shift=column_shift)
+
+    def _sometimes_saved(self, message: str, step_id: str) -> str | None:
+        for name in self.saved_sometimes.get(step_id, frozenset()):
+            if message.startswith(f"`{name}` is not known here"):
+                return (
+                    f"`{name}` is saved on some paths to step '{step_id}' but not on all: on "
+                    "the others it is empty. Check it with has() or save it on every path"
+                )
+        return None
+
+    def _quote_shift(self, loc: Loc) -> int:
+        located = self.document.locate(loc)
+        lines = self.document.text.splitlines()
+        if 0 < located.line <= len(lines):
+            line = lines[located.line - 1]
+            if located.column - 1 < len(line) and line[located.column - 1] in "\"'":
+                return 1
+        return 0
+
+    # -- messages and templates ------------------------------------------------------------
+
+    def check_messages(self) -> None:
+        for index, step in enumerate(self.journey.steps):
+            base: Loc = ("steps", index)
+            scope = TEMPLATE_SCOPE | self.saved_always.get(step.id, frozenset())
+            if isinstance(step, SendStep):
+                self.check_send(step, base, scope)
+            elif isinstance(step, CallStep):
+                for loc, text in _strings(step.with_, (*base, "with")):
+                    self.liquid(loc, text, scope, step.id)
+            elif isinstance(step, UpdateProfileStep):
+                for loc, text in _strings(step.update_profile.set, (*base, "update_profile", "set")):
+                    self.liquid(loc, text, scope, step.id)
+
+    def check_send(self, step: SendStep, base: Loc, scope: frozenset[str]) -> None:
+        spec = step.send
+        template: MessageTemplate | None = None
+        if spec.template is not None:
+            template = self.template(spec.template, (*base, "send", "template"), scope, step.id)
+        for part in ("subject", "body"):
+            text = getattr(spec, part)
+            if text is not None:
+                self.liquid((*base, "send", part), text, scope, step.id)
+        for loc, text in _strings(spec.params, (*base, "send", "params")):
+            self.liquid(loc, text, scope, step.id)
+        has_template_content = template is not None and (template.body or template.html)
+        if spec.body is None and not has_template_content and spec.template is None:
+            self.error(
+                (*base, "send"),
+                f"step '{step.id}' has nothing to send: name a `template:` or write a `body:`",
+            )
+
+    def template(self, name: str, loc: Loc, scope: frozenset[str], step_id: str) -> MessageTemplate | None:
+        if self.store is None:
+            if not self._missing_store_reported:
+                self._missing_store_reported = True
+                self.warning(
+                    loc,
+                    "templates are not checked: there is no templates/ folder next to this "
+                    "journey or one level up",
+                )
+            return None
+        if name in self.result.templates:
+            template: MessageTemplate | None = self.result.templates[name]
+        else:
+            template, problems = self.store.load(name)
+            self.result.diagnostics.extend(problems)
+            if template is None and problems:
+                self.error(loc, f"template '{name}' has errors (shown above): fix the template file")
+                return None
+        if template is None:
+            names = self.store.names()
+            close = difflib.get_close_matches(name, names, n=1)
+            hint = f"did you mean '{close[0]}'?" if close else f"the templates are {', '.join(names) or 'none yet'}"
+            self.error(loc, f"there is no template '{name}' in templates/: {hint}")
+            return None
+        self.result.templates[name] = template
+        for part, text in template.parts().items():
+            info, problems = check_liquid(text)
+            for problem in problems:
+                self.error(loc, f"template '{name}', {part}: {problem.message}")
+            for variable in sorted(info.variables - scope):
+                self.error(loc, self._unknown_variable(variable, step_id, f"template '{name}' ({part}) uses"))
+        return template
+
+    def liquid(self, loc: Loc, text: str, scope: frozenset[str], step_id: str) -> None:
+        info, problems = check_liquid(text)
+        shift = self._quote_shift(loc)
+        for problem in problems:
+            column_shift = shift + problem.offset if problem.offset is not None and "\n" not in text else 0
+            self.error(loc, problem.message, column_shift=column_shift)
+        for variable in sorted(info.variables - scope):
+            message = self._unknown_variable(variable, step_id, "the template uses")
+            if variable in self.saved_sometimes.get(step_id, frozenset()):
+                self.warning(loc, message)
+            else:
+                self.error(loc, message)
+
+    def _unknown_variable(self, variable: str, step_id: str, what: str) -> str:
+        if variable in self.saved_sometimes.get(step_id, frozenset()):
+            return (
+                f"{what} `{variable}`, which is saved on some paths to step '{step_id}' but not "
+                "on all: on the others it renders empty"
+            )
+        savers = [s.id for s in self.journey.steps if getattr(s, "save_as", None) == variable]
+        if savers:
+            return (
+                f"{what} `{variable}`, but step '{savers[0]}' that saves it does not come "
+                f"before step '{step_id}'"
+            )
+        names = ", ".join(f"`{n}`" for n in sorted(TEMPLATE_SCOPE))
+        return (
+            f"{what} `{variable}`, which is not known here: templates can use {names} and "
+            "results saved by earlier steps with save_as"
+        )
+
+    def check_connectors(self) -> None:
+        if self.catalog is None:
+            return
+        channels = self.catalog.channels()
+        actions = self.catalog.actions()
+        for index, step in enumerate(self.journey.steps):
+            if isinstance(step, SendStep) and step.send.channel not in channels:
+                close = difflib.get_close_matches(step.send.channel, sorted(channels), n=1)
+                hint = f"did you mean '{close[0]}'?" if close else _installed("channels", channels)
+                self.error(
+                    ("steps", index, "send", "channel"),
+                    f"no installed connector provides the channel '{step.send.channel}': {hint}",
+                )
+            if isinstance(step, CallStep) and step.call not in actions:
+                close = difflib.get_close_matches(step.call, sorted(actions), n=1)
+                hint = f"did you mean '{close[0]}'?" if close else _installed("actions", actions)
+                self.error(
+                    ("steps", index, "call"),
+                    f"no installed connector provides the action '{step.call}': {hint}",
+                )
+
+
+def _installed(what: str, names: set[str]) -> str:
+    if not names:
+        return f"no connector with {what} is installed (see `cxflow connectors list`)"
+    return f"the installed {what} are {', '.join(sorted(names))}"
+
+
+def _no_next_message(step: AnyStep) -> str:
+    kind = kind_of(step)
+    if kind == "branch":
+        return "a branch step has no `next`: each case names its step with `next:`, and `else:`"
+    if kind == "split":
+        return "a split step has no `next`: give each variant its own `next:`"
+    return "an exit step ends the run, so it has no `next`: remove it"
+
+
+def _strings(value: Any, loc: Loc) -> Iterator[tuple[Loc, str]]:
+    """Every string in a nested params mapping, with its location (they are Liquid)."""
+    if isinstance(value, str):
+        yield loc, value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _strings(item, (*loc, key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _strings(item, (*loc, index))
+
+
+def _saved_names(
+    journey: Journey, edges: dict[str, list[Transition]]
+) -> tuple[dict[str, frozenset[str]], dict[str, frozenset[str]]]:
+    """Names saved with save_as on every path to a step, and on at least one path.
+
+    A classic forward data-flow: a name is surely set at a step when every predecessor
+    has it set after running; it may be set when any predecessor does.
+    """
+    order = list(edges)
+    produced = {s.id: frozenset({s.save_as}) if getattr(s, "save_as", None) else frozenset() for s in journey.steps}
+    universe = frozenset().union(*produced.values()) if produced else frozenset()
+    predecessors: dict[str, list[str]] = {step_id: [] for step_id in order}
+    for source, out in edges.items():
+        for edge in out:
+            if edge.target in predecessors:
+                predecessors[edge.target].append(source)
+    start = order[0]
+    always: dict[str, frozenset[str]] = {s: (frozenset() if s == start else universe) for s in order}
+    sometimes: dict[str, frozenset[str]] = {s: frozenset() for s in order}
+    changed = True
+    while changed:
+        changed = False
+        for step_id in order:
+            preds = predecessors[step_id]
+            if step_id == start:
+                new_always: frozenset[str] = frozenset()
+            elif preds:
+                new_always = frozenset.intersection(*(always[p] | produced[p] for p in preds))
+            else:
+                new_always = frozenset()
+            new_sometimes = frozenset().union(*(sometimes[p] | produced[p] for p in preds)) if preds else frozenset()
+            if new_always != always[step_id] or new_sometimes != sometimes[step_id]:
+                always[step_id], sometimes[step_id] = new_always, new_sometimes
+                changed = True
+    return always, {k: v - always[k] for k, v in sometimes.items()}
+
+
+def check_journey(
+    journey: Journey,
+    document: SourceDocument,
+    templates: TemplateStore | None = None,
+    catalog: ConnectorCatalog | None = None,
+) -> CheckResult:
+    """Run every whole-journey check; return all diagnostics and the templates used."""
+    return _Checker(journey, document, templates, catalog).run()
+

@@ -1,0 +1,229 @@
+"""Turning a checked journey into the explicit form the runtime runs."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from dsl.compiled import (
+    SCHEMA_VERSION,
+    ApiTriggerSpec,
+    BranchCaseSpec,
+    BranchNode,
+    CallNode,
+    CompiledJourney,
+    EntrySpec,
+    EventMatch,
+    EventTriggerSpec,
+    ExitNode,
+    FrequencyCapSpec,
+    GoalSpec,
+    LocalTime,
+    MessageContent,
+    QuietHoursSpec,
+    ScheduleTriggerSpec,
+    SegmentTriggerSpec,
+    SendNode,
+    SettingsSpec,
+    SplitNode,
+    UpdateProfileNode,
+    VariantSpec,
+    WaitForNode,
+    WaitNode,
+)
+from dsl.durations import parse_duration, parse_time_of_day
+from dsl.graph import transitions
+from dsl.models import (
+    WEEKDAYS,
+    AnyStep,
+    ApiTrigger,
+    BranchCase,
+    BranchElse,
+    BranchStep,
+    CallStep,
+    EventTrigger,
+    ExitStep,
+    Journey,
+    ReentryAfter,
+    ScheduleTrigger,
+    SegmentTrigger,
+    SendStep,
+    SplitStep,
+    UpdateProfileStep,
+    WaitForStep,
+    WaitStep,
+)
+from dsl.templates import MessageTemplate
+
+
+def seconds(duration: str) -> int:
+    return int(parse_duration(duration).total_seconds())
+
+
+def minute_of_day(text: str) -> int:
+    hours, minutes = parse_time_of_day(text)
+    return hours * 60 + minutes
+
+
+def compile_journey(journey: Journey, templates: dict[str, MessageTemplate]) -> CompiledJourney:
+    """Compile a journey that passed every check; ``templates`` are those its sends name."""
+    steps: dict[str, Any] = {}
+    for index, step in enumerate(journey.steps):
+        following = journey.steps[index + 1].id if index + 1 < len(journey.steps) else None
+        steps[step.id] = _compile_step(step, following, templates)
+    listens = [c.event for c in journey.exit_when]
+    if journey.goal:
+        listens.append(journey.goal.event)
+    listens += [s.wait_for.event for s in journey.steps if isinstance(s, WaitForStep)]
+    body: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION,
+        "id": journey.journey,
+        "name": journey.name,
+        "description": journey.description,
+        "version": "",
+        "trigger": _trigger(journey).model_dump(),
+        "entry": _entry(journey).model_dump(),
+        "exit_when": [EventMatch(event=c.event, when=c.when).model_dump() for c in journey.exit_when],
+        "goal": (
+            GoalSpec(
+                event=journey.goal.event,
+                when=journey.goal.when,
+                within_seconds=seconds(journey.goal.within),
+            ).model_dump()
+            if journey.goal
+            else None
+        ),
+        "settings": _settings(journey).model_dump(),
+        "start": journey.steps[0].id,
+        "steps": {k: v.model_dump() for k, v in steps.items()},
+        "listens_to": sorted(set(listens)),
+    }
+    body["version"] = content_version(body)
+    return CompiledJourney.model_validate(body)
+
+
+def content_version(body: dict[str, Any]) -> str:
+    """A short hash of everything that affects behaviour: it changes when the content does."""
+    canonical = json.dumps({k: v for k, v in body.items() if k != "version"}, sort_keys=True)
+    return "v" + hashlib.sha256(canonical.encode()).hexdigest()[:12]
+
+
+def _trigger(
+    journey: Journey,
+) -> EventTriggerSpec | SegmentTriggerSpec | ScheduleTriggerSpec | ApiTriggerSpec:
+    trigger = journey.trigger
+    if isinstance(trigger, EventTrigger):
+        return EventTriggerSpec(event=trigger.event, when=trigger.when)
+    if isinstance(trigger, ScheduleTrigger):
+        return ScheduleTriggerSpec(
+            cron=trigger.schedule, segment=trigger.segment, timezone=trigger.timezone
+        )
+    if isinstance(trigger, SegmentTrigger):
+        return SegmentTriggerSpec(segment=trigger.segment)
+    assert isinstance(trigger, ApiTrigger)
+    return ApiTriggerSpec()
+
+
+def _entry(journey: Journey) -> EntrySpec:
+    reentry = journey.entry.reentry
+    if isinstance(reentry, ReentryAfter):
+        return EntrySpec(
+            segment=journey.entry.segment,
+            reentry="after",
+            reentry_after_seconds=seconds(reentry.after),
+        )
+    return EntrySpec(segment=journey.entry.segment, reentry=reentry)
+
+
+def _settings(journey: Journey) -> SettingsSpec:
+    settings = journey.settings
+    quiet = settings.quiet_hours
+    cap = settings.frequency_cap
+    return SettingsSpec(
+        timezone=settings.timezone,
+        default_timezone=settings.default_timezone,
+        quiet_hours=(
+            QuietHoursSpec(start_minute=minute_of_day(quiet.start), end_minute=minute_of_day(quiet.end))
+            if quiet
+            else None
+        ),
+        frequency_cap=(
+            FrequencyCapSpec(max=cap.max, per_seconds=seconds(cap.per), channels=cap.channels)
+            if cap
+            else None
+        ),
+    )
+
+
+def _compile_step(
+    step: AnyStep, following: str | None, templates: dict[str, MessageTemplate]
+) -> Any:
+    out = transitions(step, following)
+    next_step = out[0].target if out else None
+    common = {"id": step.id, "name": step.name}
+    if isinstance(step, SendStep):
+        spec = step.send
+        template = templates.get(spec.template) if spec.template else None
+        base = template.parts() if template else {}
+        content = MessageContent(
+            subject=spec.subject if spec.subject is not None else base.get("subject"),
+            body=spec.body if spec.body is not None else base.get("body"),
+            html=base.get("html"),
+        )
+        return SendNode(
+            **common,
+            channel=spec.channel,
+            template=spec.template,
+            content=content,
+            params=spec.params,
+            next=next_step,
+        )
+    if isinstance(step, CallStep):
+        connector, action = step.call.split(".", 1)
+        return CallNode(
+            **common,
+            connector=connector,
+            action=action,
+            inputs=step.with_,
+            save_as=step.save_as,
+            next=next_step,
+        )
+    if isinstance(step, WaitStep):
+        if isinstance(step.wait, str):
+            return WaitNode(**common, seconds=seconds(step.wait), next=next_step)
+        days = step.wait.weekdays
+        return WaitNode(
+            **common,
+            until=LocalTime(
+                minute_of_day=minute_of_day(step.wait.until),
+                weekdays=sorted({WEEKDAYS.index(d) for d in days}) if days else None,
+            ),
+            next=next_step,
+        )
+    if isinstance(step, WaitForStep):
+        return WaitForNode(
+            **common,
+            event=step.wait_for.event,
+            when=step.wait_for.when,
+            timeout_seconds=seconds(step.wait_for.timeout),
+            save_as=step.save_as,
+            next=out[0].target,
+            on_timeout=out[1].target,
+        )
+    if isinstance(step, BranchStep):
+        cases = [BranchCaseSpec(when=c.when, next=c.next) for c in step.branch if isinstance(c, BranchCase)]
+        otherwise = next(c.else_ for c in step.branch if isinstance(c, BranchElse))
+        return BranchNode(**common, cases=cases, otherwise=otherwise)
+    if isinstance(step, SplitStep):
+        variants = [
+            VariantSpec(name=v.name, weight=v.weight, holdout=v.is_holdout, next=edge.target)
+            for v, edge in zip(step.split.variants, out, strict=True)
+        ]
+        return SplitNode(**common, experiment=step.split.experiment, variants=variants)
+    if isinstance(step, UpdateProfileStep):
+        return UpdateProfileNode(
+            **common, set=step.update_profile.set, unset=step.update_profile.unset, next=next_step
+        )
+    assert isinstance(step, ExitStep)
+    return ExitNode(**common, reason=step.exit.reason)

@@ -1,0 +1,141 @@
+"""From a journey file to a compiled journey, collecting every diagnostic on the way.
+
+The stages are YAML (syntax, positions), shape (pydantic models), whole-journey
+checks and compilation. A journey is compiled only when no stage found an error,
+so nothing invalid is ever deployed or run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from dsl.catalog import ConnectorCatalog
+from dsl.checks import check_journey
+from dsl.compiled import CompiledJourney
+from dsl.compiler import compile_journey
+from dsl.diagnostics import Diagnostic, JourneyInvalidError, Severity, has_errors, sort_key
+from dsl.models import Journey
+from dsl.shape_errors import describe, diagnostics_from
+from dsl.source import SourceError, parse_yaml
+from dsl.templates import TemplateStore, find_template_store
+
+MAX_FILE_BYTES = 2_000_000
+
+
+@dataclass
+class LoadResult:
+    """The outcome of loading one journey file."""
+
+    file: str
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    journey: Journey | None = None
+    compiled: CompiledJourney | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not has_errors(self.diagnostics)
+
+    @property
+    def errors(self) -> list[Diagnostic]:
+        return [d for d in self.diagnostics if d.severity is Severity.ERROR]
+
+    @property
+    def warnings(self) -> list[Diagnostic]:
+        return [d for d in self.diagnostics if d.severity is Severity.WARNING]
+
+
+def load_text(
+    text: str,
+    file: str = "<journey>",
+    *,
+    templates: TemplateStore | None = None,
+    catalog: ConnectorCatalog | None = None,
+) -> LoadResult:
+    """Validate and compile journey YAML text."""
+    result = LoadResult(file=file)
+    try:
+        document = parse_yaml(text, file)
+    except SourceError as error:
+        result.diagnostics.append(error.diagnostic)
+        return result
+    data = document.data
+    if not isinstance(data, dict):
+        what = "empty" if data is None else f"{describe(data)}"
+        result.diagnostics.append(
+            Diagnostic(
+                file=file,
+                line=1,
+                column=1,
+                path="",
+                message=f"the file is {what}: a journey is a mapping with at least `journey`, "
+                "`name`, `trigger` and `steps` (see docs/dsl-reference.md)",
+            )
+        )
+        return result
+    try:
+        journey = Journey.model_validate(data)
+    except ValidationError as error:
+        result.diagnostics.extend(diagnostics_from(error, document))
+        result.diagnostics.sort(key=sort_key)
+        return result
+    result.journey = journey
+    checked = check_journey(journey, document, templates, catalog)
+    result.diagnostics.extend(checked.diagnostics)
+    result.diagnostics.sort(key=sort_key)
+    if result.ok:
+        result.compiled = compile_journey(journey, checked.templates)
+    return result
+
+
+def load_file(
+    path: Path | str,
+    *,
+    templates: TemplateStore | None | bool = True,
+    catalog: ConnectorCatalog | None = None,
+) -> LoadResult:
+    """Validate and compile a journey file.
+
+    ``templates=True`` looks for a ``templates/`` folder next to the file (or one level up);
+    pass a store to use another, or None to skip template checks.
+    """
+    path = Path(path)
+    file = str(path)
+    try:
+        if path.stat().st_size > MAX_FILE_BYTES:
+            return _failed(file, f"the file is larger than {MAX_FILE_BYTES // 1_000_000} MB: a journey file is short YAML")
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return _failed(file, "there is no such file: check the path")
+    except IsADirectoryError:
+        return _failed(file, "this is a folder: name the journey .yaml files, or use a glob")
+    except UnicodeDecodeError:
+        return _failed(file, "the file is not UTF-8 text: save it as UTF-8")
+    except OSError as error:
+        return _failed(file, f"cannot read the file: {error.strerror or error}")
+    store: TemplateStore | None
+    if templates is True:
+        store = find_template_store(path)
+    elif templates is False:
+        store = None
+    else:
+        store = templates
+    return load_text(text, file, templates=store, catalog=catalog)
+
+
+def compile_file(
+    path: Path | str, *, catalog: ConnectorCatalog | None = None
+) -> CompiledJourney:
+    """The compiled journey of a file; raises :class:`JourneyInvalidError` on any error."""
+    result = load_file(path, catalog=catalog)
+    if result.compiled is None:
+        raise JourneyInvalidError(result.diagnostics)
+    return result.compiled
+
+
+def _failed(file: str, message: str) -> LoadResult:
+    return LoadResult(
+        file=file, diagnostics=[Diagnostic(file=file, line=1, column=1, path="", message=message)]
+    )

@@ -1,0 +1,453 @@
+"""The journey file as its author writes it: pydantic models of the YAML.
+
+These models only check the shape of each key. Checks that need the whole
+journey (step ids, reachability, loops, expressions, templates) live in
+:mod:`dsl.checks`; the form the runtime runs lives in :mod:`dsl.compiled`.
+Every field has a description: they become the JSON Schema that editors use
+for autocompletion and the DSL reference.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, JsonValue, Tag
+
+from dsl.types import (
+    ActionRef,
+    CelExpression,
+    ChannelName,
+    CronExpression,
+    Duration,
+    EventName,
+    ExperimentKey,
+    JourneyId,
+    LiquidText,
+    SegmentName,
+    StepId,
+    TemplateName,
+    TimeOfDay,
+    TimeZoneName,
+    VariableName,
+)
+
+STEP_KINDS = ("send", "call", "wait", "wait_for", "branch", "split", "update_profile", "exit")
+TRIGGER_KINDS = ("event", "segment", "schedule", "api")
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+
+
+class DslModel(BaseModel):
+    """Unknown keys are errors: a misspelt key must never be silently ignored."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+# --- trigger -----------------------------------------------------------------------------
+
+
+class EventTrigger(DslModel):
+    """Start a run when the customer sends this event."""
+
+    event: EventName = Field(description="The event that starts a run, e.g. cart.updated.")
+    when: CelExpression | None = Field(
+        default=None, description="Only start when this CEL condition over event is true."
+    )
+
+
+class SegmentTrigger(DslModel):
+    """Start a run when the customer enters the segment."""
+
+    segment: SegmentName = Field(description="Start when a customer enters this segment.")
+
+
+class ScheduleTrigger(DslModel):
+    """Start a run for every member of a segment on a cron schedule."""
+
+    schedule: CronExpression = Field(description="When to run, as a five-field cron schedule.")
+    segment: SegmentName = Field(description="Who enters at each tick: the segment's members.")
+    timezone: TimeZoneName = Field(default="UTC", description="Time zone of the cron schedule.")
+
+
+class ApiOptions(DslModel):
+    """Options of an API trigger (none yet; written as ``api: {}``)."""
+
+
+class ApiTrigger(DslModel):
+    """Start a run when a system calls the journey's trigger endpoint."""
+
+    api: ApiOptions = Field(description="Start runs through the HTTP API: write api: {}.")
+
+
+def _trigger_kind(value: Any) -> str | None:
+    if isinstance(value, dict):
+        for kind in ("schedule", "event", "api", "segment"):
+            if kind in value:
+                return kind
+    return None
+
+
+Trigger = Annotated[
+    Annotated[EventTrigger, Tag("event")]
+    | Annotated[SegmentTrigger, Tag("segment")]
+    | Annotated[ScheduleTrigger, Tag("schedule")]
+    | Annotated[ApiTrigger, Tag("api")],
+    Discriminator(
+        _trigger_kind,
+        custom_error_type="trigger_kind",
+        custom_error_message="trigger needs one of: event, segment, schedule, api",
+    ),
+]
+
+
+# --- entry, exit, goal, settings ---------------------------------------------------------
+
+
+class ReentryAfter(DslModel):
+    """Allow a customer back in once this long has passed since their last entry."""
+
+    after: Duration = Field(description="Minimum time between two entries of one customer.")
+
+
+class EntryRules(DslModel):
+    """Who may enter and how often. A customer never has two active runs of one journey."""
+
+    segment: SegmentName | None = Field(
+        default=None, description="Only customers in this segment may enter."
+    )
+    reentry: Literal["once", "always"] | ReentryAfter = Field(
+        default="once",
+        description="once: a customer enters at most once; always: again after each run "
+        "ends; {after: 7d}: again once 7 days have passed since the last entry.",
+    )
+
+
+class ExitCriterion(DslModel):
+    """An event that ends the run early, at whatever step it is."""
+
+    event: EventName = Field(description="The event that ends the run.")
+    when: CelExpression | None = Field(
+        default=None, description="Only exit when this CEL condition over event is true."
+    )
+
+
+class Goal(DslModel):
+    """The conversion this journey is for, counted when it happens within the window."""
+
+    event: EventName = Field(description="The conversion event.")
+    within: Duration = Field(description="Window after entry in which the event counts.")
+    when: CelExpression | None = Field(
+        default=None, description="Only count events for which this CEL condition is true."
+    )
+
+
+class QuietHours(DslModel):
+    """Sends due in this window wait until it ends (customer's local time)."""
+
+    start: TimeOfDay = Field(description='Start of the quiet window, e.g. "21:00".')
+    end: TimeOfDay = Field(description='End of the quiet window, e.g. "08:00".')
+
+
+class FrequencyCap(DslModel):
+    """At most ``max`` messages per customer in any ``per`` window."""
+
+    max: int = Field(ge=1, description="Most messages a customer may get in the window.")
+    per: Duration = Field(description="The sliding window, e.g. 1d or 1w.")
+    channels: list[ChannelName] | None = Field(
+        default=None, description="Channels the cap counts; all channels when left out."
+    )
+
+
+class Settings(DslModel):
+    """Time zone, quiet hours and frequency cap of the journey."""
+
+    timezone: Literal["customer"] | TimeZoneName = Field(
+        default="customer",
+        description="customer: each customer's own time zone (their profile's timezone "
+        "trait); or one IANA zone for everyone.",
+    )
+    default_timezone: TimeZoneName = Field(
+        default="UTC", description="Used for customers whose profile has no time zone."
+    )
+    quiet_hours: QuietHours | None = Field(default=None, description="No sends in this window.")
+    frequency_cap: FrequencyCap | None = Field(
+        default=None, description="Cap on messages per customer."
+    )
+
+
+# --- steps -------------------------------------------------------------------------------
+
+
+class StepBase(DslModel):
+    id: StepId = Field(description="Unique id of the step; other steps go to it with next.")
+    name: str | None = Field(default=None, description="Label for diagrams and reports.")
+    next: StepId | None = Field(
+        default=None, description="The step after this one; the following step if left out."
+    )
+
+
+class SendSpec(DslModel):
+    """A message on a channel, rendered from a template and/or inline Liquid."""
+
+    channel: ChannelName = Field(description="The channel connector: email, social, sms...")
+    template: TemplateName | None = Field(
+        default=None, description="A template from templates/ (without the .yaml ending)."
+    )
+    subject: LiquidText | None = Field(
+        default=None, description="Subject line (Liquid); overrides the template's."
+    )
+    body: LiquidText | None = Field(
+        default=None, description="Message text (Liquid); overrides the template's."
+    )
+    params: dict[str, JsonValue] = Field(
+        default_factory=dict, description="Channel parameters; string values are Liquid."
+    )
+
+
+class SendStep(StepBase):
+    """Send a message on a channel."""
+
+    send: SendSpec
+
+
+class CallStep(StepBase):
+    """Call any connector action, optionally saving its result for later steps."""
+
+    call: ActionRef = Field(description="The action, as <connector>.<action>.")
+    with_: dict[str, JsonValue] = Field(
+        default_factory=dict,
+        alias="with",
+        description="Inputs of the action; string values are Liquid.",
+    )
+    save_as: VariableName | None = Field(
+        default=None, description="Name under which later steps can read the result."
+    )
+
+
+class WaitUntil(DslModel):
+    """Wait until the next given local time of day, on allowed weekdays."""
+
+    until: TimeOfDay = Field(description='Local time of day to wait for, e.g. "09:00".')
+    weekdays: list[Weekday] | None = Field(
+        default=None, description="Only on these days (mon..sun); any day when left out."
+    )
+
+
+def _wait_kind(value: Any) -> str | None:
+    if isinstance(value, str):
+        return "duration"
+    if isinstance(value, dict):
+        return "until"
+    return None
+
+
+WaitSpec = Annotated[
+    Annotated[Duration, Tag("duration")] | Annotated[WaitUntil, Tag("until")],
+    Discriminator(
+        _wait_kind,
+        custom_error_type="wait_kind",
+        custom_error_message="wait takes a duration such as 1h, or {until: \"09:00\"}",
+    ),
+]
+
+
+class WaitStep(StepBase):
+    """Pause the run for a duration, or until a local time of day."""
+
+    wait: WaitSpec = Field(description='A duration (1h, 2d) or {until: "09:00", weekdays: [...]}')
+
+
+class WaitForSpec(DslModel):
+    """The event to wait for and how long to wait."""
+
+    event: EventName = Field(description="The event to wait for.")
+    when: CelExpression | None = Field(
+        default=None, description="Only accept events for which this CEL condition is true."
+    )
+    timeout: Duration = Field(description="How long to wait before taking on_timeout.")
+
+
+class WaitForStep(StepBase):
+    """Wait for the customer's next matching event, or time out."""
+
+    wait_for: WaitForSpec
+    on_timeout: StepId | None = Field(
+        default=None, description="Step to go to on timeout; next when left out."
+    )
+    save_as: VariableName | None = Field(
+        default=None, description="Name under which later steps can read the event."
+    )
+
+
+class BranchCase(DslModel):
+    """Go to ``next`` when the condition holds (cases are tried in order)."""
+
+    when: CelExpression = Field(description="CEL condition, e.g. segment('vip').")
+    next: StepId = Field(description="Step to go to when the condition holds.")
+
+
+class BranchElse(DslModel):
+    """Where to go when no case holds; always the last item."""
+
+    else_: StepId = Field(alias="else", description="Step to go to when no case holds.")
+
+
+def _branch_item_kind(value: Any) -> str | None:
+    if isinstance(value, dict):
+        if "else" in value:
+            return "else"
+        if "when" in value:
+            return "case"
+    return None
+
+
+BranchItem = Annotated[
+    Annotated[BranchCase, Tag("case")] | Annotated[BranchElse, Tag("else")],
+    Discriminator(
+        _branch_item_kind,
+        custom_error_type="branch_item",
+        custom_error_message="a branch item is {when: <condition>, next: <step>} or "
+        "{else: <step>}",
+    ),
+]
+
+
+class BranchStep(StepBase):
+    """Go to the first case whose condition holds, else to ``else``."""
+
+    branch: list[BranchItem] = Field(min_length=1)
+
+
+class Variant(DslModel):
+    """One arm of an A/B split."""
+
+    name: ExperimentKey = Field(description="Variant name, reported in experiment results.")
+    weight: float = Field(ge=0, le=100, description="Share of customers in percent.")
+    next: StepId | None = Field(
+        default=None, description="Step this variant goes to; the following step if left out."
+    )
+    holdout: bool = Field(
+        default=False,
+        description="A holdout gets no messages: conversions are measured against it. "
+        "A variant named holdout is one.",
+    )
+
+    @property
+    def is_holdout(self) -> bool:
+        return self.holdout or self.name == "holdout"
+
+
+class SplitSpec(DslModel):
+    """A/B split: each customer is assigned one variant, for good."""
+
+    experiment: ExperimentKey = Field(description="Experiment key, unique per experiment.")
+    variants: list[Variant] = Field(min_length=2, description="Weights must sum to 100.")
+
+
+class SplitStep(StepBase):
+    """Send each customer down one variant, assigned by a hash of experiment and customer."""
+
+    split: SplitSpec
+
+
+class ProfileUpdate(DslModel):
+    """Traits to set (values may be Liquid) and traits to remove."""
+
+    set: dict[str, JsonValue] = Field(default_factory=dict, description="Traits to set.")
+    unset: list[str] = Field(default_factory=list, description="Traits to remove.")
+
+
+class UpdateProfileStep(StepBase):
+    """Change the customer's profile traits."""
+
+    update_profile: ProfileUpdate
+
+
+class ExitSpec(DslModel):
+    """End the run here."""
+
+    reason: str | None = Field(default=None, description="Why runs end here, for reports.")
+
+
+class ExitStep(StepBase):
+    """End the run."""
+
+    exit: ExitSpec
+
+
+def step_kinds_in(value: Any) -> list[str]:
+    """The step-kind keys present in a raw step mapping."""
+    if not isinstance(value, dict):
+        return []
+    return [kind for kind in STEP_KINDS if kind in value]
+
+
+def _step_kind(value: Any) -> str | None:
+    kinds = step_kinds_in(value)
+    return kinds[0] if len(kinds) == 1 else None
+
+
+Step = Annotated[
+    Annotated[SendStep, Tag("send")]
+    | Annotated[CallStep, Tag("call")]
+    | Annotated[WaitStep, Tag("wait")]
+    | Annotated[WaitForStep, Tag("wait_for")]
+    | Annotated[BranchStep, Tag("branch")]
+    | Annotated[SplitStep, Tag("split")]
+    | Annotated[UpdateProfileStep, Tag("update_profile")]
+    | Annotated[ExitStep, Tag("exit")],
+    Discriminator(
+        _step_kind,
+        custom_error_type="step_kind",
+        custom_error_message="a step needs exactly one of: " + ", ".join(STEP_KINDS),
+    ),
+]
+
+AnyStep = (
+    SendStep
+    | CallStep
+    | WaitStep
+    | WaitForStep
+    | BranchStep
+    | SplitStep
+    | UpdateProfileStep
+    | ExitStep
+)
+
+
+def kind_of(step: AnyStep) -> str:
+    """The kind key of a parsed step."""
+    return _KIND_BY_TYPE[type(step)]
+
+
+_KIND_BY_TYPE: dict[type[StepBase], str] = {
+    SendStep: "send",
+    CallStep: "call",
+    WaitStep: "wait",
+    WaitForStep: "wait_for",
+    BranchStep: "branch",
+    SplitStep: "split",
+    UpdateProfileStep: "update_profile",
+    ExitStep: "exit",
+}
+
+
+# --- the journey -------------------------------------------------------------------------
+
+
+class Journey(DslModel):
+    """A customer journey: a trigger, entry and exit rules, and the steps a run goes through."""
+
+    journey: JourneyId
+    name: str = Field(min_length=1, description="Human-readable name for the journey.")
+    description: str = Field(default="", description="What the journey is for.")
+    trigger: Trigger = Field(description="What starts a run: event, segment, schedule or api.")
+    entry: EntryRules = Field(default_factory=EntryRules, description="Who may enter, how often.")
+    exit_when: list[ExitCriterion] = Field(
+        default_factory=list, description="Events that end a run early."
+    )
+    goal: Goal | None = Field(default=None, description="The conversion this journey is for.")
+    settings: Settings = Field(
+        default_factory=Settings, description="Time zone, quiet hours, frequency cap."
+    )
+    steps: list[Step] = Field(min_length=1, description="The steps, run in order.")

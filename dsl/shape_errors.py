@@ -1,0 +1,226 @@
+"""Turning pydantic's validation errors into messages for the journey author.
+
+pydantic says "Extra inputs are not permitted" at ``('steps', 2, 'send', 'send',
+'chanel')``; the author needs "unknown key `chanel` in step 'plain-reminder':
+did you mean `channel`?" at line 27, column 7. This module does that
+translation, one error type at a time.
+"""
+
+from __future__ import annotations
+
+import difflib
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
+
+from dsl.diagnostics import Diagnostic
+from dsl.model_paths import keys_at
+from dsl.models import STEP_KINDS, TRIGGER_KINDS, Journey, step_kinds_in
+from dsl.source import SourceDocument, format_path
+
+# An example line for each key, shown when the key is missing or has the wrong type.
+EXAMPLES: dict[str, str] = {
+    "journey": "journey: abandoned-cart",
+    "name": "name: Abandoned cart recovery",
+    "trigger": "trigger: { event: cart.updated }",
+    "steps": "steps: [ { id: pause, wait: 1h } ]",
+    "id": "id: send-reminder",
+    "event": "event: order.completed",
+    "when": "when: event.properties.total > 50",
+    "timeout": "timeout: 2d",
+    "within": "within: 7d",
+    "after": "after: 7d",
+    "channel": "channel: email",
+    "template": "template: cart-reminder",
+    "subject": "subject: \"Hi {{ customer.first_name }}\"",
+    "body": "body: \"Your cart misses you\"",
+    "experiment": "experiment: cart-offer-2026",
+    "variants": "variants: [ { name: a, weight: 50 }, { name: b, weight: 50 } ]",
+    "weight": "weight: 50",
+    "start": 'start: "21:00"',
+    "end": 'end: "08:00"',
+    "until": 'until: "09:00"',
+    "max": "max: 3",
+    "per": "per: 1d",
+    "segment": "segment: vip",
+    "schedule": "schedule: '0 9 * * MON'",
+    "next": "next: done",
+    "else": "else: done",
+    "save_as": "save_as: coupon",
+    "call": "call: shop.create_discount",
+    "wait": "wait: 1h",
+    "reentry": "reentry: once",
+    "timezone": "timezone: Europe/Berlin",
+    "weekdays": "weekdays: [mon, tue, wed, thu, fri]",
+}
+
+_TYPE_NAMES = {
+    "string_type": "text",
+    "int_type": "a whole number",
+    "int_parsing": "a whole number",
+    "int_from_float": "a whole number",
+    "float_type": "a number",
+    "float_parsing": "a number",
+    "bool_type": "true or false",
+    "bool_parsing": "true or false",
+    "dict_type": "a mapping of keys to values",
+    "model_type": "a mapping of keys to values",
+    "model_attributes_type": "a mapping of keys to values",
+    "list_type": "a list",
+}
+
+
+def describe(value: Any) -> str:
+    """How a YAML value looks to its author."""
+    if value is None:
+        return "an empty value"
+    if isinstance(value, bool):
+        return f"{str(value).lower()} (true/false)"
+    if isinstance(value, int | float):
+        return f"the number {value}"
+    if isinstance(value, str):
+        return f"the text {value!r}"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    return repr(value)
+
+
+def diagnostics_from(
+    error: ValidationError, document: SourceDocument, root: type[BaseModel] = Journey
+) -> list[Diagnostic]:
+    """One positioned diagnostic per pydantic error, deduplicated."""
+    diagnostics: list[Diagnostic] = []
+    seen: set[tuple[int, int, str]] = set()
+    for details in error.errors():
+        diagnostic = _translate(details, document, root)
+        key = (diagnostic.line, diagnostic.column, diagnostic.message)
+        if key not in seen:
+            seen.add(key)
+            diagnostics.append(diagnostic)
+    return diagnostics
+
+
+def _translate(
+    details: ErrorDetails, document: SourceDocument, root: type[BaseModel]
+) -> Diagnostic:
+    loc = details["loc"]
+    kind = details["type"]
+    where = _context(loc, document)
+    located = document.locate(loc)
+    field = str(located.path[-1]) if located.path else "the journey"
+    if kind == "missing":
+        missing = str(loc[-1])
+        example = EXAMPLES.get(missing, f"{missing}: ...")
+        return document.diagnostic(loc, f"{where} is missing `{missing}`: add `{example}`")
+    if kind == "extra_forbidden":
+        return document.diagnostic(loc, _unknown_key(loc, where, root), key=True)
+    if kind == "value_error":
+        message = details["msg"].removeprefix("Value error, ")
+        return document.diagnostic(loc, f"`{field}` in {where}: {message}")
+    if kind in _TYPE_NAMES:
+        example = EXAMPLES.get(field)
+        hint = f", for example `{example}`" if example else ""
+        return document.diagnostic(
+            loc,
+            f"`{field}` in {where} must be {_TYPE_NAMES[kind]}, not "
+            f"{describe(details['input'])}{hint}",
+        )
+    if kind == "literal_error":
+        expected = details.get("ctx", {}).get("expected", "")
+        return document.diagnostic(
+            loc,
+            f"`{field}` in {where} is {describe(details['input'])}: write one of {expected}",
+        )
+    if kind in ("greater_than_equal", "less_than_equal", "greater_than", "less_than"):
+        return document.diagnostic(loc, f"`{field}` in {where}: {details['msg'].lower()}")
+    if kind == "too_short":
+        return document.diagnostic(loc, _too_short(field, where))
+    if kind == "step_kind":
+        return document.diagnostic(loc, _step_kind_message(details["input"], where))
+    if kind == "trigger_kind":
+        return document.diagnostic(loc, _choice_message("trigger", details["input"], TRIGGER_KINDS))
+    if kind == "branch_item":
+        return document.diagnostic(
+            loc,
+            f"each item of {where} is `- when: <condition>` with `next: <step>`, or the "
+            "final `- else: <step>`",
+        )
+    if kind == "wait_kind":
+        return document.diagnostic(
+            loc,
+            f"`wait` in {where} must be a duration such as `wait: 1h`, or a time of day such "
+            f"as `wait: {{until: \"09:00\"}}`, not {describe(details['input'])}",
+        )
+    return document.diagnostic(loc, f"`{field}` in {where}: {details['msg']}")
+
+
+def _context(loc: tuple[str | int, ...], document: SourceDocument) -> str:
+    """Name the part of the journey an error is in, e.g. "step 'pause'"."""
+    data: Any = document.data
+    if len(loc) >= 2 and loc[0] == "steps" and isinstance(loc[1], int):
+        steps = data.get("steps") if isinstance(data, dict) else None
+        step = steps[loc[1]] if isinstance(steps, list) and loc[1] < len(steps) else None
+        if isinstance(step, dict) and isinstance(step.get("id"), str):
+            label = f"step '{step['id']}'"
+        else:
+            label = f"step {loc[1] + 1}"
+        inner = [e for e in loc[2:-1] if isinstance(e, str) and e in STEP_KINDS + ("with",)]
+        return f"{inner[0]} of {label}" if inner and len(loc) > 3 else label
+    parent = document.locate(loc[:-1]).path if len(loc) > 1 else ()
+    return f"`{format_path(parent)}`" if parent else "the journey"
+
+
+def _unknown_key(loc: tuple[str | int, ...], where: str, root: type[BaseModel]) -> str:
+    key = str(loc[-1])
+    allowed = keys_at(loc[:-1], root)
+    close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
+    if close:
+        return f"unknown key `{key}` in {where}: did you mean `{close[0]}`?"
+    if allowed:
+        return f"unknown key `{key}` in {where}: the keys here are {', '.join(allowed)}"
+    return f"unknown key `{key}` in {where}: remove it"
+
+
+def _too_short(field: str, where: str) -> str:
+    if field == "steps":
+        return "the journey has no steps: add at least one, e.g. `steps: [ {id: done, exit: {}} ]`"
+    if field == "variants":
+        return f"the split in {where} needs at least two variants, e.g. a variant and a holdout"
+    if field == "branch":
+        return f"{where} has no cases: add `- when: <condition>` with `next:`, then `- else:`"
+    return f"`{field}` in {where} must not be empty"
+
+
+def _step_kind_message(value: Any, where: str) -> str:
+    kinds_text = ", ".join(STEP_KINDS)
+    if not isinstance(value, dict):
+        return (
+            f"{where} must be a mapping with an `id` and one action ({kinds_text}), "
+            f"e.g. `- {{id: pause, wait: 1h}}`, not {describe(value)}"
+        )
+    present = step_kinds_in(value)
+    if len(present) > 1:
+        both = " and ".join(f"`{k}`" for k in present)
+        return f"{where} has both {both}: a step does one thing, so split it into {len(present)} steps"
+    unknown = [k for k in value if k not in ("id", "name", "next", "with", "save_as", "on_timeout")]
+    for key in unknown:
+        close = difflib.get_close_matches(str(key), STEP_KINDS, n=1, cutoff=0.6)
+        if close:
+            return f"{where} has no action: `{key}` is not one; did you mean `{close[0]}`?"
+    return f"{where} has no action: add one of {kinds_text}"
+
+
+def _choice_message(name: str, value: Any, choices: tuple[str, ...]) -> str:
+    options = ", ".join(choices)
+    if isinstance(value, dict):
+        for key in value:
+            close = difflib.get_close_matches(str(key), choices, n=1, cutoff=0.6)
+            if close and key not in choices:
+                return f"`{name}` has no `{key}`: did you mean `{close[0]}`?"
+    return (
+        f"`{name}` needs one of {options}, e.g. `{name}: {{event: cart.updated}}`, "
+        f"not {describe(value)}"
+    )

@@ -1,0 +1,205 @@
+"""Reading a journey YAML file while keeping the line and column of every key and value.
+
+ruamel.yaml's round-trip loader records positions on the mappings and
+sequences it builds; :class:`SourceDocument` keeps that tree beside a plain
+copy of the data, so any later check can point at the exact place in the file.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
+from dsl.diagnostics import Diagnostic
+
+Location = Sequence[str | int]
+
+YAML_HINT = (
+    "check the indentation, and put quotes around values that contain ': ' or ' #' or "
+    "start with {, [, *, &, !, %, @ or `"
+)
+
+
+class SourceError(Exception):
+    """The file could not be read as YAML; carries the diagnostic to show."""
+
+    def __init__(self, diagnostic: Diagnostic) -> None:
+        self.diagnostic = diagnostic
+        super().__init__(diagnostic.render())
+
+
+@dataclass(frozen=True)
+class Located:
+    """A node of the YAML tree found for a location, with the path actually walked."""
+
+    line: int
+    column: int
+    path: tuple[str | int, ...]
+    value: Any
+    found: bool
+
+
+class SourceDocument:
+    """A parsed YAML file: plain data for validation, positions for messages."""
+
+    def __init__(self, file: str, text: str, tree: Any) -> None:
+        self.file = file
+        self.text = text
+        self.tree = tree
+        self.data = to_plain(tree)
+
+    def locate(self, location: Location, *, key: bool = False) -> Located:
+        """Walk ``location`` through the tree as far as it exists.
+
+        Elements not present in the tree (pydantic's union tags, or a missing last key)
+        are skipped. With ``key``, the position of a mapping's last key is returned
+        instead of its value, which is where an unknown key should be shown.
+        """
+        node: Any = self.tree
+        line, column = 0, 0
+        if isinstance(node, CommentedMap | CommentedSeq):
+            line, column = node.lc.line, node.lc.col
+        walked: list[str | int] = []
+        found = True
+        for index, element in enumerate(location):
+            is_last = index == len(location) - 1
+            if isinstance(node, CommentedMap) and _has_key(node, element):
+                real_key = _real_key(node, element)
+                if key and is_last:
+                    line, column = node.lc.key(real_key)
+                else:
+                    line, column = node.lc.value(real_key)
+                node = node[real_key]
+                walked.append(element)
+            elif (
+                isinstance(node, CommentedSeq)
+                and isinstance(element, int)
+                and 0 <= element < len(node)
+            ):
+                line, column = node.lc.item(element)
+                node = node[element]
+                walked.append(element)
+            elif is_last:
+                found = False
+        return Located(line + 1, column + 1, tuple(walked), to_plain(node), found)
+
+    def diagnostic(self, location: Location, message: str, *, key: bool = False) -> Diagnostic:
+        """A diagnostic pointing at ``location`` in this file."""
+        located = self.locate(location, key=key)
+        return Diagnostic(
+            file=self.file,
+            line=located.line,
+            column=located.column,
+            path=format_path(located.path),
+            message=message,
+        )
+
+
+def _has_key(node: CommentedMap, element: str | int) -> bool:
+    return element in node or str(element) in {str(k) for k in node}
+
+
+def _real_key(node: CommentedMap, element: str | int) -> Any:
+    if element in node:
+        return element
+    return next(k for k in node if str(k) == str(element))
+
+
+def format_path(path: Sequence[str | int]) -> str:
+    """``('steps', 2, 'send', 'channel')`` -> ``steps[2].send.channel``."""
+    text = ""
+    for element in path:
+        if isinstance(element, int):
+            text += f"[{element}]"
+        else:
+            text += f".{element}" if text else str(element)
+    return text
+
+
+def to_plain(node: Any, _seen: frozenset[int] = frozenset()) -> Any:
+    """Turn ruamel's node types into plain dicts, lists and JSON-friendly scalars."""
+    if isinstance(node, dict | list):
+        if id(node) in _seen:
+            raise RecursionError("a YAML alias refers to a node that contains it")
+        seen = _seen | {id(node)}
+        if isinstance(node, dict):
+            return {_plain_key(k): to_plain(v, seen) for k, v in node.items()}
+        return [to_plain(v, seen) for v in node]
+    if isinstance(node, bool):
+        return bool(node)
+    if isinstance(node, int):
+        return int(node)
+    if isinstance(node, float):
+        return float(node)
+    if isinstance(node, str):
+        return str(node)
+    if isinstance(node, dt.datetime | dt.date):
+        return node.isoformat()
+    if node is None:
+        return None
+    return str(node)
+
+
+def _plain_key(key: Any) -> Any:
+    plain = to_plain(key)
+    return plain if isinstance(plain, str | int | float | bool) or plain is None else str(plain)
+
+
+def parse_yaml(text: str, file: str) -> SourceDocument:
+    """Parse YAML text; raise :class:`SourceError` with a positioned message when it is not."""
+    loader = YAML(typ="rt", pure=True)
+    loader.allow_duplicate_keys = False
+    try:
+        tree = loader.load(text)
+        return SourceDocument(file, text, tree)
+    except MarkedYAMLError as error:
+        raise SourceError(_marked_error(error, file)) from None
+    except YAMLError as error:
+        raise SourceError(_plain_error(f"this is not valid YAML: {error}", file)) from None
+    except RecursionError:
+        raise SourceError(
+            _plain_error(
+                "the YAML nests too deeply or an alias (*name) refers to a node that contains "
+                "it: write the value out instead of using the alias",
+                file,
+            )
+        ) from None
+    except (ValueError, TypeError, AttributeError, KeyError, IndexError) as error:
+        raise SourceError(_plain_error(f"this is not valid YAML ({error}): {YAML_HINT}", file)) from None
+
+
+def _marked_error(error: MarkedYAMLError, file: str) -> Diagnostic:
+    mark = error.problem_mark or error.context_mark
+    line = mark.line + 1 if mark is not None else 1
+    column = mark.column + 1 if mark is not None else 1
+    problem = (error.problem or error.context or "invalid YAML").strip()
+    if "found duplicate key" in str(error):
+        key = _duplicate_key(str(error))
+        message = (
+            f"the key {key} appears twice in the same mapping: keep one of them "
+            "(YAML would silently drop the other)"
+        )
+    elif "expected a single document" in str(error):
+        message = "the file holds more than one YAML document ('---'): put one journey per file"
+    else:
+        message = f"YAML syntax error: {problem}; {YAML_HINT}"
+    return Diagnostic(file=file, line=line, column=column, path="", message=message)
+
+
+def _duplicate_key(text: str) -> str:
+    marker = 'found duplicate key "'
+    start = text.find(marker)
+    if start < 0:
+        return "a key"
+    end = text.find('"', start + len(marker))
+    return f"`{text[start + len(marker) : end]}`"
+
+
+def _plain_error(message: str, file: str) -> Diagnostic:
+    return Diagnostic(file=file, line=1, column=1, path="", message=message)

@@ -1,0 +1,129 @@
+"""Liquid message templates: template files, syntax checks and the variables they use.
+
+Liquid is the template language marketers already know from Braze, Customer.io
+and Shopify. A template lives in ``templates/<name>.yaml`` beside the journeys
+(subject, body, html, each Liquid); a ``send`` step names it and may override
+any part inline. Templates are copied into the compiled journey, so a run in
+flight keeps the text it started with.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import liquid
+from liquid.exceptions import LiquidError
+from pydantic import Field, ValidationError
+
+from dsl.diagnostics import Diagnostic
+from dsl.models import DslModel
+
+LIQUID = liquid.Environment()
+
+
+class MessageTemplate(DslModel):
+    """A reusable message: each part is Liquid over customer, event and saved results."""
+
+    description: str = Field(default="", description="What the template is for.")
+    subject: str | None = Field(default=None, description="Subject line (email, push title).")
+    body: str | None = Field(default=None, description="Plain-text message.")
+    html: str | None = Field(default=None, description="HTML message (email).")
+
+    def parts(self) -> dict[str, str]:
+        return {k: v for k, v in (("subject", self.subject), ("body", self.body), ("html", self.html)) if v is not None}
+
+
+@dataclass(frozen=True)
+class LiquidProblem:
+    """A problem in Liquid text and its 0-based character offset, where known."""
+
+    message: str
+    offset: int | None = None
+
+
+@dataclass(frozen=True)
+class LiquidInfo:
+    """What a piece of Liquid text needs: root variable names."""
+
+    variables: frozenset[str]
+
+
+def check_liquid(text: str) -> tuple[LiquidInfo, list[LiquidProblem]]:
+    """Parse Liquid text; report syntax errors and unknown filters, list root variables."""
+    try:
+        template = LIQUID.from_string(text)
+    except LiquidError as error:
+        token = getattr(error, "token", None)
+        offset = getattr(token, "start_index", None) if token is not None else None
+        message = getattr(error, "message", None) or str(error).splitlines()[0]
+        return LiquidInfo(frozenset()), [
+            LiquidProblem(
+                f"the Liquid template does not parse: {message}",
+                offset if isinstance(offset, int) and offset >= 0 else None,
+            )
+        ]
+    problems: list[LiquidProblem] = []
+    try:
+        filters = template.filter_names()
+        roots = frozenset(str(v).split(".")[0].split("[")[0] for v in template.global_variables())
+    except LiquidError as error:  # analysis can fail on exotic tags; parsing already passed
+        return LiquidInfo(frozenset()), [LiquidProblem(f"the Liquid template: {error}")]
+    for name in filters:
+        if name not in LIQUID.filters:
+            import difflib
+
+            close = difflib.get_close_matches(name, sorted(LIQUID.filters), n=1)
+            hint = f"did you mean `{close[0]}`?" if close else "see the Liquid filter list"
+            problems.append(LiquidProblem(f"the Liquid filter `{name}` does not exist: {hint}"))
+    return LiquidInfo(roots), problems
+
+
+class TemplateStore(Protocol):
+    """Where ``send`` steps find the templates they name."""
+
+    def names(self) -> list[str]: ...
+
+    def load(self, name: str) -> tuple[MessageTemplate | None, list[Diagnostic]]: ...
+
+
+class FileTemplateStore:
+    """Templates as ``<name>.yaml`` files in one folder."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def names(self) -> list[str]:
+        return sorted(p.stem for p in self.folder.glob("*.yaml"))
+
+    def path_of(self, name: str) -> Path:
+        return self.folder / f"{name}.yaml"
+
+    def load(self, name: str) -> tuple[MessageTemplate | None, list[Diagnostic]]:
+        """The template, or None with the diagnostics of a broken template file."""
+        from dsl.shape_errors import diagnostics_from
+        from dsl.source import SourceError, parse_yaml
+
+        path = self.path_of(name)
+        if not path.is_file():
+            return None, []
+        try:
+            document = parse_yaml(path.read_text(encoding="utf-8"), str(path))
+        except SourceError as error:
+            return None, [error.diagnostic]
+        except (OSError, UnicodeDecodeError) as error:
+            return None, [Diagnostic(file=str(path), line=1, column=1, path="", message=f"cannot read the template: {error}")]
+        try:
+            return MessageTemplate.model_validate(document.data), []
+        except ValidationError as error:
+            return None, diagnostics_from(error, document, MessageTemplate)
+
+
+def find_template_store(journey_file: Path) -> FileTemplateStore | None:
+    """The ``templates/`` folder next to a journey file or one level up, if there is one."""
+    for folder in (journey_file.parent, journey_file.parent.parent):
+        candidate = folder / "templates"
+        if candidate.is_dir():
+            return FileTemplateStore(candidate)
+    return None
