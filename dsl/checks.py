@@ -19,7 +19,7 @@ from dsl.catalog import ConnectorCatalog
 from dsl.diagnostics import Diagnostic, Severity
 from dsl.durations import parse_time_of_day
 from dsl.expressions import check_condition
-from dsl.graph import Transition, loops_without_wait, reachable, step_edges
+from dsl.graph import Transition, loops_without_wait, reachable, step_edges, transitions
 from dsl.models import (
     AnyStep,
     BranchCase,
@@ -35,6 +35,7 @@ from dsl.models import (
     WaitStep,
     WaitUntil,
     kind_of,
+    saved_name,
 )
 from dsl.source import SourceDocument
 from dsl.templates import MessageTemplate, TemplateStore, check_liquid
@@ -82,7 +83,13 @@ class _Checker:
         self._add(loc, message, Severity.WARNING)
 
     def _add(
-        self, loc: Loc, message: str, severity: Severity, *, key: bool = False, column_shift: int = 0
+        self,
+        loc: Loc,
+        message: str,
+        severity: Severity,
+        *,
+        key: bool = False,
+        column_shift: int = 0,
     ) -> None:
         diagnostic = self.document.diagnostic(loc, message, key=key)
         update: dict[str, Any] = {"severity": severity}
@@ -116,7 +123,7 @@ class _Checker:
                 )
             else:
                 first_line[step.id] = self.document.locate(loc).line
-            save_as = getattr(step, "save_as", None)
+            save_as = saved_name(step)
             if save_as in RESERVED_NAMES:
                 self.error(
                     ("steps", index, "save_as"),
@@ -129,7 +136,8 @@ class _Checker:
             base: Loc = ("steps", index)
             if step.next and isinstance(step, BranchStep | SplitStep | ExitStep):
                 self.error((*base, "next"), _no_next_message(step), key=True)
-            for edge in self.edges.get(step.id, []) if self._is_first(index) else []:
+            following = self.ids[index + 1] if index + 1 < len(self.ids) else None
+            for edge in transitions(step, following):
                 if edge.target is not None and edge.target not in self.edges and edge.where:
                     self.error((*base, *edge.where), self._unknown_target(edge.target))
             if isinstance(step, BranchStep):
@@ -153,7 +161,9 @@ class _Checker:
             )
             return
         for position in else_positions[1:]:
-            self.error((*base, "branch", position, "else"), "a branch has one `else`: remove this one")
+            self.error(
+                (*base, "branch", position, "else"), "a branch has one `else`: remove this one"
+            )
         first_else = else_positions[0]
         if first_else != len(step.branch) - 1:
             self.error(
@@ -224,13 +234,13 @@ class _Checker:
                 "quiet hours start and end at the same time: set an end, or remove quiet_hours",
             )
         for index, step in enumerate(self.journey.steps):
-            if isinstance(step, WaitStep) and isinstance(step.wait, WaitUntil):
-                if step.wait.weekdays is not None and not step.wait.weekdays:
-                    self.error(
-                        ("steps", index, "wait", "weekdays"),
-                        "weekdays is empty, so the wait would never end: list at least one "
-                        "day, or remove weekdays",
-                    )
+            wait = step.wait if isinstance(step, WaitStep) else None
+            if isinstance(wait, WaitUntil) and wait.weekdays is not None and not wait.weekdays:
+                self.error(
+                    ("steps", index, "wait", "weekdays"),
+                    "weekdays is empty, so the wait would never end: list at least one "
+                    "day, or remove weekdays",
+                )
 
     # -- conditions ------------------------------------------------------------------------
 
@@ -246,16 +256,22 @@ class _Checker:
         for index, step in enumerate(self.journey.steps):
             scope = self.scope_at(step.id)
             if isinstance(step, WaitForStep) and step.wait_for.when is not None:
-                self.condition(("steps", index, "wait_for", "when"), step.wait_for.when, scope, step.id)
+                self.condition(
+                    ("steps", index, "wait_for", "when"), step.wait_for.when, scope, step.id
+                )
             if isinstance(step, BranchStep):
                 for number, item in enumerate(step.branch):
                     if isinstance(item, BranchCase):
-                        self.condition(("steps", index, "branch", number, "when"), item.when, scope, step.id)
+                        self.condition(
+                            ("steps", index, "branch", number, "when"), item.when, scope, step.id
+                        )
 
     def scope_at(self, step_id: str) -> frozenset[str]:
         return TRIGGER_SCOPE | self.saved_always.get(step_id, frozenset())
 
-    def condition(self, loc: Loc, source: str, scope: frozenset[str], step_id: str | None = None) -> None:
+    def condition(
+        self, loc: Loc, source: str, scope: frozenset[str], step_id: str | None = None
+    ) -> None:
         shift = self._quote_shift(loc)
         for problem in check_condition(source, scope):
             if step_id and (sometimes := self._sometimes_saved(problem.message, step_id)):
@@ -294,7 +310,9 @@ class _Checker:
                 for loc, text in _strings(step.with_, (*base, "with")):
                     self.liquid(loc, text, scope, step.id)
             elif isinstance(step, UpdateProfileStep):
-                for loc, text in _strings(step.update_profile.set, (*base, "update_profile", "set")):
+                for loc, text in _strings(
+                    step.update_profile.set, (*base, "update_profile", "set")
+                ):
                     self.liquid(loc, text, scope, step.id)
 
     def check_send(self, step: SendStep, base: Loc, scope: frozenset[str]) -> None:
@@ -315,7 +333,9 @@ class _Checker:
                 f"step '{step.id}' has nothing to send: name a `template:` or write a `body:`",
             )
 
-    def template(self, name: str, loc: Loc, scope: frozenset[str], step_id: str) -> MessageTemplate | None:
+    def template(
+        self, name: str, loc: Loc, scope: frozenset[str], step_id: str
+    ) -> MessageTemplate | None:
         if self.store is None:
             if not self._missing_store_reported:
                 self._missing_store_reported = True
@@ -331,28 +351,39 @@ class _Checker:
             template, problems = self.store.load(name)
             self.result.diagnostics.extend(problems)
             if template is None and problems:
-                self.error(loc, f"template '{name}' has errors (shown above): fix the template file")
+                self.error(
+                    loc, f"template '{name}' has errors (shown above): fix the template file"
+                )
                 return None
         if template is None:
             names = self.store.names()
             close = difflib.get_close_matches(name, names, n=1)
-            hint = f"did you mean '{close[0]}'?" if close else f"the templates are {', '.join(names) or 'none yet'}"
+            hint = (
+                f"did you mean '{close[0]}'?"
+                if close
+                else f"the templates are {', '.join(names) or 'none yet'}"
+            )
             self.error(loc, f"there is no template '{name}' in templates/: {hint}")
             return None
         self.result.templates[name] = template
         for part, text in template.parts().items():
-            info, problems = check_liquid(text)
-            for problem in problems:
+            info, liquid_problems = check_liquid(text)
+            for problem in liquid_problems:
                 self.error(loc, f"template '{name}', {part}: {problem.message}")
             for variable in sorted(info.variables - scope):
-                self.error(loc, self._unknown_variable(variable, step_id, f"template '{name}' ({part}) uses"))
+                self.error(
+                    loc,
+                    self._unknown_variable(variable, step_id, f"template '{name}' ({part}) uses"),
+                )
         return template
 
     def liquid(self, loc: Loc, text: str, scope: frozenset[str], step_id: str) -> None:
         info, problems = check_liquid(text)
         shift = self._quote_shift(loc)
         for problem in problems:
-            column_shift = shift + problem.offset if problem.offset is not None and "\n" not in text else 0
+            column_shift = (
+                shift + problem.offset if problem.offset is not None and "\n" not in text else 0
+            )
             self.error(loc, problem.message, column_shift=column_shift)
         for variable in sorted(info.variables - scope):
             message = self._unknown_variable(variable, step_id, "the template uses")
@@ -367,7 +398,7 @@ class _Checker:
                 f"{what} `{variable}`, which is saved on some paths to step '{step_id}' but not "
                 "on all: on the others it renders empty"
             )
-        savers = [s.id for s in self.journey.steps if getattr(s, "save_as", None) == variable]
+        savers = [s.id for s in self.journey.steps if saved_name(s) == variable]
         if savers:
             return (
                 f"{what} `{variable}`, but step '{savers[0]}' that saves it does not come "
@@ -437,7 +468,9 @@ def _saved_names(
     has it set after running; it may be set when any predecessor does.
     """
     order = list(edges)
-    produced = {s.id: frozenset({s.save_as}) if getattr(s, "save_as", None) else frozenset() for s in journey.steps}
+    produced: dict[str, frozenset[str]] = {
+        s.id: frozenset({name}) if (name := saved_name(s)) else frozenset() for s in journey.steps
+    }
     universe = frozenset().union(*produced.values()) if produced else frozenset()
     predecessors: dict[str, list[str]] = {step_id: [] for step_id in order}
     for source, out in edges.items():
@@ -445,7 +478,9 @@ def _saved_names(
             if edge.target in predecessors:
                 predecessors[edge.target].append(source)
     start = order[0]
-    always: dict[str, frozenset[str]] = {s: (frozenset() if s == start else universe) for s in order}
+    always: dict[str, frozenset[str]] = {
+        s: (frozenset() if s == start else universe) for s in order
+    }
     sometimes: dict[str, frozenset[str]] = {s: frozenset() for s in order}
     changed = True
     while changed:
@@ -458,7 +493,11 @@ def _saved_names(
                 new_always = frozenset.intersection(*(always[p] | produced[p] for p in preds))
             else:
                 new_always = frozenset()
-            new_sometimes = frozenset().union(*(sometimes[p] | produced[p] for p in preds)) if preds else frozenset()
+            new_sometimes = (
+                frozenset().union(*(sometimes[p] | produced[p] for p in preds))
+                if preds
+                else frozenset()
+            )
             if new_always != always[step_id] or new_sometimes != sometimes[step_id]:
                 always[step_id], sometimes[step_id] = new_always, new_sometimes
                 changed = True
@@ -473,4 +512,3 @@ def check_journey(
 ) -> CheckResult:
     """Run every whole-journey check; return all diagnostics and the templates used."""
     return _Checker(journey, document, templates, catalog).run()
-

@@ -84,7 +84,9 @@ def compile_journey(journey: Journey, templates: dict[str, MessageTemplate]) -> 
         "version": "",
         "trigger": _trigger(journey).model_dump(),
         "entry": _entry(journey).model_dump(),
-        "exit_when": [EventMatch(event=c.event, when=c.when).model_dump() for c in journey.exit_when],
+        "exit_when": [
+            EventMatch(event=c.event, when=c.when).model_dump() for c in journey.exit_when
+        ],
         "goal": (
             GoalSpec(
                 event=journey.goal.event,
@@ -144,7 +146,9 @@ def _settings(journey: Journey) -> SettingsSpec:
         timezone=settings.timezone,
         default_timezone=settings.default_timezone,
         quiet_hours=(
-            QuietHoursSpec(start_minute=minute_of_day(quiet.start), end_minute=minute_of_day(quiet.end))
+            QuietHoursSpec(
+                start_minute=minute_of_day(quiet.start), end_minute=minute_of_day(quiet.end)
+            )
             if quiet
             else None
         ),
@@ -212,7 +216,11 @@ def _compile_step(
             on_timeout=out[1].target,
         )
     if isinstance(step, BranchStep):
-        cases = [BranchCaseSpec(when=c.when, next=c.next) for c in step.branch if isinstance(c, BranchCase)]
+        cases = [
+            BranchCaseSpec(when=c.when, next=c.next)
+            for c in step.branch
+            if isinstance(c, BranchCase)
+        ]
         otherwise = next(c.else_ for c in step.branch if isinstance(c, BranchElse))
         return BranchNode(**common, cases=cases, otherwise=otherwise)
     if isinstance(step, SplitStep):

@@ -34,8 +34,7 @@ class Diagnostic(BaseModel):
 
     def render(self) -> str:
         """The one-line form editors and CI logs understand: ``file:line:col: error: ...``."""
-        where = f" (at {self.path})" if self.path else ""
-        return f"{self.file}:{self.line}:{self.column}: {self.severity.value}: {self.message}{where}"
+        return f"{self.file}:{self.line}:{self.column}: {self.severity.value}: {self.message}"
 
 
 class JourneyInvalidError(Exception):

@@ -21,7 +21,7 @@ def parse_duration(text: str) -> timedelta:
     match = _DURATION_RE.match(text.strip()) if isinstance(text, str) else None
     if not match or not text.strip():
         raise ValueError(f"{text!r} is not a duration: {DURATION_HINT}")
-    seconds = sum(int(v) * unit for v, unit in zip(match.groups(), _UNIT_SECONDS) if v)
+    seconds = sum(int(v) * unit for v, unit in zip(match.groups(), _UNIT_SECONDS, strict=True) if v)
     if seconds <= 0:
         raise ValueError(f"{text!r} is zero: a duration must be longer than 0s")
     return timedelta(seconds=seconds)
@@ -31,7 +31,7 @@ def format_duration(value: timedelta) -> str:
     """The shortest ``1d12h`` form of a duration, for messages and diagrams."""
     remaining = int(value.total_seconds())
     parts: list[str] = []
-    for unit, name in zip(_UNIT_SECONDS, _UNIT_NAMES):
+    for unit, name in zip(_UNIT_SECONDS, _UNIT_NAMES, strict=True):
         count, remaining = divmod(remaining, unit)
         if count:
             parts.append(f"{count}{name}")
@@ -42,7 +42,7 @@ def parse_time_of_day(text: str) -> tuple[int, int]:
     """Parse ``HH:MM`` (24-hour clock) into hours and minutes."""
     if not isinstance(text, str) or not _TIME_OF_DAY_RE.match(text):
         raise ValueError(
-            f"{text!r} is not a time of day: write 24-hour time in quotes, such as \"08:00\" "
+            f'{text!r} is not a time of day: write 24-hour time in quotes, such as "08:00" '
             'or "21:30"'
         )
     hours, minutes = text.split(":")

@@ -111,7 +111,5 @@ def evaluate_condition(
     except (KeyError, RuntimeError, ValueError, TypeError) as error:
         raise ConditionError(f"condition `{program.source}` failed: {error}") from None
     if not isinstance(result, bool):
-        raise ConditionError(
-            f"condition `{program.source}` gave {result!r}, not true or false"
-        )
+        raise ConditionError(f"condition `{program.source}` gave {result!r}, not true or false")
     return result

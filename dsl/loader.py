@@ -93,7 +93,7 @@ def load_text(
 def load_file(
     path: Path | str,
     *,
-    templates: TemplateStore | None | bool = True,
+    templates: TemplateStore | bool | None = True,
     catalog: ConnectorCatalog | None = None,
 ) -> LoadResult:
     """Validate and compile a journey file.
@@ -105,7 +105,11 @@ def load_file(
     file = str(path)
     try:
         if path.stat().st_size > MAX_FILE_BYTES:
-            return _failed(file, f"the file is larger than {MAX_FILE_BYTES // 1_000_000} MB: a journey file is short YAML")
+            return _failed(
+                file,
+                f"the file is larger than {MAX_FILE_BYTES // 1_000_000} MB: "
+                "a journey file is short YAML",
+            )
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         return _failed(file, "there is no such file: check the path")
@@ -125,9 +129,7 @@ def load_file(
     return load_text(text, file, templates=store, catalog=catalog)
 
 
-def compile_file(
-    path: Path | str, *, catalog: ConnectorCatalog | None = None
-) -> CompiledJourney:
+def compile_file(path: Path | str, *, catalog: ConnectorCatalog | None = None) -> CompiledJourney:
     """The compiled journey of a file; raises :class:`JourneyInvalidError` on any error."""
     result = load_file(path, catalog=catalog)
     if result.compiled is None:

@@ -246,7 +246,7 @@ WaitSpec = Annotated[
     Discriminator(
         _wait_kind,
         custom_error_type="wait_kind",
-        custom_error_message="wait takes a duration such as 1h, or {until: \"09:00\"}",
+        custom_error_message='wait takes a duration such as 1h, or {until: "09:00"}',
     ),
 ]
 
@@ -306,8 +306,7 @@ BranchItem = Annotated[
     Discriminator(
         _branch_item_kind,
         custom_error_type="branch_item",
-        custom_error_message="a branch item is {when: <condition>, next: <step>} or "
-        "{else: <step>}",
+        custom_error_message="a branch item is {when: <condition>, next: <step>} or {else: <step>}",
     ),
 ]
 
@@ -451,3 +450,10 @@ class Journey(DslModel):
         default_factory=Settings, description="Time zone, quiet hours, frequency cap."
     )
     steps: list[Step] = Field(min_length=1, description="The steps, run in order.")
+
+
+def saved_name(step: AnyStep) -> str | None:
+    """The name a step saves its result under, if any (call and wait_for steps)."""
+    if isinstance(step, CallStep | WaitForStep):
+        return step.save_as
+    return None

@@ -33,8 +33,8 @@ EXAMPLES: dict[str, str] = {
     "after": "after: 7d",
     "channel": "channel: email",
     "template": "template: cart-reminder",
-    "subject": "subject: \"Hi {{ customer.first_name }}\"",
-    "body": "body: \"Your cart misses you\"",
+    "subject": 'subject: "Hi {{ customer.first_name }}"',
+    "body": 'body: "Your cart misses you"',
     "experiment": "experiment: cart-offer-2026",
     "variants": "variants: [ { name: a, weight: 50 }, { name: b, weight: 50 } ]",
     "weight": "weight: 50",
@@ -108,69 +108,69 @@ def _translate(
 ) -> Diagnostic:
     loc = details["loc"]
     kind = details["type"]
-    where = _context(loc, document)
     located = document.locate(loc)
-    field = str(located.path[-1]) if located.path else "the journey"
     if kind == "missing":
         missing = str(loc[-1])
+        where = _context(located.path, document)
         example = EXAMPLES.get(missing, f"{missing}: ...")
         return document.diagnostic(loc, f"{where} is missing `{missing}`: add `{example}`")
+    where = _context(located.path[:-1], document)
+    field = str(located.path[-1]) if located.path else "the journey"
+    subject = f"`{field}`" if where == "the journey" else f"`{field}` in {where}"
     if kind == "extra_forbidden":
         return document.diagnostic(loc, _unknown_key(loc, where, root), key=True)
     if kind == "value_error":
         message = details["msg"].removeprefix("Value error, ")
-        return document.diagnostic(loc, f"`{field}` in {where}: {message}")
+        return document.diagnostic(loc, f"{subject}: {message}")
     if kind in _TYPE_NAMES:
-        example = EXAMPLES.get(field)
-        hint = f", for example `{example}`" if example else ""
+        field_example = EXAMPLES.get(field)
+        hint = f", for example `{field_example}`" if field_example else ""
         return document.diagnostic(
             loc,
-            f"`{field}` in {where} must be {_TYPE_NAMES[kind]}, not "
-            f"{describe(details['input'])}{hint}",
+            f"{subject} must be {_TYPE_NAMES[kind]}, not {describe(details['input'])}{hint}",
         )
     if kind == "literal_error":
         expected = details.get("ctx", {}).get("expected", "")
         return document.diagnostic(
-            loc,
-            f"`{field}` in {where} is {describe(details['input'])}: write one of {expected}",
+            loc, f"{subject} is {describe(details['input'])}: write one of {expected}"
         )
     if kind in ("greater_than_equal", "less_than_equal", "greater_than", "less_than"):
-        return document.diagnostic(loc, f"`{field}` in {where}: {details['msg'].lower()}")
+        return document.diagnostic(loc, f"{subject}: {details['msg'].lower()}")
     if kind == "too_short":
         return document.diagnostic(loc, _too_short(field, where))
     if kind == "step_kind":
-        return document.diagnostic(loc, _step_kind_message(details["input"], where))
+        step_where = _context(located.path, document)
+        return document.diagnostic(loc, _step_kind_message(details["input"], step_where))
     if kind == "trigger_kind":
         return document.diagnostic(loc, _choice_message("trigger", details["input"], TRIGGER_KINDS))
     if kind == "branch_item":
         return document.diagnostic(
             loc,
-            f"each item of {where} is `- when: <condition>` with `next: <step>`, or the "
-            "final `- else: <step>`",
+            f"each item of the branch in {where} is `- when: <condition>` with "
+            "`next: <step>`, or the final `- else: <step>`",
         )
     if kind == "wait_kind":
         return document.diagnostic(
             loc,
             f"`wait` in {where} must be a duration such as `wait: 1h`, or a time of day such "
-            f"as `wait: {{until: \"09:00\"}}`, not {describe(details['input'])}",
+            f'as `wait: {{until: "09:00"}}`, not {describe(details["input"])}',
         )
-    return document.diagnostic(loc, f"`{field}` in {where}: {details['msg']}")
+    return document.diagnostic(loc, f"{subject}: {details['msg']}")
 
 
-def _context(loc: tuple[str | int, ...], document: SourceDocument) -> str:
-    """Name the part of the journey an error is in, e.g. "step 'pause'"."""
+def _context(path: tuple[str | int, ...], document: SourceDocument) -> str:
+    """Name the part of the journey at ``path``, e.g. "wait_for of step 'pause'"."""
     data: Any = document.data
-    if len(loc) >= 2 and loc[0] == "steps" and isinstance(loc[1], int):
+    if len(path) >= 2 and path[0] == "steps" and isinstance(path[1], int):
         steps = data.get("steps") if isinstance(data, dict) else None
-        step = steps[loc[1]] if isinstance(steps, list) and loc[1] < len(steps) else None
+        step = steps[path[1]] if isinstance(steps, list) and path[1] < len(steps) else None
         if isinstance(step, dict) and isinstance(step.get("id"), str):
             label = f"step '{step['id']}'"
         else:
-            label = f"step {loc[1] + 1}"
-        inner = [e for e in loc[2:-1] if isinstance(e, str) and e in STEP_KINDS + ("with",)]
-        return f"{inner[0]} of {label}" if inner and len(loc) > 3 else label
-    parent = document.locate(loc[:-1]).path if len(loc) > 1 else ()
-    return f"`{format_path(parent)}`" if parent else "the journey"
+            label = f"step {path[1] + 1}"
+        inner = [e for e in path[2:] if isinstance(e, str)]
+        return f"{inner[0]} of {label}" if inner else label
+    return f"`{format_path(path)}`" if path else "the journey"
 
 
 def _unknown_key(loc: tuple[str | int, ...], where: str, root: type[BaseModel]) -> str:
@@ -204,7 +204,9 @@ def _step_kind_message(value: Any, where: str) -> str:
     present = step_kinds_in(value)
     if len(present) > 1:
         both = " and ".join(f"`{k}`" for k in present)
-        return f"{where} has both {both}: a step does one thing, so split it into {len(present)} steps"
+        return (
+            f"{where} has both {both}: a step does one thing, so split it into {len(present)} steps"
+        )
     unknown = [k for k in value if k not in ("id", "name", "next", "with", "save_as", "on_timeout")]
     for key in unknown:
         close = difflib.get_close_matches(str(key), STEP_KINDS, n=1, cutoff=0.6)

@@ -171,7 +171,9 @@ def parse_yaml(text: str, file: str) -> SourceDocument:
             )
         ) from None
     except (ValueError, TypeError, AttributeError, KeyError, IndexError) as error:
-        raise SourceError(_plain_error(f"this is not valid YAML ({error}): {YAML_HINT}", file)) from None
+        raise SourceError(
+            _plain_error(f"this is not valid YAML ({error}): {YAML_HINT}", file)
+        ) from None
 
 
 def _marked_error(error: MarkedYAMLError, file: str) -> Diagnostic:

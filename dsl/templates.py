@@ -32,7 +32,11 @@ class MessageTemplate(DslModel):
     html: str | None = Field(default=None, description="HTML message (email).")
 
     def parts(self) -> dict[str, str]:
-        return {k: v for k, v in (("subject", self.subject), ("body", self.body), ("html", self.html)) if v is not None}
+        return {
+            k: v
+            for k, v in (("subject", self.subject), ("body", self.body), ("html", self.html))
+            if v is not None
+        }
 
 
 @dataclass(frozen=True)
@@ -113,7 +117,15 @@ class FileTemplateStore:
         except SourceError as error:
             return None, [error.diagnostic]
         except (OSError, UnicodeDecodeError) as error:
-            return None, [Diagnostic(file=str(path), line=1, column=1, path="", message=f"cannot read the template: {error}")]
+            return None, [
+                Diagnostic(
+                    file=str(path),
+                    line=1,
+                    column=1,
+                    path="",
+                    message=f"cannot read the template: {error}",
+                )
+            ]
         try:
             return MessageTemplate.model_validate(document.data), []
         except ValidationError as error:

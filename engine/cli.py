@@ -1,0 +1,263 @@
+"""The `cxflow` command line: validate, explain and run journeys.
+
+Every command reports bad input as a message that says where and what to do,
+and exits non-zero; no Python traceback reaches the user (set CXFLOW_DEBUG=1
+to see one when reporting a bug).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from types import FrameType
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from dsl.diagnostics import Diagnostic, Severity
+from dsl.loader import LoadResult, load_file
+from dsl.mermaid import to_mermaid
+from dsl.schema import journey_json_schema_text
+from engine.devserver import DevServerError, TemporalDevServer
+
+app = typer.Typer(
+    name="cxflow",
+    help="Customer journeys as code: YAML journeys compiled to durable Temporal workflows.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+JOURNEY_SUFFIXES = (".yaml", ".yml")
+NOT_JOURNEY_FOLDERS = {"templates", "segments"}
+
+
+class UsageError(Exception):
+    """Bad command-line input; the message says what to do."""
+
+
+def journey_files(paths: Iterable[Path]) -> list[Path]:
+    """Files named on the command line, with folders expanded to the journeys inside."""
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            found = sorted(
+                p
+                for p in path.rglob("*")
+                if p.suffix in JOURNEY_SUFFIXES
+                and p.is_file()
+                and not NOT_JOURNEY_FOLDERS.intersection(p.relative_to(path).parts[:-1])
+            )
+            if not found:
+                raise UsageError(f"{path} holds no .yaml journey files")
+            files += found
+        else:
+            files.append(path)
+    return files
+
+
+def _excerpt(diagnostic: Diagnostic) -> str:
+    """The source line with a caret under the column, as compilers show it."""
+    try:
+        lines = Path(diagnostic.file).read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return ""
+    if not 0 < diagnostic.line <= len(lines):
+        return ""
+    line = lines[diagnostic.line - 1]
+    caret = " " * (diagnostic.column - 1) + "^"
+    return f"    {escape(line)}\n    [bold]{caret}[/]"
+
+
+def print_diagnostics(result: LoadResult) -> None:
+    for diagnostic in result.diagnostics:
+        colour = "red" if diagnostic.severity is Severity.ERROR else "yellow"
+        err.print(f"[{colour}]{escape(diagnostic.render())}[/]")
+        excerpt = _excerpt(diagnostic)
+        if excerpt:
+            err.print(excerpt)
+
+
+@app.command()
+def validate(
+    paths: Annotated[list[Path], typer.Argument(help="Journey files or folders of journeys.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print results as JSON.")] = False,
+    templates: Annotated[
+        bool, typer.Option(help="Check the templates that send steps name.")
+    ] = True,
+) -> None:
+    """Check journey files and report every problem with its line and column."""
+    results = [load_file(path, templates=templates) for path in journey_files(paths)]
+    if as_json:
+        report = [
+            {
+                "file": r.file,
+                "ok": r.ok,
+                "journey": r.compiled.id if r.compiled else None,
+                "version": r.compiled.version if r.compiled else None,
+                "diagnostics": [d.model_dump(mode="json") for d in r.diagnostics],
+            }
+            for r in results
+        ]
+        sys.stdout.write(json.dumps(report, indent=2) + "\n")
+    else:
+        for result in results:
+            print_diagnostics(result)
+            if result.compiled:
+                out.print(
+                    f"[green]ok[/] {escape(result.file)}: journey {result.compiled.id} "
+                    f"{result.compiled.version} ({len(result.compiled.steps)} steps)"
+                )
+        failed = [r for r in results if not r.ok]
+        errors = sum(len(r.errors) for r in results)
+        warnings = sum(len(r.warnings) for r in results)
+        summary = f"{len(results)} journey file(s): {len(results) - len(failed)} valid"
+        if failed:
+            summary += f", {len(failed)} with errors ({errors} errors)"
+        if warnings:
+            summary += f", {warnings} warning(s)"
+        (err if failed else out).print(summary)
+    if any(not r.ok for r in results):
+        raise typer.Exit(1)
+
+
+def _compiled_or_exit(file: Path) -> LoadResult:
+    result = load_file(file)
+    if result.compiled is None:
+        print_diagnostics(result)
+        err.print(f"[red]{escape(str(file))} has errors: nothing was compiled[/]")
+        raise typer.Exit(1)
+    return result
+
+
+def _write(text: str, output: Path | None) -> None:
+    if output is None:
+        sys.stdout.write(text)
+        return
+    try:
+        output.write_text(text, encoding="utf-8")
+    except OSError as error:
+        raise UsageError(f"cannot write {output}: {error.strerror or error}") from None
+    err.print(f"wrote {escape(str(output))}")
+
+
+OutputOption = Annotated[
+    Path | None, typer.Option("--output", "-o", help="Write to this file instead of stdout.")
+]
+
+
+@app.command("compile")
+def compile_command(
+    file: Annotated[Path, typer.Argument(help="The journey file.")],
+    output: OutputOption = None,
+) -> None:
+    """Print the compiled journey (the JSON the runtime runs)."""
+    compiled = _compiled_or_exit(file).compiled
+    assert compiled is not None
+    _write(compiled.model_dump_json(indent=2) + "\n", output)
+
+
+@app.command()
+def graph(
+    file: Annotated[Path, typer.Argument(help="The journey file.")],
+    markdown: Annotated[
+        bool, typer.Option("--markdown", help="Wrap in a ```mermaid block for Markdown.")
+    ] = False,
+    output: OutputOption = None,
+) -> None:
+    """Print the journey as a Mermaid flowchart."""
+    compiled = _compiled_or_exit(file).compiled
+    assert compiled is not None
+    text = to_mermaid(compiled)
+    _write(f"```mermaid\n{text}```\n" if markdown else text, output)
+
+
+@app.command()
+def schema(output: OutputOption = None) -> None:
+    """Print the JSON Schema of journey files (for editors' YAML language server)."""
+    _write(journey_json_schema_text(), output)
+
+
+@app.command()
+def dev(
+    journeys: Annotated[Path, typer.Option(help="Folder of journeys to load.")] = Path("journeys"),
+    data_dir: Annotated[
+        Path, typer.Option(help="Where the embedded default keeps its state.")
+    ] = Path(".cxflow"),
+    port: Annotated[int, typer.Option(help="Temporal gRPC port.")] = 7233,
+    ui_port: Annotated[int, typer.Option(help="Temporal UI port (0 disables the UI).")] = 8233,
+    run_for: Annotated[
+        float | None,
+        typer.Option(help="Stop after this many seconds (for smoke tests); default: until Ctrl-C."),
+    ] = None,
+) -> None:
+    """Run the embedded default: Temporal dev server with its UI, and the journeys folder."""
+    results = [load_file(path) for path in journey_files([journeys])] if journeys.exists() else []
+    for result in results:
+        print_diagnostics(result)
+    valid = [r.compiled for r in results if r.compiled]
+    server = TemporalDevServer(data_dir=data_dir, port=port, ui_port=ui_port or None)
+    server.start()
+    stopping = False
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    try:
+        out.print(f"[bold]cxflow dev[/] is running (state in {escape(str(data_dir))}/)")
+        out.print(f"  Temporal server  {server.address}")
+        if server.ui_url:
+            out.print(f"  Temporal UI      {server.ui_url}")
+        out.print(
+            f"  journeys         {len(valid)} valid of {len(results)} in {escape(str(journeys))}/"
+        )
+        for compiled in valid:
+            out.print(f"    {compiled.id} {compiled.version} ({compiled.trigger.kind} trigger)")
+        out.print("Press Ctrl-C to stop.")
+        started = time.monotonic()
+        while not stopping:
+            if server.process is not None and server.process.poll() is not None:
+                raise DevServerError(
+                    f"the Temporal dev server stopped unexpectedly: see {data_dir / 'temporal.log'}"
+                )
+            if run_for is not None and time.monotonic() - started >= run_for:
+                break
+            time.sleep(0.2)
+    finally:
+        server.stop()
+        out.print("cxflow dev stopped")
+
+
+def main() -> None:
+    """Entry point: run the app and turn every failure into a message, never a traceback."""
+    try:
+        app()
+    except (UsageError, DevServerError) as problem:
+        err.print(f"[red]cxflow: {escape(str(problem))}[/]")
+        sys.exit(2)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except Exception as error:  # last line of defence: keep tracebacks away from users
+        if os.environ.get("CXFLOW_DEBUG"):
+            raise
+        err.print(
+            f"[red]cxflow: internal error ({type(error).__name__}: {escape(str(error))}). "
+            "This is a bug in cxflow: rerun with CXFLOW_DEBUG=1 and report the traceback.[/]"
+        )
+        sys.exit(3)
+
+
+if __name__ == "__main__":
+    main()
