@@ -73,6 +73,7 @@ class _Checker:
         self.ids = [step.id for step in journey.steps]
         self.saved_always, self.saved_sometimes = _saved_names(journey, self.edges)
         self._missing_store_reported = False
+        self._unknown_targets = 0
 
     # -- reporting ---------------------------------------------------------------------
 
@@ -139,6 +140,7 @@ class _Checker:
             following = self.ids[index + 1] if index + 1 < len(self.ids) else None
             for edge in transitions(step, following):
                 if edge.target is not None and edge.target not in self.edges and edge.where:
+                    self._unknown_targets += 1
                     self.error((*base, *edge.where), self._unknown_target(edge.target))
             if isinstance(step, BranchStep):
                 self.check_branch(step, base)
@@ -172,6 +174,8 @@ class _Checker:
             )
 
     def check_reachability(self) -> None:
+        if self._unknown_targets:
+            return  # a mistyped next is the likelier cause; report that alone
         seen = reachable(self.ids[0], self.edges)
         for index, step in enumerate(self.journey.steps):
             if step.id not in seen and self._is_first(index):

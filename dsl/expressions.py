@@ -90,7 +90,7 @@ def _parse_problem(text: str) -> ConditionProblem:
     match = _PARSE_POSITION.search(text)
     if not match:
         return ConditionProblem(f"the condition does not parse: {text.splitlines()[0]}")
-    column = int(match.group(2)) + 1
+    column = int(match.group(2))
     reason = match.group(3).split(" expecting ")[0].strip()
     if "<EOF>" in reason:
         reason = "it ends too early (is an operand missing?)"

@@ -76,3 +76,24 @@ def _descend(annotation: Any, element: str | int) -> Any:
     if origin is dict and isinstance(element, str):
         return get_args(single)[1]
     return None
+
+
+def strip_tags(
+    loc: tuple[str | int, ...] | list[str | int], root: type[BaseModel] = Journey
+) -> tuple[str | int, ...]:
+    """A pydantic error location without its union tags: the path as written in the file.
+
+    pydantic puts the tag of a discriminated union into the location, e.g.
+    ``('steps', 0, 'wait', 'wait')`` for the ``wait`` key of a wait step. Tags can
+    look like keys, so they are recognised by walking the model types.
+    """
+    current: Any = root
+    path: list[str | int] = []
+    for element in loc:
+        members = _members(current) if current is not None else []
+        if len(members) > 1 and any(_tag_of(m) == element for m in members):
+            current = next(_strip(m) for m in members if _tag_of(m) == element)
+            continue
+        path.append(element)
+        current = _descend(current, element) if current is not None else None
+    return tuple(path)

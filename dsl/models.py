@@ -18,6 +18,7 @@ from dsl.types import (
     CelExpression,
     ChannelName,
     CronExpression,
+    CustomerOrTimeZone,
     Duration,
     EventName,
     ExperimentKey,
@@ -109,13 +110,31 @@ class ReentryAfter(DslModel):
     after: Duration = Field(description="Minimum time between two entries of one customer.")
 
 
+def _reentry_kind(value: Any) -> str | None:
+    if isinstance(value, str):
+        return "mode"
+    if isinstance(value, dict):
+        return "after"
+    return None
+
+
+Reentry = Annotated[
+    Annotated[Literal["once", "always"], Tag("mode")] | Annotated[ReentryAfter, Tag("after")],
+    Discriminator(
+        _reentry_kind,
+        custom_error_type="reentry_kind",
+        custom_error_message="reentry is once, always or {after: 7d}",
+    ),
+]
+
+
 class EntryRules(DslModel):
     """Who may enter and how often. A customer never has two active runs of one journey."""
 
     segment: SegmentName | None = Field(
         default=None, description="Only customers in this segment may enter."
     )
-    reentry: Literal["once", "always"] | ReentryAfter = Field(
+    reentry: Reentry = Field(
         default="once",
         description="once: a customer enters at most once; always: again after each run "
         "ends; {after: 7d}: again once 7 days have passed since the last entry.",
@@ -161,7 +180,7 @@ class FrequencyCap(DslModel):
 class Settings(DslModel):
     """Time zone, quiet hours and frequency cap of the journey."""
 
-    timezone: Literal["customer"] | TimeZoneName = Field(
+    timezone: CustomerOrTimeZone = Field(
         default="customer",
         description="customer: each customer's own time zone (their profile's timezone "
         "trait); or one IANA zone for everyone.",

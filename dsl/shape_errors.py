@@ -15,7 +15,7 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
 from dsl.diagnostics import Diagnostic
-from dsl.model_paths import keys_at
+from dsl.model_paths import keys_at, strip_tags
 from dsl.models import STEP_KINDS, TRIGGER_KINDS, Journey, step_kinds_in
 from dsl.source import SourceDocument, format_path
 
@@ -53,6 +53,16 @@ EXAMPLES: dict[str, str] = {
     "reentry": "reentry: once",
     "timezone": "timezone: Europe/Berlin",
     "weekdays": "weekdays: [mon, tue, wed, thu, fri]",
+}
+
+# Non-literal forms a key also accepts, named after its list of literal values.
+LITERAL_ALTERNATIVES = {"reentry": ", or `{after: 7d}` to allow re-entry after a while"}
+
+_BOUNDS = {
+    "greater_than_equal": "at least",
+    "less_than_equal": "at most",
+    "greater_than": "more than",
+    "less_than": "less than",
 }
 
 _TYPE_NAMES = {
@@ -94,7 +104,7 @@ def diagnostics_from(
     """One positioned diagnostic per pydantic error, deduplicated."""
     diagnostics: list[Diagnostic] = []
     seen: set[tuple[int, int, str]] = set()
-    for details in error.errors():
+    for details in _without_misspelt_missing(error.errors()):
         diagnostic = _translate(details, document, root)
         key = (diagnostic.line, diagnostic.column, diagnostic.message)
         if key not in seen:
@@ -103,10 +113,28 @@ def diagnostics_from(
     return diagnostics
 
 
+def _without_misspelt_missing(errors: list[ErrorDetails]) -> list[ErrorDetails]:
+    """Drop "missing `channel`" when the same mapping has an unknown key `chanel`:
+    the "did you mean" message about the misspelt key says it all."""
+    unknown: dict[tuple[str | int, ...], list[str]] = {}
+    for details in errors:
+        if details["type"] == "extra_forbidden":
+            unknown.setdefault(details["loc"][:-1], []).append(str(details["loc"][-1]))
+    kept = []
+    for details in errors:
+        siblings = unknown.get(details["loc"][:-1], [])
+        if details["type"] == "missing" and difflib.get_close_matches(
+            str(details["loc"][-1]), siblings, n=1, cutoff=0.6
+        ):
+            continue
+        kept.append(details)
+    return kept
+
+
 def _translate(
     details: ErrorDetails, document: SourceDocument, root: type[BaseModel]
 ) -> Diagnostic:
-    loc = details["loc"]
+    loc = strip_tags(details["loc"], root)
     kind = details["type"]
     located = document.locate(loc)
     if kind == "missing":
@@ -114,11 +142,18 @@ def _translate(
         where = _context(located.path, document)
         example = EXAMPLES.get(missing, f"{missing}: ...")
         return document.diagnostic(loc, f"{where} is missing `{missing}`: add `{example}`")
-    where = _context(located.path[:-1], document)
-    field = str(located.path[-1]) if located.path else "the journey"
-    subject = f"`{field}`" if where == "the journey" else f"`{field}` in {where}"
+    path = located.path
+    if len(path) >= 2 and isinstance(path[-1], int):  # an item of a list
+        where = _context(path[:-2], document)
+        field = str(path[-2])
+        named = f"item {path[-1] + 1} of `{field}`"
+    else:
+        where = _context(path[:-1], document)
+        field = str(path[-1]) if path else "the journey"
+        named = f"`{field}`"
+    subject = named if where == "the journey" else f"{named} in {where}"
     if kind == "extra_forbidden":
-        return document.diagnostic(loc, _unknown_key(loc, where, root), key=True)
+        return document.diagnostic(loc, _unknown_key(details["loc"], where, root), key=True)
     if kind == "value_error":
         message = details["msg"].removeprefix("Value error, ")
         return document.diagnostic(loc, f"{subject}: {message}")
@@ -131,13 +166,18 @@ def _translate(
         )
     if kind == "literal_error":
         expected = details.get("ctx", {}).get("expected", "")
+        extra = LITERAL_ALTERNATIVES.get(field, "")
         return document.diagnostic(
-            loc, f"{subject} is {describe(details['input'])}: write one of {expected}"
+            loc, f"{subject} is {describe(details['input'])}: write one of {expected}{extra}"
         )
-    if kind in ("greater_than_equal", "less_than_equal", "greater_than", "less_than"):
-        return document.diagnostic(loc, f"{subject}: {details['msg'].lower()}")
+    if kind in _BOUNDS:
+        ctx = details.get("ctx", {})
+        limit = next(iter(ctx.values()), "")
+        return document.diagnostic(
+            loc, f"{subject} must be {_BOUNDS[kind]} {limit}, not {describe(details['input'])}"
+        )
     if kind == "too_short":
-        return document.diagnostic(loc, _too_short(field, where))
+        return document.diagnostic(loc, _too_short(field, _context(located.path, document)))
     if kind == "step_kind":
         step_where = _context(located.path, document)
         return document.diagnostic(loc, _step_kind_message(details["input"], step_where))
@@ -148,6 +188,12 @@ def _translate(
             loc,
             f"each item of the branch in {where} is `- when: <condition>` with "
             "`next: <step>`, or the final `- else: <step>`",
+        )
+    if kind == "reentry_kind":
+        return document.diagnostic(
+            loc,
+            f"{subject} must be once, always or a mapping such as `{{after: 7d}}`, not "
+            f"{describe(details['input'])}",
         )
     if kind == "wait_kind":
         return document.diagnostic(
@@ -188,7 +234,7 @@ def _too_short(field: str, where: str) -> str:
     if field == "steps":
         return "the journey has no steps: add at least one, e.g. `steps: [ {id: done, exit: {}} ]`"
     if field == "variants":
-        return f"the split in {where} needs at least two variants, e.g. a variant and a holdout"
+        return f"{where} needs at least two variants, e.g. a variant and a holdout"
     if field == "branch":
         return f"{where} has no cases: add `- when: <condition>` with `next:`, then `- else:`"
     return f"`{field}` in {where} must not be empty"

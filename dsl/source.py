@@ -190,8 +190,31 @@ def _marked_error(error: MarkedYAMLError, file: str) -> Diagnostic:
     elif "expected a single document" in str(error):
         message = "the file holds more than one YAML document ('---'): put one journey per file"
     else:
-        message = f"YAML syntax error: {problem}; {YAML_HINT}"
+        opened = ""
+        context_mark = error.context_mark
+        if error.context and context_mark is not None and context_mark is not mark:
+            what = _plain_construct(error.context)
+            opened = f" (in the {what} that starts on line {context_mark.line + 1}, column {context_mark.column + 1})"
+        message = f"YAML syntax error: {problem}{opened}; {YAML_HINT}"
     return Diagnostic(file=file, line=line, column=column, path="", message=message)
+
+
+_CONSTRUCTS = {
+    "flow sequence": "[...] list",
+    "flow mapping": "{...} mapping",
+    "block mapping": "mapping",
+    "block sequence": "list",
+    "block collection": "list or mapping",
+    "quoted scalar": "quoted text",
+    "plain scalar": "value",
+}
+
+
+def _plain_construct(context: str) -> str:
+    """ "while parsing a flow sequence" -> "[...] list"."""
+    what = context.removeprefix("while parsing ").removeprefix("while scanning ")
+    what = what.removeprefix("a ").removeprefix("an ")
+    return _CONSTRUCTS.get(what, what)
 
 
 def _duplicate_key(text: str) -> str:

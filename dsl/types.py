@@ -94,6 +94,10 @@ def _check_timezone(value: str) -> str:
     return value
 
 
+def _check_customer_or_timezone(value: str) -> str:
+    return value if value == "customer" else _check_timezone(value)
+
+
 def _check_cron(value: str) -> str:
     if not croniter.is_valid(value) or len(value.split()) != 5:
         raise ValueError(
@@ -187,4 +191,9 @@ CelExpression = Annotated[
 LiquidText = Annotated[
     str,
     _string_schema("Liquid text, e.g. 'Hi {{ customer.first_name | default: \"there\" }}'."),
+]
+CustomerOrTimeZone = Annotated[
+    str,
+    AfterValidator(_check_customer_or_timezone),
+    _string_schema("customer (each customer's own time zone) or an IANA time zone."),
 ]
