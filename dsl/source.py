@@ -194,7 +194,8 @@ def _marked_error(error: MarkedYAMLError, file: str) -> Diagnostic:
         context_mark = error.context_mark
         if error.context and context_mark is not None and context_mark is not mark:
             what = _plain_construct(error.context)
-            opened = f" (in the {what} that starts on line {context_mark.line + 1}, column {context_mark.column + 1})"
+            start = f"line {context_mark.line + 1}, column {context_mark.column + 1}"
+            opened = f" (in the {what} that starts on {start})"
         message = f"YAML syntax error: {problem}{opened}; {YAML_HINT}"
     return Diagnostic(file=file, line=line, column=column, path="", message=message)
 
