@@ -38,7 +38,7 @@ from dsl.models import (
     saved_name,
 )
 from dsl.source import SourceDocument
-from dsl.templates import MessageTemplate, TemplateStore, check_liquid
+from dsl.templates import Template, TemplateStore, check_liquid
 
 # Names a condition or template can always use; results saved with save_as add to them.
 RESERVED_NAMES = frozenset({"event", "customer", "journey", "links", "segment", "now"})
@@ -53,7 +53,7 @@ class CheckResult:
     """Diagnostics of a journey, and the templates its send steps use (for the compiler)."""
 
     diagnostics: list[Diagnostic] = field(default_factory=list)
-    templates: dict[str, MessageTemplate] = field(default_factory=dict)
+    templates: dict[str, Template] = field(default_factory=dict)
 
 
 class _Checker:
@@ -321,7 +321,7 @@ class _Checker:
 
     def check_send(self, step: SendStep, base: Loc, scope: frozenset[str]) -> None:
         spec = step.send
-        template: MessageTemplate | None = None
+        template: Template | None = None
         if spec.template is not None:
             template = self.template(spec.template, (*base, "send", "template"), scope, step.id)
         for part in ("subject", "body"):
@@ -337,9 +337,7 @@ class _Checker:
                 f"step '{step.id}' has nothing to send: name a `template:` or write a `body:`",
             )
 
-    def template(
-        self, name: str, loc: Loc, scope: frozenset[str], step_id: str
-    ) -> MessageTemplate | None:
+    def template(self, name: str, loc: Loc, scope: frozenset[str], step_id: str) -> Template | None:
         if self.store is None:
             if not self._missing_store_reported:
                 self._missing_store_reported = True
@@ -350,7 +348,7 @@ class _Checker:
                 )
             return None
         if name in self.result.templates:
-            template: MessageTemplate | None = self.result.templates[name]
+            template: Template | None = self.result.templates[name]
         else:
             template, problems = self.store.load(name)
             self.result.diagnostics.extend(problems)

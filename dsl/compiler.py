@@ -54,7 +54,7 @@ from dsl.models import (
     WaitForStep,
     WaitStep,
 )
-from dsl.templates import MessageTemplate
+from dsl.templates import Template
 
 
 def seconds(duration: str) -> int:
@@ -66,7 +66,7 @@ def minute_of_day(text: str) -> int:
     return hours * 60 + minutes
 
 
-def compile_journey(journey: Journey, templates: dict[str, MessageTemplate]) -> CompiledJourney:
+def compile_journey(journey: Journey, templates: dict[str, Template]) -> CompiledJourney:
     """Compile a journey that passed every check; ``templates`` are those its sends name."""
     steps: dict[str, Any] = {}
     for index, step in enumerate(journey.steps):
@@ -160,9 +160,7 @@ def _settings(journey: Journey) -> SettingsSpec:
     )
 
 
-def _compile_step(
-    step: AnyStep, following: str | None, templates: dict[str, MessageTemplate]
-) -> Any:
+def _compile_step(step: AnyStep, following: str | None, templates: dict[str, Template]) -> Any:
     out = transitions(step, following)
     next_step = out[0].target if out else None
     common = {"id": step.id, "name": step.name}

@@ -226,7 +226,7 @@ class SendSpec(DslModel):
 class SendStep(StepBase):
     """Send a message on a channel."""
 
-    send: SendSpec
+    send: SendSpec = Field(description="The message: channel, template and/or inline Liquid.")
 
 
 class CallStep(StepBase):
@@ -289,7 +289,7 @@ class WaitForSpec(DslModel):
 class WaitForStep(StepBase):
     """Wait for the customer's next matching event, or time out."""
 
-    wait_for: WaitForSpec
+    wait_for: WaitForSpec = Field(description="The event to wait for, and the timeout.")
     on_timeout: StepId | None = Field(
         default=None, description="Step to go to on timeout; next when left out."
     )
@@ -333,7 +333,9 @@ BranchItem = Annotated[
 class BranchStep(StepBase):
     """Go to the first case whose condition holds, else to ``else``."""
 
-    branch: list[BranchItem] = Field(min_length=1)
+    branch: list[BranchItem] = Field(
+        min_length=1, description="Cases tried in order, then a final else."
+    )
 
 
 class Variant(DslModel):
@@ -365,7 +367,7 @@ class SplitSpec(DslModel):
 class SplitStep(StepBase):
     """Send each customer down one variant, assigned by a hash of experiment and customer."""
 
-    split: SplitSpec
+    split: SplitSpec = Field(description="Experiment key and weighted variants.")
 
 
 class ProfileUpdate(DslModel):
@@ -378,7 +380,7 @@ class ProfileUpdate(DslModel):
 class UpdateProfileStep(StepBase):
     """Change the customer's profile traits."""
 
-    update_profile: ProfileUpdate
+    update_profile: ProfileUpdate = Field(description="Traits to set and to unset.")
 
 
 class ExitSpec(DslModel):
@@ -390,7 +392,7 @@ class ExitSpec(DslModel):
 class ExitStep(StepBase):
     """End the run."""
 
-    exit: ExitSpec
+    exit: ExitSpec = Field(description="End the run here: exit: {}.")
 
 
 def step_kinds_in(value: Any) -> list[str]:

@@ -135,23 +135,24 @@ def _translate(
     details: ErrorDetails, document: SourceDocument, root: type[BaseModel]
 ) -> Diagnostic:
     loc = strip_tags(details["loc"], root)
+    label = "the journey" if root is Journey else f"the {root.__name__.lower()}"
     kind = details["type"]
     located = document.locate(loc)
     if kind == "missing":
         missing = str(loc[-1])
-        where = _context(located.path, document)
+        where = _context(located.path, document, label)
         example = EXAMPLES.get(missing, f"{missing}: ...")
         return document.diagnostic(loc, f"{where} is missing `{missing}`: add `{example}`")
     path = located.path
     if len(path) >= 2 and isinstance(path[-1], int):  # an item of a list
-        where = _context(path[:-2], document)
+        where = _context(path[:-2], document, label)
         field = str(path[-2])
         named = f"item {path[-1] + 1} of `{field}`"
     else:
-        where = _context(path[:-1], document)
-        field = str(path[-1]) if path else "the journey"
+        where = _context(path[:-1], document, label)
+        field = str(path[-1]) if path else label
         named = f"`{field}`"
-    subject = named if where == "the journey" else f"{named} in {where}"
+    subject = named if where == label else f"{named} in {where}"
     if kind == "extra_forbidden":
         return document.diagnostic(loc, _unknown_key(details["loc"], where, root), key=True)
     if kind == "value_error":
@@ -204,7 +205,7 @@ def _translate(
     return document.diagnostic(loc, f"{subject}: {details['msg']}")
 
 
-def _context(path: tuple[str | int, ...], document: SourceDocument) -> str:
+def _context(path: tuple[str | int, ...], document: SourceDocument, root_label: str = "") -> str:
     """Name the part of the journey at ``path``, e.g. "wait_for of step 'pause'"."""
     data: Any = document.data
     if len(path) >= 2 and path[0] == "steps" and isinstance(path[1], int):
@@ -216,7 +217,7 @@ def _context(path: tuple[str | int, ...], document: SourceDocument) -> str:
             label = f"step {path[1] + 1}"
         inner = [e for e in path[2:] if isinstance(e, str)]
         return f"{inner[0]} of {label}" if inner else label
-    return f"`{format_path(path)}`" if path else "the journey"
+    return f"`{format_path(path)}`" if path else (root_label or "the journey")
 
 
 def _unknown_key(loc: tuple[str | int, ...], where: str, root: type[BaseModel]) -> str:

@@ -23,7 +23,7 @@ from dsl.models import DslModel
 LIQUID = liquid.Environment()
 
 
-class MessageTemplate(DslModel):
+class Template(DslModel):
     """A reusable message: each part is Liquid over customer, event and saved results."""
 
     description: str = Field(default="", description="What the template is for.")
@@ -89,7 +89,7 @@ class TemplateStore(Protocol):
 
     def names(self) -> list[str]: ...
 
-    def load(self, name: str) -> tuple[MessageTemplate | None, list[Diagnostic]]: ...
+    def load(self, name: str) -> tuple[Template | None, list[Diagnostic]]: ...
 
 
 class FileTemplateStore:
@@ -104,7 +104,7 @@ class FileTemplateStore:
     def path_of(self, name: str) -> Path:
         return self.folder / f"{name}.yaml"
 
-    def load(self, name: str) -> tuple[MessageTemplate | None, list[Diagnostic]]:
+    def load(self, name: str) -> tuple[Template | None, list[Diagnostic]]:
         """The template, or None with the diagnostics of a broken template file."""
         from dsl.shape_errors import diagnostics_from
         from dsl.source import SourceError, parse_yaml
@@ -127,9 +127,9 @@ class FileTemplateStore:
                 )
             ]
         try:
-            return MessageTemplate.model_validate(document.data), []
+            return Template.model_validate(document.data), []
         except ValidationError as error:
-            return None, diagnostics_from(error, document, MessageTemplate)
+            return None, diagnostics_from(error, document, Template)
 
 
 def find_template_store(journey_file: Path) -> FileTemplateStore | None:
