@@ -28,6 +28,8 @@ from dsl.models import (
     CallStep,
     ExitStep,
     Journey,
+    ScheduleTrigger,
+    SegmentTrigger,
     SendStep,
     SplitStep,
     UpdateProfileStep,
@@ -44,6 +46,8 @@ from dsl.templates import Template, TemplateStore, check_liquid
 RESERVED_NAMES = frozenset({"event", "customer", "journey", "links", "segment", "now"})
 TRIGGER_SCOPE = frozenset({"event", "customer"})
 TEMPLATE_SCOPE = frozenset({"event", "customer", "journey", "links"})
+# Runs started by a segment or a schedule have no triggering event.
+NO_EVENT_TRIGGERS = (SegmentTrigger, ScheduleTrigger)
 
 Loc = tuple[str | int, ...]
 
@@ -74,6 +78,9 @@ class _Checker:
         self.saved_always, self.saved_sometimes = _saved_names(journey, self.edges)
         self._missing_store_reported = False
         self._unknown_targets = 0
+        has_event = not isinstance(journey.trigger, NO_EVENT_TRIGGERS)
+        self.run_scope = TRIGGER_SCOPE if has_event else TRIGGER_SCOPE - {"event"}
+        self.template_scope = TEMPLATE_SCOPE if has_event else TEMPLATE_SCOPE - {"event"}
 
     # -- reporting ---------------------------------------------------------------------
 
@@ -260,8 +267,9 @@ class _Checker:
         for index, step in enumerate(self.journey.steps):
             scope = self.scope_at(step.id)
             if isinstance(step, WaitForStep) and step.wait_for.when is not None:
+                awaited = scope | {"event"}  # here `event` is the awaited event
                 self.condition(
-                    ("steps", index, "wait_for", "when"), step.wait_for.when, scope, step.id
+                    ("steps", index, "wait_for", "when"), step.wait_for.when, awaited, step.id
                 )
             if isinstance(step, BranchStep):
                 for number, item in enumerate(step.branch):
@@ -271,7 +279,7 @@ class _Checker:
                         )
 
     def scope_at(self, step_id: str) -> frozenset[str]:
-        return TRIGGER_SCOPE | self.saved_always.get(step_id, frozenset())
+        return self.run_scope | self.saved_always.get(step_id, frozenset())
 
     def condition(
         self, loc: Loc, source: str, scope: frozenset[str], step_id: str | None = None
@@ -307,7 +315,7 @@ class _Checker:
     def check_messages(self) -> None:
         for index, step in enumerate(self.journey.steps):
             base: Loc = ("steps", index)
-            scope = TEMPLATE_SCOPE | self.saved_always.get(step.id, frozenset())
+            scope = self.template_scope | self.saved_always.get(step.id, frozenset())
             if isinstance(step, SendStep):
                 self.check_send(step, base, scope)
             elif isinstance(step, CallStep):
@@ -330,11 +338,15 @@ class _Checker:
                 self.liquid((*base, "send", part), text, scope, step.id)
         for loc, text in _strings(spec.params, (*base, "send", "params")):
             self.liquid(loc, text, scope, step.id)
-        has_template_content = template is not None and (template.body or template.html)
-        if spec.body is None and not has_template_content and spec.template is None:
+        template_unchecked = spec.template is not None and template is None  # reported already
+        has_content = spec.body is not None or (
+            template is not None and (template.body is not None or template.html is not None)
+        )
+        if not has_content and not template_unchecked:
             self.error(
                 (*base, "send"),
-                f"step '{step.id}' has nothing to send: name a `template:` or write a `body:`",
+                f"step '{step.id}' has nothing to send: name a `template:` with a body or html, "
+                "or write a `body:`",
             )
 
     def template(self, name: str, loc: Loc, scope: frozenset[str], step_id: str) -> Template | None:
@@ -400,13 +412,23 @@ class _Checker:
                 f"{what} `{variable}`, which is saved on some paths to step '{step_id}' but not "
                 "on all: on the others it renders empty"
             )
-        savers = [s.id for s in self.journey.steps if saved_name(s) == variable]
+        if variable == "event" and "event" not in self.template_scope:
+            return (
+                f"{what} `event`, but runs of this journey start from a segment or a "
+                "schedule, not an event: use `customer` instead"
+            )
+        savers = [s for s in self.journey.steps if saved_name(s) == variable]
+        if savers and isinstance(savers[0], WaitForStep):
+            return (
+                f"{what} `{variable}`, which step '{savers[0].id}' saves only when its event "
+                f"arrives, not on the timeout path that leads to step '{step_id}'"
+            )
         if savers:
             return (
-                f"{what} `{variable}`, but step '{savers[0]}' that saves it does not come "
+                f"{what} `{variable}`, but step '{savers[0].id}' that saves it does not come "
                 f"before step '{step_id}'"
             )
-        names = ", ".join(f"`{n}`" for n in sorted(TEMPLATE_SCOPE))
+        names = ", ".join(f"`{n}`" for n in sorted(self.template_scope))
         return (
             f"{what} `{variable}`, which is not known here: templates can use {names} and "
             "results saved by earlier steps with save_as"
@@ -466,39 +488,39 @@ def _saved_names(
 ) -> tuple[dict[str, frozenset[str]], dict[str, frozenset[str]]]:
     """Names saved with save_as on every path to a step, and on at least one path.
 
-    A classic forward data-flow: a name is surely set at a step when every predecessor
-    has it set after running; it may be set when any predecessor does.
+    A classic forward data-flow: a name is surely set at a step when it is set along
+    every edge into it; it may be set when it is set along any. A wait_for saves the
+    event only on its "received" edge, not on its timeout edge.
     """
     order = list(edges)
-    produced: dict[str, frozenset[str]] = {
-        s.id: frozenset({name}) if (name := saved_name(s)) else frozenset() for s in journey.steps
-    }
-    universe = frozenset().union(*produced.values()) if produced else frozenset()
-    predecessors: dict[str, list[str]] = {step_id: [] for step_id in order}
+    steps = {s.id: s for s in journey.steps}
+    incoming: dict[str, list[tuple[str, frozenset[str]]]] = {step_id: [] for step_id in order}
+    universe: set[str] = set()
     for source, out in edges.items():
-        for edge in out:
-            if edge.target in predecessors:
-                predecessors[edge.target].append(source)
+        name = saved_name(steps[source])
+        for number, edge in enumerate(out):
+            saves_here = name is not None and not (
+                isinstance(steps[source], WaitForStep) and number == 1
+            )
+            produced = frozenset({name}) if saves_here and name else frozenset()
+            universe |= produced
+            if edge.target in incoming:
+                incoming[edge.target].append((source, produced))
     start = order[0]
-    always: dict[str, frozenset[str]] = {
-        s: (frozenset() if s == start else universe) for s in order
-    }
+    everything = frozenset(universe)
+    always = {s: (frozenset() if s == start else everything) for s in order}
     sometimes: dict[str, frozenset[str]] = {s: frozenset() for s in order}
     changed = True
     while changed:
         changed = False
         for step_id in order:
-            preds = predecessors[step_id]
-            if step_id == start:
+            into = incoming[step_id]
+            if step_id == start or not into:
                 new_always: frozenset[str] = frozenset()
-            elif preds:
-                new_always = frozenset.intersection(*(always[p] | produced[p] for p in preds))
             else:
-                new_always = frozenset()
-            new_sometimes = (
-                frozenset().union(*(sometimes[p] | produced[p] for p in preds))
-                if preds
-                else frozenset()
+                new_always = frozenset.intersection(*(always[p] | made for p, made in into))
+            new_sometimes = frozenset().union(
+                *(sometimes[p] | always[p] | made for p, made in into)
             )
             if new_always != always[step_id] or new_sometimes != sometimes[step_id]:
                 always[step_id], sometimes[step_id] = new_always, new_sometimes

@@ -13,6 +13,7 @@ _UNIT_NAMES = ("w", "d", "h", "m", "s")
 TIME_OF_DAY_PATTERN = r"^([01]\d|2[0-3]):[0-5]\d$"
 _TIME_OF_DAY_RE = re.compile(TIME_OF_DAY_PATTERN)
 
+MAX_DURATION_SECONDS = 3650 * 86400
 DURATION_HINT = "write a duration such as 30m, 1h, 2d, 1w or 1d12h (units w, d, h, m, s)"
 
 
@@ -22,6 +23,8 @@ def parse_duration(text: str) -> timedelta:
     if not match or not text.strip():
         raise ValueError(f"{text!r} is not a duration: {DURATION_HINT}")
     seconds = sum(int(v) * unit for v, unit in zip(match.groups(), _UNIT_SECONDS, strict=True) if v)
+    if seconds > MAX_DURATION_SECONDS:
+        raise ValueError(f"{text!r} is too long: a duration is at most 3650d (about ten years)")
     if seconds <= 0:
         raise ValueError(f"{text!r} is zero: a duration must be longer than 0s")
     return timedelta(seconds=seconds)

@@ -342,7 +342,9 @@ class Variant(DslModel):
     """One arm of an A/B split."""
 
     name: ExperimentKey = Field(description="Variant name, reported in experiment results.")
-    weight: float = Field(ge=0, le=100, description="Share of customers in percent.")
+    weight: float = Field(
+        ge=0, le=100, allow_inf_nan=False, description="Share of customers in percent."
+    )
     next: StepId | None = Field(
         default=None, description="Step this variant goes to; the following step if left out."
     )

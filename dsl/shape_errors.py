@@ -78,6 +78,7 @@ _TYPE_NAMES = {
     "model_type": "a mapping of keys to values",
     "model_attributes_type": "a mapping of keys to values",
     "list_type": "a list",
+    "finite_number": "a finite number",
 }
 
 

@@ -692,7 +692,7 @@ steps:
                 7,
                 11,
                 "error",
-                "step 'hello' has nothing to send: name a `template:` or write a `body:`",
+                "step 'hello' has nothing to send: name a `template:` with a body or html, or write a `body:`",
             ),
         ],
     ),
@@ -933,6 +933,92 @@ steps:
                 19,
                 "error",
                 "experiment 'e1' is already used by step 'ab': give each split its own experiment key",
+            ),
+        ],
+    ),
+    "duration-too-long": (
+        """\
+journey: welcome
+name: Welcome
+trigger:
+  event: user.signed_up
+steps:
+  - id: pause
+    wait: 1000000000d
+""",
+        [
+            (
+                7,
+                11,
+                "error",
+                "`wait` in step 'pause': '1000000000d' is too long: a duration is at most 3650d (about ten years)",
+            ),
+        ],
+    ),
+    "weight-nan": (
+        """\
+journey: welcome
+name: Welcome
+trigger:
+  event: user.signed_up
+steps:
+  - id: ab
+    split:
+      experiment: e1
+      variants:
+        - { name: a, weight: .nan }
+        - { name: b, weight: 50 }
+""",
+        [
+            (
+                10,
+                30,
+                "error",
+                "`weight` in split of step 'ab' must be a finite number, not the number nan, for example `weight: 50`",
+            ),
+        ],
+    ),
+    "event-in-schedule-journey": (
+        """\
+journey: winback
+name: W
+trigger: { schedule: '0 9 * * MON', segment: lapsed }
+steps:
+  - id: hello
+    send: { channel: email, body: "{{ event.properties.total }}" }
+""",
+        [
+            (
+                6,
+                35,
+                "error",
+                "the template uses `event`, but runs of this journey start from a segment or a schedule, not an event: use `customer` instead",
+            ),
+        ],
+    ),
+    "wait-for-result-on-timeout-path": (
+        """\
+journey: welcome
+name: Welcome
+trigger:
+  event: user.signed_up
+steps:
+  - id: survey
+    wait_for: { event: survey.responded, timeout: 3d }
+    save_as: response
+    on_timeout: reminder
+    next: done
+  - id: reminder
+    send: { channel: email, body: "Score {{ response.properties.score }}" }
+  - id: done
+    exit: {}
+""",
+        [
+            (
+                12,
+                35,
+                "error",
+                "the template uses `response`, which step 'survey' saves only when its event arrives, not on the timeout path that leads to step 'reminder'",
             ),
         ],
     ),
