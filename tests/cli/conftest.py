@@ -1,0 +1,22 @@
+"""Fixtures for the command line: run `cxflow` as a user does, in a subprocess."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+CXFLOW = Path(sys.executable).parent / "cxflow"
+
+
+@pytest.fixture
+def cxflow() -> Callable[..., subprocess.CompletedProcess[str]]:
+    def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(CXFLOW), *args], capture_output=True, text=True, timeout=120, cwd=cwd
+        )
+
+    return run

@@ -1,0 +1,89 @@
+"""`cxflow dev`: the embedded default starts a real Temporal dev server and stops cleanly."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from temporalio.api.workflowservice.v1 import GetSystemInfoRequest
+from temporalio.client import Client
+
+from tests.cli.conftest import CXFLOW
+from tests.conftest import JOURNEYS
+
+pytestmark = pytest.mark.slow
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def read_until(process: subprocess.Popen[str], marker: str, timeout: float) -> str:
+    assert process.stdout is not None
+    seen = ""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        seen += line
+        if marker in line:
+            return seen
+        if not line and process.poll() is not None:
+            break
+    raise AssertionError(f"{marker!r} not printed; output so far:\n{seen}")
+
+
+def test_dev_runs_temporal_with_ui_and_stops_on_sigterm(tmp_path: Path) -> None:
+    port, ui_port = free_port(), free_port()
+    process = subprocess.Popen(
+        [str(CXFLOW), "dev", "--journeys", str(JOURNEYS), "--data-dir", str(tmp_path / "state"),
+         "--port", str(port), "--ui-port", str(ui_port)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        banner = read_until(process, "Press Ctrl-C", timeout=60)
+        assert f"Temporal server  127.0.0.1:{port}" in banner
+        assert f"Temporal UI      http://127.0.0.1:{ui_port}" in banner
+        shipped = len(list(JOURNEYS.glob("*.yaml")))
+        assert f"{shipped} valid of {shipped}" in banner
+
+        async def system_info() -> str:
+            client = await Client.connect(f"127.0.0.1:{port}")
+            info = await client.service_client.workflow_service.get_system_info(
+                __import__(
+                    "temporalio.api.workflowservice.v1", fromlist=["x"]
+                ).GetSystemInfoRequest()
+            )
+            return str(info.server_version)
+
+        assert asyncio.run(system_info())
+        process.send_signal(signal.SIGTERM)
+        stdout, stderr = process.communicate(timeout=30)
+        assert process.returncode == 0, stderr
+        assert "cxflow dev stopped" in stdout
+        assert "Traceback" not in stderr
+        assert (tmp_path / "state" / "temporal.db").exists()
+    finally:
+        if process.poll() is None:
+            process.kill()
+
+
+def test_dev_says_what_to_do_when_the_port_is_taken(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            [str(CXFLOW), "dev", "--journeys", str(JOURNEYS), "--data-dir", str(tmp_path),
+             "--port", str(port), "--ui-port", "0"],
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+    assert result.returncode == 2
+    assert f"port {port} on 127.0.0.1 is already in use" in result.stderr
+    assert "Traceback" not in result.stderr
