@@ -55,11 +55,8 @@ def test_dev_runs_temporal_with_ui_and_stops_on_sigterm(tmp_path: Path) -> None:
 
         async def system_info() -> str:
             client = await Client.connect(f"127.0.0.1:{port}")
-            info = await client.service_client.workflow_service.get_system_info(
-                __import__(
-                    "temporalio.api.workflowservice.v1", fromlist=["x"]
-                ).GetSystemInfoRequest()
-            )
+            service = client.service_client.workflow_service
+            info = await service.get_system_info(GetSystemInfoRequest())
             return str(info.server_version)
 
         assert asyncio.run(system_info())
