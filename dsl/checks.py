@@ -78,6 +78,7 @@ class _Checker:
         self.saved_always, self.saved_sometimes = _saved_names(journey, self.edges)
         self._missing_store_reported = False
         self._unknown_targets = 0
+        self._broken: set[str] = set()
         has_event = not isinstance(journey.trigger, NO_EVENT_TRIGGERS)
         self.run_scope = TRIGGER_SCOPE if has_event else TRIGGER_SCOPE - {"event"}
         self.template_scope = TEMPLATE_SCOPE if has_event else TEMPLATE_SCOPE - {"event"}
@@ -362,9 +363,11 @@ class _Checker:
         if name in self.result.templates:
             template: Template | None = self.result.templates[name]
         else:
-            template, problems = self.store.load(name)
+            template, problems = (None, []) if name in self._broken else self.store.load(name)
             self.result.diagnostics.extend(problems)
-            if template is None and problems:
+            if problems:
+                self._broken.add(name)
+            if template is None and name in self._broken:
                 self.error(
                     loc, f"template '{name}' has errors (shown above): fix the template file"
                 )
@@ -385,10 +388,13 @@ class _Checker:
             for problem in liquid_problems:
                 self.error(loc, f"template '{name}', {part}: {problem.message}")
             for variable in sorted(info.variables - scope):
-                self.error(
-                    loc,
-                    self._unknown_variable(variable, step_id, f"template '{name}' ({part}) uses"),
+                message = self._unknown_variable(
+                    variable, step_id, f"template '{name}' ({part}) uses"
                 )
+                if variable in self.saved_sometimes.get(step_id, frozenset()):
+                    self.warning(loc, message)
+                else:
+                    self.error(loc, message)
         return template
 
     def liquid(self, loc: Loc, text: str, scope: frozenset[str], step_id: str) -> None:

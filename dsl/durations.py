@@ -19,8 +19,8 @@ DURATION_HINT = "write a duration such as 30m, 1h, 2d, 1w or 1d12h (units w, d, 
 
 def parse_duration(text: str) -> timedelta:
     """Parse ``1d12h``-style durations; raise ValueError with a hint for anything else."""
-    match = _DURATION_RE.match(text.strip()) if isinstance(text, str) else None
-    if not match or not text.strip():
+    match = _DURATION_RE.match(text) if isinstance(text, str) else None
+    if not match or not text:
         raise ValueError(f"{text!r} is not a duration: {DURATION_HINT}")
     seconds = sum(int(v) * unit for v, unit in zip(match.groups(), _UNIT_SECONDS, strict=True) if v)
     if seconds > MAX_DURATION_SECONDS:

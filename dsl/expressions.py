@@ -19,8 +19,8 @@ import cel
 STANDARD_FUNCTIONS = frozenset(
     {
         "size", "has", "matches", "startsWith", "endsWith", "contains", "exists", "all",
-        "exists_one", "map", "filter", "int", "uint", "double", "string", "bytes", "bool",
-        "timestamp", "duration", "dyn", "type", "max", "min", "getFullYear", "getMonth",
+        "exists_one", "map", "filter", "int", "uint", "double", "string", "bytes",
+        "timestamp", "duration", "dyn", "type", "getFullYear", "getMonth",
         "getDate", "getDayOfMonth", "getDayOfWeek", "getDayOfYear", "getHours", "getMinutes",
         "getSeconds", "getMilliseconds",
     }

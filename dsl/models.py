@@ -170,7 +170,9 @@ class QuietHours(DslModel):
 class FrequencyCap(DslModel):
     """At most ``max`` messages per customer in any ``per`` window."""
 
-    max: int = Field(ge=1, description="Most messages a customer may get in the window.")
+    max: int = Field(
+        ge=1, strict=True, description="Most messages a customer may get in the window."
+    )
     per: Duration = Field(description="The sliding window, e.g. 1d or 1w.")
     channels: list[ChannelName] | None = Field(
         default=None, description="Channels the cap counts; all channels when left out."
@@ -343,13 +345,14 @@ class Variant(DslModel):
 
     name: ExperimentKey = Field(description="Variant name, reported in experiment results.")
     weight: float = Field(
-        ge=0, le=100, allow_inf_nan=False, description="Share of customers in percent."
+        ge=0, le=100, allow_inf_nan=False, strict=True, description="Share of customers in percent."
     )
     next: StepId | None = Field(
         default=None, description="Step this variant goes to; the following step if left out."
     )
     holdout: bool = Field(
         default=False,
+        strict=True,
         description="A holdout gets no messages: conversions are measured against it. "
         "A variant named holdout is one.",
     )

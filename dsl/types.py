@@ -99,7 +99,8 @@ def _check_customer_or_timezone(value: str) -> str:
 
 
 def _check_cron(value: str) -> str:
-    if not croniter.is_valid(value) or len(value.split()) != 5:
+    fields = value.split()
+    if len(fields) != 5 or any("R" in f for f in fields) or not croniter.is_valid(value):
         raise ValueError(
             f"{value!r} is not a cron schedule: write five fields 'minute hour day month "
             "weekday', for example '0 9 * * MON' (every Monday at 09:00)"

@@ -1022,6 +1022,110 @@ steps:
             ),
         ],
     ),
+    "weight-as-text": (
+        """\
+journey: welcome
+name: Welcome
+trigger:
+  event: user.signed_up
+steps:
+  - id: ab
+    split:
+      experiment: e1
+      variants:
+        - { name: a, weight: "50" }
+        - { name: b, weight: 50 }
+""",
+        [
+            (
+                10,
+                30,
+                "error",
+                "`weight` in split of step 'ab' must be a number, not the text '50', for example `weight: 50`",
+            ),
+        ],
+    ),
+    "holdout-not-boolean": (
+        """\
+journey: welcome
+name: Welcome
+trigger:
+  event: user.signed_up
+steps:
+  - id: ab
+    split:
+      experiment: e1
+      variants:
+        - { name: a, weight: 50, holdout: "yes" }
+        - { name: b, weight: 50 }
+""",
+        [
+            (
+                10,
+                43,
+                "error",
+                "`holdout` in split of step 'ab' must be true or false, not the text 'yes'",
+            ),
+        ],
+    ),
+    "random-cron": (
+        """\
+journey: winback
+name: W
+trigger:
+  schedule: 'R R * * *'
+  segment: lapsed
+steps:
+  - id: done
+    exit: {}
+""",
+        [
+            (
+                4,
+                13,
+                "error",
+                "`schedule` in `trigger`: 'R R * * *' is not a cron schedule: write five fields 'minute hour day month weekday', for example '0 9 * * MON' (every Monday at 09:00)",
+            ),
+        ],
+    ),
+    "duration-with-space": (
+        """\
+journey: welcome
+name: Welcome
+trigger:
+  event: user.signed_up
+steps:
+  - id: pause
+    wait: ' 1h'
+""",
+        [
+            (
+                7,
+                11,
+                "error",
+                "`wait` in step 'pause': ' 1h' is not a duration: write a duration such as 30m, 1h, 2d, 1w or 1d12h (units w, d, h, m, s)",
+            ),
+        ],
+    ),
+    "unsupported-cel-function": (
+        """\
+journey: welcome
+name: Welcome
+trigger:
+  event: user.signed_up
+steps:
+  - id: b
+    branch:
+      - when: max(1, 2) == 2
+        next: done
+      - else: done
+  - id: done
+    exit: {}
+""",
+        [
+            (8, 15, "error", "there is no function max(): did you mean map()?"),
+        ],
+    ),
 }
 
 
