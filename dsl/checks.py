@@ -291,7 +291,13 @@ class _Checker:
                 self.warning(loc, sometimes)
                 continue
             column_shift = shift + problem.column - 1 if problem.column else 0
-            self.error(loc, problem.message, column_shift=column_shift)
+            message = problem.message
+            if message.startswith("`event` is not known here") and "event" not in self.run_scope:
+                message = (
+                    "`event` is not known here: runs of this journey start from a segment or "
+                    "a schedule, not an event; use `customer` instead"
+                )
+            self.error(loc, message, column_shift=column_shift)
 
     def _sometimes_saved(self, message: str, step_id: str) -> str | None:
         for name in self.saved_sometimes.get(step_id, frozenset()):

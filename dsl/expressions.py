@@ -27,6 +27,8 @@ STANDARD_FUNCTIONS = frozenset(
 )  # fmt: skip
 JOURNEY_FUNCTIONS = frozenset({"segment"})
 _MACRO_VARIABLE = re.compile(r"\.\s*(?:exists_one|exists|all|map|filter)\s*\(\s*([A-Za-z_]\w*)\s*,")
+_SEGMENT_CALL = re.compile(r"\bsegment\s*\(([^()]*)\)")
+_SEGMENT_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 _PARSE_POSITION = re.compile(r"<input>:(\d+):(\d+):\s*(.*)")
 
 
@@ -65,6 +67,16 @@ def check_condition(source: str, known: Iterable[str]) -> list[ConditionProblem]
         close = difflib.get_close_matches(function, options, n=1)
         hint = f"did you mean {close[0]}()?" if close else "use segment('name') or a CEL function"
         problems.append(ConditionProblem(f"there is no function {function}(): {hint}"))
+    for call in _SEGMENT_CALL.finditer(source):
+        argument = call.group(1).strip()
+        name = argument[1:-1] if len(argument) >= 2 and argument[0] == argument[-1] else ""
+        if argument[:1] not in "'\"" or not _SEGMENT_NAME.match(name):
+            problems.append(
+                ConditionProblem(
+                    f"segment({argument}) must name a segment in quotes, in lower case with "
+                    "'-' or '_', e.g. segment('vip-customers')"
+                )
+            )
     bound = set(_MACRO_VARIABLE.findall(source))
     known_names = set(known)
     for name in program.variables():
@@ -89,10 +101,18 @@ def _names(known: set[str]) -> str:
 def _parse_problem(text: str) -> ConditionProblem:
     match = _PARSE_POSITION.search(text)
     if not match:
-        return ConditionProblem(f"the condition does not parse: {text.splitlines()[0]}")
+        if "Recursion limit" in text:
+            return ConditionProblem("the condition nests too deeply: simplify it")
+        return ConditionProblem(
+            "the condition does not parse: check that brackets, parentheses and quotes are closed"
+        )
     column = int(match.group(2))
     reason = match.group(3).split(" expecting ")[0].strip()
-    if "<EOF>" in reason:
+    if "Recursion limit" in reason:
+        return ConditionProblem("the condition nests too deeply: simplify it", column)
+    if not reason.startswith("Syntax error"):
+        reason = "check that brackets, parentheses and quotes are closed"
+    elif "<EOF>" in reason:
         reason = "it ends too early (is an operand missing?)"
     elif reason.startswith("Syntax error: "):
         reason = reason.removeprefix("Syntax error: ")

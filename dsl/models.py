@@ -81,11 +81,12 @@ class ApiTrigger(DslModel):
 
 
 def _trigger_kind(value: Any) -> str | None:
-    if isinstance(value, dict):
-        for kind in ("schedule", "event", "api", "segment"):
-            if kind in value:
-                return kind
-    return None
+    if not isinstance(value, dict):
+        return None
+    kinds = {kind for kind in TRIGGER_KINDS if kind in value}
+    if kinds == {"schedule", "segment"}:
+        return "schedule"  # a schedule runs over a segment
+    return kinds.pop() if len(kinds) == 1 else None
 
 
 Trigger = Annotated[

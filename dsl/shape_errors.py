@@ -53,6 +53,9 @@ EXAMPLES: dict[str, str] = {
     "reentry": "reentry: once",
     "timezone": "timezone: Europe/Berlin",
     "weekdays": "weekdays: [mon, tue, wed, thu, fri]",
+    "exit": "exit: {}",
+    "api": "api: {}",
+    "send": "send: { channel: email, template: welcome }",
 }
 
 # Non-literal forms a key also accepts, named after its list of literal values.
@@ -152,7 +155,7 @@ def _translate(
     else:
         where = _context(path[:-1], document, label)
         field = str(path[-1]) if path else label
-        named = f"`{field}`"
+        named = f"`{field}`" if path else label
     subject = named if where == label else f"{named} in {where}"
     if kind == "extra_forbidden":
         return document.diagnostic(loc, _unknown_key(details["loc"], where, root), key=True)
@@ -265,6 +268,13 @@ def _step_kind_message(value: Any, where: str) -> str:
 
 def _choice_message(name: str, value: Any, choices: tuple[str, ...]) -> str:
     options = ", ".join(choices)
+    present = [c for c in choices if isinstance(value, dict) and c in value]
+    if len(present) > 1:
+        both = " and ".join(f"`{c}`" for c in present)
+        return (
+            f"`{name}` has both {both}: a journey has one trigger (a schedule takes a "
+            "segment); to let only a segment's members in, use `entry: {segment: ...}`"
+        )
     if isinstance(value, dict):
         for key in value:
             close = difflib.get_close_matches(str(key), choices, n=1, cutoff=0.6)

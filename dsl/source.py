@@ -71,7 +71,8 @@ class SourceDocument:
             is_last = index == len(location) - 1
             if isinstance(node, CommentedMap) and _has_key(node, element):
                 real_key = _real_key(node, element)
-                if key and is_last:
+                if (key and is_last) or node[real_key] is None:
+                    # an empty value has no position of its own: show its key
                     line, column = node.lc.key(real_key)
                 else:
                     line, column = node.lc.value(real_key)
@@ -157,6 +158,9 @@ def parse_yaml(text: str, file: str) -> SourceDocument:
     loader.allow_duplicate_keys = False
     try:
         tree = loader.load(text)
+        tagged = _first_tagged_value(tree)
+        if tagged is not None:
+            raise SourceError(_tagged_error(tagged, file))
         return SourceDocument(file, text, tree)
     except MarkedYAMLError as error:
         raise SourceError(_marked_error(error, file)) from None
@@ -174,6 +178,42 @@ def parse_yaml(text: str, file: str) -> SourceDocument:
         raise SourceError(
             _plain_error(f"this is not valid YAML ({error}): {YAML_HINT}", file)
         ) from None
+
+
+def _first_tagged_value(node: Any, depth: int = 0) -> tuple[int, int, str] | None:
+    """The position and text of the first value YAML read as a tag (`!has(x)`), if any.
+
+    A CEL condition such as ``!has(event.x)`` written without quotes is read by YAML as
+    a tag with an empty value; the author needs to hear that, not "condition is empty".
+    """
+    if depth > 200:
+        return None
+    if isinstance(node, CommentedMap):
+        items: list[tuple[Any, tuple[int, int]]] = [(v, node.lc.value(k)) for k, v in node.items()]
+    elif isinstance(node, CommentedSeq):
+        items = [(v, node.lc.item(i)) for i, v in enumerate(node)]
+    else:
+        return None
+    for value, (line, column) in items:
+        tag = getattr(getattr(value, "tag", None), "value", None)
+        if isinstance(tag, str) and tag.startswith("!") and not tag.startswith("tag:yaml.org"):
+            return line, column, tag
+        found = _first_tagged_value(value, depth + 1)
+        if found is not None:
+            return found
+    return None
+
+
+def _tagged_error(tagged: tuple[int, int, str], file: str) -> Diagnostic:
+    line, column, tag = tagged
+    return Diagnostic(
+        file=file,
+        line=line + 1,
+        column=column + 1,
+        path="",
+        message=f"YAML reads `{tag}` as a tag, not as text: put the whole value in quotes, "
+        f'e.g. "{tag}"',
+    )
 
 
 def _marked_error(error: MarkedYAMLError, file: str) -> Diagnostic:

@@ -61,7 +61,7 @@ def check_liquid(text: str) -> tuple[LiquidInfo, list[LiquidProblem]]:
     except LiquidError as error:
         token = getattr(error, "token", None)
         offset = getattr(token, "start_index", None) if token is not None else None
-        message = getattr(error, "message", None) or str(error).splitlines()[0]
+        message = (getattr(error, "message", None) or str(error) or "syntax error").splitlines()[0]
         return LiquidInfo(frozenset()), [
             LiquidProblem(
                 f"the Liquid template does not parse: {message}",
@@ -72,8 +72,13 @@ def check_liquid(text: str) -> tuple[LiquidInfo, list[LiquidProblem]]:
     try:
         filters = template.filter_names()
         roots = frozenset(str(v).split(".")[0].split("[")[0] for v in template.global_variables())
-    except LiquidError as error:  # analysis can fail on exotic tags; parsing already passed
-        return LiquidInfo(frozenset()), [LiquidProblem(f"the Liquid template: {error}")]
+    except LiquidError:  # analysis loads partials: {% render %} and {% include %}
+        return LiquidInfo(frozenset()), [
+            LiquidProblem(
+                "messages cannot {% render %} or {% include %} other templates: write the "
+                "text into this one"
+            )
+        ]
     for name in filters:
         if name not in LIQUID.filters:
             import difflib

@@ -1126,6 +1126,133 @@ steps:
             (8, 15, "error", "there is no function max(): did you mean map()?"),
         ],
     ),
+    "two-triggers": (
+        """\
+journey: j
+name: J
+trigger: {event: user.signed_up, segment: vip}
+steps:
+  - id: done
+    exit: {}
+""",
+        [
+            (
+                3,
+                10,
+                "error",
+                "`trigger` has both `event` and `segment`: a journey has one trigger (a schedule takes a segment); to let only a segment's members in, use `entry: {segment: ...}`",
+            ),
+        ],
+    ),
+    "unquoted-cel-negation": (
+        """\
+journey: welcome
+name: Welcome
+trigger:
+  event: user.signed_up
+steps:
+  - id: b
+    branch:
+      - when: !has(customer.traits.email)
+        next: done
+      - else: done
+  - id: done
+    exit: {}
+""",
+        [
+            (
+                8,
+                15,
+                "error",
+                'YAML reads `!has(customer.traits.email)` as a tag, not as text: put the whole value in quotes, e.g. "!has(customer.traits.email)"',
+            ),
+        ],
+    ),
+    "empty-exit": (
+        """\
+journey: welcome
+name: Welcome
+trigger:
+  event: user.signed_up
+steps:
+  - id: done
+    exit:
+""",
+        [
+            (
+                7,
+                5,
+                "error",
+                "`exit` in step 'done' must be a mapping of keys to values, not an empty value, for example `exit: {}`",
+            ),
+        ],
+    ),
+    "segment-name-format": (
+        """\
+journey: welcome
+name: Welcome
+trigger:
+  event: user.signed_up
+steps:
+  - id: b
+    branch:
+      - when: segment('VIP users')
+        next: done
+      - else: done
+  - id: done
+    exit: {}
+""",
+        [
+            (
+                8,
+                15,
+                "error",
+                "segment('VIP users') must name a segment in quotes, in lower case with '-' or '_', e.g. segment('vip-customers')",
+            ),
+        ],
+    ),
+    "event-in-segment-journey-condition": (
+        """\
+journey: j
+name: J
+trigger: {segment: vip}
+steps:
+  - id: b
+    branch:
+      - when: event.properties.total > 5
+        next: done
+      - else: done
+  - id: done
+    exit: {}
+""",
+        [
+            (
+                7,
+                15,
+                "error",
+                "`event` is not known here: runs of this journey start from a segment or a schedule, not an event; use `customer` instead",
+            ),
+        ],
+    ),
+    "liquid-render-tag": (
+        """\
+journey: welcome
+name: Welcome
+trigger:
+  event: user.signed_up
+steps:
+  - id: hello
+    send: { channel: email, body: "{% render 'footer' %}" }
+""",
+        [
+            (
+                7,
+                35,
+                "error",
+                "messages cannot {% render %} or {% include %} other templates: write the text into this one",
+            ),
+        ],
+    ),
 }
 
 
