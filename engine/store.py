@@ -1,0 +1,801 @@
+"""The customer-data store: customers, events, journeys, runs, messages and experiments.
+
+Temporal activities (in threads) and the CLI share it, so every method is one
+short transaction and every write that a retried activity may repeat is
+idempotent: inserts that must happen once use ``INSERT ... ON CONFLICT DO
+NOTHING`` and then read what is stored. It runs on an embedded SQLite file
+(the default) or on PostgreSQL; callers only ever see the frozen pydantic
+records defined here, never ORM objects.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, JsonValue, TypeAdapter, ValidationError
+from sqlalchemy import (
+    Engine,
+    create_engine,
+    delete,
+    event,
+    func,
+    literal_column,
+    select,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import URL, Connection, make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import ConnectionPoolEntry
+from sqlalchemy.sql import Executable
+
+from dsl.compiled import CompiledJourney
+from engine.store_tables import (
+    Base,
+    ConversionRow,
+    CustomerRow,
+    EventRow,
+    ExperimentAssignmentRow,
+    JourneyVersionRow,
+    MessageRow,
+    RunRow,
+    SegmentMembershipRow,
+)
+
+RunStatus = Literal["running", "completed", "exited", "failed"]
+MessageStatus = Literal["pending", "sent", "skipped", "failed"]
+
+FINISHED_RUN_STATUSES = ("completed", "exited", "failed")
+COMPLETED_MESSAGE_STATUSES = ("sent", "skipped", "failed")
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+_SCHEMA_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+_JSON_OBJECT: TypeAdapter[dict[str, JsonValue]] = TypeAdapter(dict[str, JsonValue])
+
+
+class StoreError(Exception):
+    """The store cannot be opened or was used wrongly; the message says what to do."""
+
+
+class Record(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class CustomerRecord(Record):
+    id: str
+    traits: dict[str, Any]
+    timezone: str | None
+    segments: list[str]
+    created_at: AwareDatetime
+    updated_at: AwareDatetime
+
+
+class EventRecord(Record):
+    message_id: str
+    customer_id: str
+    name: str
+    properties: dict[str, Any]
+    timestamp: AwareDatetime
+    received_at: AwareDatetime
+
+
+class JourneyVersionRecord(Record):
+    journey_id: str
+    version: str
+    deployed_at: AwareDatetime
+    active: bool
+
+
+class RunRecord(Record):
+    workflow_id: str
+    run_id: str
+    journey_id: str
+    version: str
+    customer_id: str
+    status: RunStatus
+    current_step: str | None
+    started_at: AwareDatetime
+    ended_at: AwareDatetime | None
+    variant: str | None
+    exit_reason: str | None
+    trigger_message_id: str | None
+
+
+class MessageRecord(Record):
+    key: str
+    workflow_id: str
+    step_id: str
+    channel: str
+    customer_id: str
+    status: MessageStatus
+    detail: dict[str, Any]
+    created_at: AwareDatetime
+    completed_at: AwareDatetime | None
+
+
+class ConversionRecord(Record):
+    workflow_id: str
+    run_id: str
+    journey_id: str
+    customer_id: str
+    goal_event: str
+    message_id: str
+    variant: str | None
+    converted_at: AwareDatetime
+
+
+# --- opening the store ----------------------------------------------------------------------
+
+
+def _parse_url(url: str) -> URL:
+    """The URL with its driver made explicit; only SQLite files and PostgreSQL are supported."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError as error:
+        raise StoreError(f"cannot open the store at {url!r}: {error}") from None
+    backend = parsed.get_backend_name()
+    if backend == "postgresql":
+        if parsed.drivername == "postgresql":
+            parsed = parsed.set(drivername="postgresql+psycopg")
+        return parsed
+    if backend == "sqlite":
+        if parsed.database in (None, "", ":memory:") or "mode=memory" in str(parsed):
+            raise StoreError(
+                f"cannot open the store at {_shown(parsed)}: an in-memory SQLite database is "
+                "not shared between threads; use a file, e.g. sqlite:///.cxflow/cxflow.db"
+            )
+        return parsed
+    raise StoreError(
+        f"cannot open the store at {_shown(parsed)}: the {backend!r} backend is not supported; "
+        "use sqlite:///path/to/file.db or postgresql+psycopg://user@host/db"
+    )
+
+
+def _shown(url: URL) -> str:
+    return url.render_as_string(hide_password=True)
+
+
+def _prepare_sqlite(engine: Engine) -> None:
+    """WAL, foreign keys, a busy timeout, and a write lock taken when a write begins.
+
+    Python's sqlite3 module begins transactions lazily, so a read-then-write
+    transaction would try to upgrade its lock and fail at once with "database is
+    locked" under concurrency. cxflow emits BEGIN itself instead: BEGIN IMMEDIATE
+    for writing sessions (they queue on the busy timeout), plain BEGIN for reads.
+    """
+
+    @event.listens_for(engine, "connect")
+    def on_connect(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+            cursor.execute("PRAGMA journal_mode = WAL")
+            cursor.execute("PRAGMA foreign_keys = ON")
+            cursor.execute("PRAGMA synchronous = NORMAL")
+        finally:
+            cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def on_begin(connection: Connection) -> None:
+        writing = connection.get_execution_options().get("cxflow_write", False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if writing else "BEGIN")
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _aware(value: datetime, what: str) -> datetime:
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise StoreError(f"{what} must be a timezone-aware datetime, got {value.isoformat()}")
+    return value.astimezone(UTC)
+
+
+def _json_object(value: dict[str, Any], what: str) -> dict[str, Any]:
+    try:
+        return dict(_JSON_OBJECT.validate_python(value, strict=True))
+    except ValidationError as error:
+        problem = error.errors()[0]
+        where = ".".join(str(part) for part in problem["loc"])
+        raise StoreError(f"{what} must be JSON values: {where}: {problem['msg']}") from None
+
+
+def _check_limit(limit: int) -> None:
+    if limit < 1:
+        raise StoreError(f"limit must be at least 1, got {limit}")
+
+
+def _check_status(status: str, allowed: tuple[str, ...], what: str) -> None:
+    if status not in allowed:
+        raise StoreError(f"{what} status must be one of {', '.join(allowed)}; got {status!r}")
+
+
+# --- rows to records ------------------------------------------------------------------------
+
+
+def _event(row: EventRow) -> EventRecord:
+    return EventRecord(
+        message_id=row.message_id,
+        customer_id=row.customer_id,
+        name=row.name,
+        properties=row.properties,
+        timestamp=row.timestamp,
+        received_at=row.received_at,
+    )
+
+
+def _run(row: RunRow) -> RunRecord:
+    return RunRecord(
+        workflow_id=row.workflow_id,
+        run_id=row.run_id,
+        journey_id=row.journey_id,
+        version=row.version,
+        customer_id=row.customer_id,
+        status=row.status,  # a CHECK constraint keeps it valid
+        current_step=row.current_step,
+        started_at=row.started_at,
+        ended_at=row.ended_at,
+        variant=row.variant,
+        exit_reason=row.exit_reason,
+        trigger_message_id=row.trigger_message_id,
+    )
+
+
+def _message(row: MessageRow) -> MessageRecord:
+    return MessageRecord(
+        key=row.key,
+        workflow_id=row.workflow_id,
+        step_id=row.step_id,
+        channel=row.channel,
+        customer_id=row.customer_id,
+        status=row.status,  # a CHECK constraint keeps it valid
+        detail=row.detail,
+        created_at=row.created_at,
+        completed_at=row.completed_at,
+    )
+
+
+def _conversion(row: ConversionRow) -> ConversionRecord:
+    return ConversionRecord(
+        workflow_id=row.workflow_id,
+        run_id=row.run_id,
+        journey_id=row.journey_id,
+        customer_id=row.customer_id,
+        goal_event=row.goal_event,
+        message_id=row.message_id,
+        variant=row.variant,
+        converted_at=row.converted_at,
+    )
+
+
+def _journey(row: JourneyVersionRow) -> CompiledJourney:
+    return CompiledJourney.model_validate(row.compiled)
+
+
+class Store:
+    """The customer-data store on one database; safe to share between threads."""
+
+    def __init__(self, url: str, *, search_path: str | None = None) -> None:
+        """Create the engine (no connection yet, no tables).
+
+        ``search_path`` (PostgreSQL only) puts the tables in that schema, which
+        must exist: tests use it to get a private schema each.
+        """
+        parsed = _parse_url(url)
+        self.url = _shown(parsed)
+        self._sqlite = parsed.get_backend_name() == "sqlite"
+        connect_args: dict[str, Any] = {}
+        if search_path is not None:
+            if self._sqlite:
+                raise StoreError("search_path is a PostgreSQL setting; SQLite has no schemas")
+            if not _SCHEMA_NAME.match(search_path):
+                raise StoreError(f"search_path must be a plain schema name, got {search_path!r}")
+            connect_args["options"] = f"-csearch_path={search_path}"
+        try:
+            self._engine = create_engine(
+                parsed, connect_args=connect_args, pool_pre_ping=not self._sqlite
+            )
+        except (ArgumentError, NoSuchModuleError, ImportError) as error:
+            raise StoreError(f"cannot open the store at {self.url}: {error}") from None
+        if self._sqlite:
+            _prepare_sqlite(self._engine)
+        self._database = parsed.database
+        # Same pool; on SQLite the option makes a transaction begin with the write lock.
+        self._write_engine = self._engine.execution_options(cxflow_write=True)
+        self._reads = sessionmaker(self._engine, expire_on_commit=False)
+        self._writes = sessionmaker(self._write_engine, expire_on_commit=False)
+
+    @classmethod
+    def open(cls, url: str, *, search_path: str | None = None) -> Store:
+        """A store with its tables created."""
+        store = cls(url, search_path=search_path)
+        try:
+            store.create_all()
+        except BaseException:
+            store.dispose()
+            raise
+        return store
+
+    def create_all(self) -> None:
+        """Create the missing tables (no migrations yet: existing tables are left as they are)."""
+        try:
+            if self._sqlite and self._database:
+                Path(self._database).parent.mkdir(parents=True, exist_ok=True)
+            Base.metadata.create_all(self._write_engine)
+        except (SQLAlchemyError, OSError) as error:
+            reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
+            raise StoreError(f"cannot open the store at {self.url}: {reason}") from None
+
+    def dispose(self) -> None:
+        """Close every pooled connection."""
+        self._engine.dispose()
+
+    @property
+    def dialect(self) -> str:
+        """``sqlite`` or ``postgresql``."""
+        return self._engine.dialect.name
+
+    def _insert_ignore(
+        self, session: Session, table: type[Base], keys: list[str], **values: Any
+    ) -> bool:
+        """Insert one row unless one with the same ``keys`` exists; True if inserted.
+
+        ON CONFLICT DO NOTHING makes concurrent inserts of one key safe: exactly
+        one wins and the others wait for it, then do nothing, without an error.
+        """
+        statement: Executable
+        if self.dialect == "postgresql":
+            statement = (
+                postgresql.insert(table)
+                .values(**values)
+                .on_conflict_do_nothing(index_elements=keys)
+                .returning(literal_column("1"))
+            )
+        else:
+            statement = (
+                sqlite.insert(table)
+                .values(**values)
+                .on_conflict_do_nothing(index_elements=keys)
+                .returning(literal_column("1"))
+            )
+        # RETURNING, not rowcount: psycopg reports -1 for these inserts.
+        return session.execute(statement).first() is not None
+
+    # --- customers --------------------------------------------------------------------------
+
+    def _locked_customer(self, session: Session, customer_id: str, now: datetime) -> CustomerRow:
+        """The customer row, created when missing, locked until the transaction ends.
+
+        Inserting first gives FOR UPDATE a row to lock even for a new customer,
+        so concurrent trait updates queue instead of losing each other's writes.
+        """
+        self._insert_ignore(
+            session,
+            CustomerRow,
+            ["id"],
+            id=customer_id,
+            traits={},
+            timezone=None,
+            created_at=now,
+            updated_at=now,
+        )
+        statement = select(CustomerRow).where(CustomerRow.id == customer_id).with_for_update()
+        return session.execute(statement).scalar_one()
+
+    def _customer(self, session: Session, row: CustomerRow) -> CustomerRecord:
+        segments = session.scalars(
+            select(SegmentMembershipRow.segment)
+            .where(SegmentMembershipRow.customer_id == row.id)
+            .order_by(SegmentMembershipRow.segment)
+        ).all()
+        return CustomerRecord(
+            id=row.id,
+            traits=row.traits,
+            timezone=row.timezone,
+            segments=list(segments),
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+        )
+
+    def upsert_customer(
+        self,
+        customer_id: str,
+        traits: dict[str, Any] | None = None,
+        timezone: str | None = None,
+    ) -> CustomerRecord:
+        """Create or update a customer: traits merge shallowly, a None timezone keeps the old."""
+        new_traits = _json_object(traits or {}, "traits")
+        if timezone is not None:
+            try:
+                ZoneInfo(timezone)
+            except (ZoneInfoNotFoundError, ValueError):
+                raise StoreError(
+                    f"unknown timezone {timezone!r}: use an IANA name such as Europe/Paris"
+                ) from None
+        with self._writes.begin() as session:
+            now = _now()
+            row = self._locked_customer(session, customer_id, now)
+            row.traits = {**row.traits, **new_traits}
+            if timezone is not None:
+                row.timezone = timezone
+            row.updated_at = now
+            session.flush()
+            return self._customer(session, row)
+
+    def get_customer(self, customer_id: str) -> CustomerRecord | None:
+        with self._reads.begin() as session:
+            row = session.get(CustomerRow, customer_id)
+            return None if row is None else self._customer(session, row)
+
+    def update_traits(
+        self, customer_id: str, set_traits: dict[str, Any], unset: list[str]
+    ) -> CustomerRecord:
+        """Set then unset traits (a name in both ends up unset); creates the customer if missing."""
+        new_traits = _json_object(set_traits, "traits")
+        with self._writes.begin() as session:
+            now = _now()
+            row = self._locked_customer(session, customer_id, now)
+            merged = {**row.traits, **new_traits}
+            for name in unset:
+                merged.pop(name, None)
+            row.traits = merged
+            row.updated_at = now
+            session.flush()
+            return self._customer(session, row)
+
+    def set_segments(self, customer_id: str, segments: set[str]) -> tuple[set[str], set[str]]:
+        """Replace the customer's memberships; returns (entered, left)."""
+        with self._writes.begin() as session:
+            now = _now()
+            self._locked_customer(session, customer_id, now)
+            current = set(
+                session.scalars(
+                    select(SegmentMembershipRow.segment).where(
+                        SegmentMembershipRow.customer_id == customer_id
+                    )
+                )
+            )
+            entered, left = segments - current, current - segments
+            if left:
+                session.execute(
+                    delete(SegmentMembershipRow).where(
+                        SegmentMembershipRow.customer_id == customer_id,
+                        SegmentMembershipRow.segment.in_(left),
+                    )
+                )
+            session.add_all(
+                SegmentMembershipRow(customer_id=customer_id, segment=name, entered_at=now)
+                for name in sorted(entered)
+            )
+            return entered, left
+
+    def segment_members(self, segment: str) -> list[str]:
+        """Customer ids in the segment, sorted."""
+        with self._reads.begin() as session:
+            return list(
+                session.scalars(
+                    select(SegmentMembershipRow.customer_id)
+                    .where(SegmentMembershipRow.segment == segment)
+                    .order_by(SegmentMembershipRow.customer_id)
+                )
+            )
+
+    # --- events -----------------------------------------------------------------------------
+
+    def record_event(self, event: EventRecord) -> bool:
+        """Append an event; False (and nothing changes) when its message_id is already stored."""
+        properties = _json_object(event.properties, "event properties")
+        with self._writes.begin() as session:
+            return self._insert_ignore(
+                session,
+                EventRow,
+                ["message_id"],
+                message_id=event.message_id,
+                customer_id=event.customer_id,
+                name=event.name,
+                properties=properties,
+                timestamp=event.timestamp,
+                received_at=event.received_at,
+            )
+
+    def events_for(
+        self, customer_id: str, name: str | None = None, limit: int = 100
+    ) -> list[EventRecord]:
+        """The customer's events, newest first (by event timestamp)."""
+        _check_limit(limit)
+        statement = select(EventRow).where(EventRow.customer_id == customer_id)
+        if name is not None:
+            statement = statement.where(EventRow.name == name)
+        statement = statement.order_by(EventRow.timestamp.desc(), EventRow.id.desc()).limit(limit)
+        with self._reads.begin() as session:
+            return [_event(row) for row in session.scalars(statement)]
+
+    # --- journeys ---------------------------------------------------------------------------
+
+    def deploy_journey(self, journey: CompiledJourney, source: str | None = None) -> bool:
+        """Store this version and make it the active one; False if it already was.
+
+        Deploys of one journey are serialized (SQLite: the write lock; PostgreSQL:
+        an advisory lock on the journey id), so concurrent deploys never trip the
+        one-active-version index: the last one wins.
+        """
+        with self._writes.begin() as session:
+            if self.dialect == "postgresql":
+                session.execute(
+                    select(func.pg_advisory_xact_lock(func.hashtextextended(journey.id, 0)))
+                )
+            stored = session.get(JourneyVersionRow, (journey.id, journey.version))
+            if stored is not None and stored.active:
+                return False
+            # Deactivate first: the one-active index is checked statement by statement.
+            session.execute(
+                update(JourneyVersionRow)
+                .where(JourneyVersionRow.journey_id == journey.id, JourneyVersionRow.active)
+                .values(active=False)
+            )
+            now = _now()
+            if stored is None:
+                session.add(
+                    JourneyVersionRow(
+                        journey_id=journey.id,
+                        version=journey.version,
+                        compiled=journey.model_dump(mode="json"),
+                        source=source,
+                        deployed_at=now,
+                        active=True,
+                    )
+                )
+            else:
+                stored.active = True
+                stored.deployed_at = now
+                if source is not None:
+                    stored.source = source
+            return True
+
+    def active_journeys(self) -> list[CompiledJourney]:
+        """The active version of every journey, by journey id."""
+        statement = (
+            select(JourneyVersionRow)
+            .where(JourneyVersionRow.active)
+            .order_by(JourneyVersionRow.journey_id)
+        )
+        with self._reads.begin() as session:
+            return [_journey(row) for row in session.scalars(statement)]
+
+    def get_journey(self, journey_id: str, version: str | None = None) -> CompiledJourney | None:
+        """That version of the journey, or the active one when ``version`` is None."""
+        statement = select(JourneyVersionRow).where(JourneyVersionRow.journey_id == journey_id)
+        if version is None:
+            statement = statement.where(JourneyVersionRow.active)
+        else:
+            statement = statement.where(JourneyVersionRow.version == version)
+        with self._reads.begin() as session:
+            row = session.scalars(statement).one_or_none()
+            return None if row is None else _journey(row)
+
+    def journey_versions(self, journey_id: str) -> list[JourneyVersionRecord]:
+        """Every deployed version, most recently deployed first."""
+        statement = (
+            select(JourneyVersionRow)
+            .where(JourneyVersionRow.journey_id == journey_id)
+            .order_by(JourneyVersionRow.deployed_at.desc(), JourneyVersionRow.version)
+        )
+        with self._reads.begin() as session:
+            return [
+                JourneyVersionRecord(
+                    journey_id=row.journey_id,
+                    version=row.version,
+                    deployed_at=row.deployed_at,
+                    active=row.active,
+                )
+                for row in session.scalars(statement)
+            ]
+
+    # --- runs -------------------------------------------------------------------------------
+
+    def run_started(self, run: RunRecord) -> None:
+        """Record a run; repeating it (a retried activity) keeps the first record."""
+        with self._writes.begin() as session:
+            self._insert_ignore(session, RunRow, ["workflow_id", "run_id"], **run.model_dump())
+
+    def run_step(self, workflow_id: str, run_id: str, step_id: str) -> None:
+        """Note the step a running run is at; ignored for unknown or finished runs."""
+        with self._writes.begin() as session:
+            session.execute(
+                update(RunRow)
+                .where(
+                    RunRow.workflow_id == workflow_id,
+                    RunRow.run_id == run_id,
+                    RunRow.status == "running",
+                )
+                .values(current_step=step_id)
+            )
+
+    def run_variant(self, workflow_id: str, run_id: str, variant: str) -> None:
+        """Note the experiment variant the run was split into; ignored for unknown runs."""
+        with self._writes.begin() as session:
+            session.execute(
+                update(RunRow)
+                .where(RunRow.workflow_id == workflow_id, RunRow.run_id == run_id)
+                .values(variant=variant)
+            )
+
+    def run_finished(
+        self,
+        workflow_id: str,
+        run_id: str,
+        status: str,
+        reason: str | None = None,
+        ended_at: datetime | None = None,
+    ) -> None:
+        """End a running run; the first end wins, and an unknown run is ignored."""
+        _check_status(status, FINISHED_RUN_STATUSES, "a finished run's")
+        ended = _now() if ended_at is None else _aware(ended_at, "ended_at")
+        with self._writes.begin() as session:
+            session.execute(
+                update(RunRow)
+                .where(
+                    RunRow.workflow_id == workflow_id,
+                    RunRow.run_id == run_id,
+                    RunRow.status == "running",
+                )
+                .values(status=status, exit_reason=reason, ended_at=ended)
+            )
+
+    def get_runs(
+        self,
+        journey_id: str | None = None,
+        customer_id: str | None = None,
+        status: str | None = None,
+        limit: int = 100,
+    ) -> list[RunRecord]:
+        """Runs matching every given filter, newest first."""
+        _check_limit(limit)
+        statement = select(RunRow)
+        if journey_id is not None:
+            statement = statement.where(RunRow.journey_id == journey_id)
+        if customer_id is not None:
+            statement = statement.where(RunRow.customer_id == customer_id)
+        if status is not None:
+            statement = statement.where(RunRow.status == status)
+        statement = statement.order_by(
+            RunRow.started_at.desc(), RunRow.workflow_id, RunRow.run_id
+        ).limit(limit)
+        with self._reads.begin() as session:
+            return [_run(row) for row in session.scalars(statement)]
+
+    def last_entry(self, journey_id: str, customer_id: str) -> datetime | None:
+        """When the customer last entered the journey (for re-entry rules)."""
+        statement = select(func.max(RunRow.started_at)).where(
+            RunRow.journey_id == journey_id, RunRow.customer_id == customer_id
+        )
+        with self._reads.begin() as session:
+            return session.scalar(statement)
+
+    # --- message log ------------------------------------------------------------------------
+
+    def claim_message(
+        self, key: str, run_workflow_id: str, step_id: str, channel: str, customer_id: str
+    ) -> MessageRecord:
+        """The log entry for this idempotency key, created 'pending' if absent.
+
+        A status other than 'pending' tells a retried activity the work is done.
+        """
+        with self._writes.begin() as session:
+            self._insert_ignore(
+                session,
+                MessageRow,
+                ["key"],
+                key=key,
+                workflow_id=run_workflow_id,
+                step_id=step_id,
+                channel=channel,
+                customer_id=customer_id,
+                status="pending",
+                detail={},
+                created_at=_now(),
+                completed_at=None,
+            )
+            return _message(
+                session.execute(select(MessageRow).where(MessageRow.key == key)).scalar_one()
+            )
+
+    def complete_message(self, key: str, status: str, detail: dict[str, Any]) -> MessageRecord:
+        """Record the outcome of a claimed message."""
+        _check_status(status, COMPLETED_MESSAGE_STATUSES, "a completed message's")
+        stored_detail = _json_object(detail, "message detail")
+        with self._writes.begin() as session:
+            row = session.get(MessageRow, key, with_for_update=True)
+            if row is None:
+                raise StoreError(f"no message with key {key!r}: claim_message it first")
+            row.status = status
+            row.detail = stored_detail
+            row.completed_at = _now()
+            session.flush()
+            return _message(row)
+
+    def get_message(self, key: str) -> MessageRecord | None:
+        with self._reads.begin() as session:
+            row = session.get(MessageRow, key)
+            return None if row is None else _message(row)
+
+    def messages_for(
+        self, customer_id: str | None = None, workflow_id: str | None = None
+    ) -> list[MessageRecord]:
+        """Log entries matching every given filter, newest first."""
+        statement = select(MessageRow)
+        if customer_id is not None:
+            statement = statement.where(MessageRow.customer_id == customer_id)
+        if workflow_id is not None:
+            statement = statement.where(MessageRow.workflow_id == workflow_id)
+        statement = statement.order_by(MessageRow.created_at.desc(), MessageRow.key)
+        with self._reads.begin() as session:
+            return [_message(row) for row in session.scalars(statement)]
+
+    def sent_count_since(
+        self, customer_id: str, since: datetime, channels: list[str] | None = None
+    ) -> int:
+        """Messages sent to the customer at or after ``since`` (on these channels), for caps."""
+        statement = select(func.count()).where(
+            MessageRow.customer_id == customer_id,
+            MessageRow.status == "sent",
+            MessageRow.completed_at >= _aware(since, "since"),
+        )
+        if channels is not None:
+            statement = statement.where(MessageRow.channel.in_(channels))
+        with self._reads.begin() as session:
+            return session.scalar(statement) or 0
+
+    # --- experiments ------------------------------------------------------------------------
+
+    def assign_variant(self, experiment: str, customer_id: str, variant: str) -> str:
+        """The customer's variant: the first assignment is kept forever."""
+        with self._writes.begin() as session:
+            self._insert_ignore(
+                session,
+                ExperimentAssignmentRow,
+                ["experiment", "customer_id"],
+                experiment=experiment,
+                customer_id=customer_id,
+                variant=variant,
+                assigned_at=_now(),
+            )
+            return session.execute(
+                select(ExperimentAssignmentRow.variant).where(
+                    ExperimentAssignmentRow.experiment == experiment,
+                    ExperimentAssignmentRow.customer_id == customer_id,
+                )
+            ).scalar_one()
+
+    def assignments(self, experiment: str) -> dict[str, str]:
+        """customer id -> variant for the experiment."""
+        statement = select(
+            ExperimentAssignmentRow.customer_id, ExperimentAssignmentRow.variant
+        ).where(ExperimentAssignmentRow.experiment == experiment)
+        with self._reads.begin() as session:
+            return {row.customer_id: row.variant for row in session.execute(statement)}
+
+    # --- goals ------------------------------------------------------------------------------
+
+    def record_conversion(self, conversion: ConversionRecord) -> bool:
+        """Record a goal reached; False if this run already converted on this goal event."""
+        with self._writes.begin() as session:
+            return self._insert_ignore(
+                session, ConversionRow, ["run_id", "goal_event"], **conversion.model_dump()
+            )
+
+    def conversions(self, journey_id: str) -> list[ConversionRecord]:
+        """The journey's conversions, oldest first."""
+        statement = (
+            select(ConversionRow)
+            .where(ConversionRow.journey_id == journey_id)
+            .order_by(ConversionRow.converted_at, ConversionRow.run_id)
+        )
+        with self._reads.begin() as session:
+            return [_conversion(row) for row in session.scalars(statement)]
