@@ -7,14 +7,12 @@ to see one when reporting a bug).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
-import signal
 import sys
-import time
 from collections.abc import Iterable
 from pathlib import Path
-from types import FrameType
 from typing import Annotated
 
 import typer
@@ -25,7 +23,10 @@ from dsl.diagnostics import Diagnostic, Severity
 from dsl.loader import LoadResult, load_file
 from dsl.mermaid import to_mermaid
 from dsl.schema import journey_json_schema_text
-from engine.devserver import DevServerError, TemporalDevServer
+from engine.cli_runtime import RuntimeProblemError
+from engine.devserver import DevServerError
+from engine.settings import SettingsError
+from engine.store import StoreError
 
 app = typer.Typer(
     name="cxflow",
@@ -189,7 +190,9 @@ def schema(output: OutputOption = None) -> None:
 
 @app.command()
 def dev(
-    journeys: Annotated[Path, typer.Option(help="Folder of journeys to load.")] = Path("journeys"),
+    journeys: Annotated[Path, typer.Option(help="Folder of journeys to deploy.")] = Path(
+        "journeys"
+    ),
     data_dir: Annotated[
         Path, typer.Option(help="Where the embedded default keeps its state.")
     ] = Path(".cxflow"),
@@ -200,51 +203,32 @@ def dev(
         typer.Option(help="Stop after this many seconds (for smoke tests); default: until Ctrl-C."),
     ] = None,
 ) -> None:
-    """Run the embedded default: Temporal dev server with its UI, and the journeys folder."""
-    results = [load_file(path) for path in journey_files([journeys])] if journeys.exists() else []
-    for result in results:
-        print_diagnostics(result)
-    valid = [r.compiled for r in results if r.compiled]
-    server = TemporalDevServer(data_dir=data_dir, port=port, ui_port=ui_port or None)
-    server.start()
-    stopping = False
+    """Run the embedded default: Temporal dev server and UI, SQLite store, worker, journeys."""
+    from engine.devmode import run_dev
 
-    def stop(signum: int, frame: FrameType | None) -> None:
-        nonlocal stopping
-        stopping = True
+    files = journey_files([journeys]) if journeys.exists() else []
+    asyncio.run(
+        run_dev(files, data_dir, port, ui_port or None, run_for, out.print, print_diagnostics)
+    )
 
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    try:
-        out.print(f"[bold]cxflow dev[/] is running (state in {escape(str(data_dir))}/)")
-        out.print(f"  Temporal server  {server.address}")
-        if server.ui_url:
-            out.print(f"  Temporal UI      {server.ui_url}")
-        out.print(
-            f"  journeys         {len(valid)} valid of {len(results)} in {escape(str(journeys))}/"
-        )
-        for compiled in valid:
-            out.print(f"    {compiled.id} {compiled.version} ({compiled.trigger.kind} trigger)")
-        out.print("Press Ctrl-C to stop.")
-        started = time.monotonic()
-        while not stopping:
-            if server.process is not None and server.process.poll() is not None:
-                raise DevServerError(
-                    f"the Temporal dev server stopped unexpectedly: see {data_dir / 'temporal.log'}"
-                )
-            if run_for is not None and time.monotonic() - started >= run_for:
-                break
-            time.sleep(0.2)
-    finally:
-        server.stop()
-        out.print("cxflow dev stopped")
+
+def _register_runtime_commands() -> None:
+    from engine.cli_runtime import deploy, journeys_app, runs_app, send_event
+
+    app.command()(deploy)
+    app.command("send-event")(send_event)
+    app.add_typer(journeys_app, name="journeys")
+    app.add_typer(runs_app, name="runs")
+
+
+_register_runtime_commands()
 
 
 def main() -> None:
     """Entry point: run the app and turn every failure into a message, never a traceback."""
     try:
         app()
-    except (UsageError, DevServerError) as problem:
+    except (UsageError, DevServerError, RuntimeProblemError, SettingsError, StoreError) as problem:
         err.print(f"[red]cxflow: {escape(str(problem))}[/]")
         sys.exit(2)
     except KeyboardInterrupt:

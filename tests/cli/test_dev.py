@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import os
 import signal
 import socket
 import subprocess
@@ -13,6 +15,8 @@ import pytest
 from temporalio.api.workflowservice.v1 import GetSystemInfoRequest
 from temporalio.client import Client
 
+from connectors.registry import default_registry
+from dsl.loader import load_file
 from tests.cli.conftest import CXFLOW
 from tests.conftest import JOURNEYS
 
@@ -50,8 +54,15 @@ def test_dev_runs_temporal_with_ui_and_stops_on_sigterm(tmp_path: Path) -> None:
         banner = read_until(process, "Press Ctrl-C", timeout=60)
         assert f"Temporal server  127.0.0.1:{port}" in banner
         assert f"Temporal UI      http://127.0.0.1:{ui_port}" in banner
-        shipped = len(list(JOURNEYS.glob("*.yaml")))
-        assert f"{shipped} valid of {shipped}" in banner
+        shipped = sorted(JOURNEYS.glob("*.yaml"))
+        catalog = default_registry()
+        deployable = [p for p in shipped if load_file(p, catalog=catalog).ok]
+        assert f"{len(deployable)} deployed of {len(shipped)}" in banner
+        for path in shipped:
+            if path in deployable:
+                assert f"    {path.stem} v" in banner
+            else:
+                assert f"not deployed {path}: needs " in banner
 
         async def system_info() -> str:
             client = await Client.connect(f"127.0.0.1:{port}")
@@ -84,3 +95,51 @@ def test_dev_says_what_to_do_when_the_port_is_taken(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert f"port {port} on 127.0.0.1 is already in use" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+HELLO = """\
+journey: hello
+name: Hello
+trigger: { event: hello.requested }
+steps:
+  - id: greet
+    send: { channel: email, subject: "Hello", body: "Hi {{ customer.id }}, from {{ journey.name }}" }
+"""
+
+
+def test_dev_runs_a_journey_end_to_end_from_send_event(tmp_path: Path) -> None:
+    journeys = tmp_path / "journeys"
+    journeys.mkdir()
+    (journeys / "hello.yaml").write_text(HELLO)
+    port, ui_port = free_port(), free_port()
+    state = tmp_path / "state"
+    env = {
+        **os.environ,
+        "CXFLOW_CONSOLE_OUTBOX": str(state / "outbox.jsonl"),
+    }
+    process = subprocess.Popen(
+        [str(CXFLOW), "dev", "--journeys", str(journeys), "--data-dir", str(state),
+         "--port", str(port), "--ui-port", str(ui_port)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )  # fmt: skip
+    try:
+        read_until(process, "Press Ctrl-C", timeout=60)
+        sent = subprocess.run(
+            [str(CXFLOW), "send-event", "--customer", "alice", "--event", "hello.requested",
+             "--message-id", "m-1"],
+            capture_output=True, text=True, timeout=60,
+            env={**env, "CXFLOW_TEMPORAL_ADDRESS": f"127.0.0.1:{port}",
+                 "CXFLOW_DATABASE_URL": f"sqlite:///{state / 'cxflow.db'}"},
+        )  # fmt: skip
+        assert sent.returncode == 0, sent.stderr
+        assert "accepted m-1" in sent.stdout
+        assert "journey:hello:alice" in sent.stdout
+        outbox = state / "outbox.jsonl"
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not outbox.exists():
+            time.sleep(0.2)
+        messages = [json.loads(line) for line in outbox.read_text().splitlines()]
+        assert [(m["channel"], m["body"]) for m in messages] == [("email", "Hi alice, from Hello")]
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.communicate(timeout=30)

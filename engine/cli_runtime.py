@@ -1,0 +1,199 @@
+"""`cxflow deploy`, `journeys`, `runs` and `send-event`: operating journeys on a running engine."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from connectors.registry import default_registry
+from dsl.loader import load_file
+from engine.settings import Settings
+from engine.store import Store
+from workflows.models import CustomerEvent, RunStatus
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+journeys_app = typer.Typer(help="Deployed journeys.", no_args_is_help=True)
+runs_app = typer.Typer(help="Journey runs (one per customer and journey).", no_args_is_help=True)
+
+
+class RuntimeProblemError(Exception):
+    """The engine is not reachable or refused a request; the message says what to do."""
+
+
+def open_store(settings: Settings) -> Store:
+    return Store.open(settings.database_url)
+
+
+def deploy(
+    paths: Annotated[list[Path], typer.Argument(help="Journey files or folders to deploy.")],
+) -> None:
+    """Validate journeys and make them the active versions; nothing invalid is deployed."""
+    from engine.cli import journey_files, print_diagnostics
+
+    settings = Settings.from_env()
+    catalog = default_registry()
+    results = [load_file(path, catalog=catalog) for path in journey_files(paths)]
+    failed = [r for r in results if r.compiled is None]
+    for result in results:
+        print_diagnostics(result)
+    if failed:
+        err.print(f"[red]{len(failed)} journey file(s) have errors: nothing was deployed[/]")
+        raise typer.Exit(1)
+    store = open_store(settings)
+    try:
+        for result in results:
+            compiled = result.compiled
+            assert compiled is not None
+            changed = store.deploy_journey(compiled, source=result.file)
+            state = "deployed" if changed else "unchanged"
+            out.print(f"{state} {compiled.id} {compiled.version}")
+    finally:
+        store.dispose()
+
+
+@journeys_app.command("list")
+def journeys_list() -> None:
+    """The active version of every deployed journey."""
+    store = open_store(Settings.from_env())
+    try:
+        table = Table("journey", "version", "trigger", "steps")
+        for journey in store.active_journeys():
+            table.add_row(
+                journey.id, journey.version, journey.trigger.kind, str(len(journey.steps))
+            )
+        out.print(table)
+    finally:
+        store.dispose()
+
+
+@runs_app.command("list")
+def runs_list(
+    journey: Annotated[str | None, typer.Option(help="Only runs of this journey.")] = None,
+    customer: Annotated[str | None, typer.Option(help="Only runs of this customer.")] = None,
+    status: Annotated[str | None, typer.Option(help="running, completed, exited, failed.")] = None,
+    limit: Annotated[int, typer.Option(help="At most this many, newest first.")] = 50,
+) -> None:
+    """Runs recorded in the store, newest first."""
+    store = open_store(Settings.from_env())
+    try:
+        table = Table("workflow id", "status", "step", "variant", "started", "reason")
+        for run in store.get_runs(
+            journey_id=journey, customer_id=customer, status=status, limit=limit
+        ):
+            table.add_row(
+                run.workflow_id,
+                run.status,
+                run.current_step or "",
+                run.variant or "",
+                run.started_at.strftime("%Y-%m-%d %H:%M:%S"),
+                run.exit_reason or "",
+            )
+        out.print(table)
+    finally:
+        store.dispose()
+
+
+@runs_app.command("show")
+def runs_show(
+    workflow_id: Annotated[str, typer.Argument(help="journey:<journey>:<customer>")],
+) -> None:
+    """One run: its record, its messages, and what Temporal says it is doing now."""
+    settings = Settings.from_env()
+    store = open_store(settings)
+    try:
+        runs = [r for r in store.get_runs(limit=1000) if r.workflow_id == workflow_id]
+        if not runs:
+            raise RuntimeProblemError(
+                f"no run {workflow_id!r} in the store: list runs with `cxflow runs list`"
+            )
+        run = runs[0]
+        out.print_json(run.model_dump_json())
+        for message in store.messages_for(workflow_id=workflow_id):
+            out.print(f"  {message.step_id}: {message.channel} {message.status} {message.key}")
+        if run.status == "running":
+            live = asyncio.run(_query_status(settings, workflow_id))
+            out.print_json(live.model_dump_json())
+    finally:
+        store.dispose()
+
+
+async def _query_status(settings: Settings, workflow_id: str) -> RunStatus:
+    from worker import connect
+
+    try:
+        client = await connect(settings)
+        handle = client.get_workflow_handle(workflow_id)
+        status: RunStatus = await handle.query("status", result_type=RunStatus)
+    except Exception as error:  # any RPC or connection failure becomes one message
+        raise RuntimeProblemError(
+            f"cannot ask Temporal at {settings.temporal_address} about {workflow_id}: {error}"
+        ) from None
+    return status
+
+
+def send_event(
+    customer: Annotated[str, typer.Option(help="The customer id (userId).")],
+    event: Annotated[str, typer.Option(help="The event name, e.g. cart.updated.")],
+    properties: Annotated[str, typer.Option(help="Event properties as a JSON object.")] = "{}",
+    message_id: Annotated[
+        str | None, typer.Option(help="Idempotency id; a new one when left out.")
+    ] = None,
+) -> None:
+    """Send a customer event to the engine, as an emitting system would."""
+    try:
+        values: Any = json.loads(properties)
+    except json.JSONDecodeError as error:
+        raise RuntimeProblemError(
+            f"--properties is not JSON ({error.msg} at column {error.colno}): write an "
+            """object such as '{"item_count": 2}'"""
+        ) from None
+    if not isinstance(values, dict):
+        raise RuntimeProblemError("--properties must be a JSON object, e.g. '{\"total\": 30}'")
+    payload = CustomerEvent(
+        message_id=message_id or str(uuid.uuid4()),
+        customer_id=customer,
+        name=event,
+        properties=values,
+        timestamp=datetime.now(UTC),
+    )
+    result = asyncio.run(_route(Settings.from_env(), payload))
+    if not result.stored:
+        out.print(f"duplicate message id {payload.message_id}: already accepted, nothing done")
+        return
+    out.print(f"accepted {payload.message_id}")
+    for workflow_id in result.started:
+        out.print(f"  started or reached {escape(workflow_id)}")
+    for workflow_id in result.signalled:
+        out.print(f"  delivered to {escape(workflow_id)}")
+    for journey_id, reason in result.skipped.items():
+        out.print(f"  {journey_id}: not entered ({reason})")
+
+
+async def _route(settings: Settings, event: CustomerEvent) -> Any:
+    from engine.router import EventRouter
+    from worker import connect
+
+    store = open_store(settings)
+    try:
+        try:
+            client = await connect(settings)
+        except Exception as error:  # connection failures of any kind
+            raise RuntimeProblemError(
+                f"cannot reach Temporal at {settings.temporal_address} ({error}): is "
+                "`cxflow dev` running? Set CXFLOW_TEMPORAL_ADDRESS otherwise"
+            ) from None
+        router = EventRouter(client, store, settings.task_queue, settings.activity_timeout_seconds)
+        return await router.route(event)
+    finally:
+        store.dispose()

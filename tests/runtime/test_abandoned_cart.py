@@ -1,0 +1,145 @@
+"""The abandoned-cart journey end to end on the time-skipping server, one test per path.
+
+Each customer's variant comes from the same hash the engine uses, so the tests
+pick customers that land in each variant rather than forcing one.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from engine.experiments import assign_variant
+from tests.peers.http_receiver import Reply
+from tests.runtime.conftest import Engine, compiled
+from workflows.journey import workflow_id_for
+from workflows.models import RunOutcome, RunStatus
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+VARIANTS = [("reminder", 45.0), ("discount", 45.0), ("holdout", 10.0)]
+
+
+def customer_in(variant: str, prefix: str = "shopper") -> str:
+    return next(
+        f"{prefix}-{n}"
+        for n in range(10_000)
+        if assign_variant("cart-offer-2026", f"{prefix}-{n}", VARIANTS) == variant
+    )
+
+
+async def outcome(engine: Engine, customer: str) -> RunOutcome:
+    return await engine.outcome(workflow_id_for("abandoned-cart", customer))
+
+
+async def wait_until_waiting(engine: Engine, customer: str, event: str) -> None:
+    """Advance the test server's clock an hour at a time until the run waits for ``event``."""
+    handle = engine.client.get_workflow_handle(workflow_id_for("abandoned-cart", customer))
+    for _ in range(48):
+        status = await handle.query("status", result_type=RunStatus)
+        if status.waiting_for == event:
+            return
+        await engine.env.sleep(timedelta(hours=1))
+    raise AssertionError(f"the run never waited for {event}")
+
+
+async def test_reminder_path_sends_one_email_and_exits_at_done(engine: Engine) -> None:
+    engine.deploy(compiled("abandoned-cart"))
+    customer = customer_in("reminder")
+    engine.store.upsert_customer(customer, {"first_name": "Ada", "email": "ada@example.com"})
+    started = await engine.send(customer, "cart.updated", item_count=2)
+    assert started.started == [workflow_id_for("abandoned-cart", customer)]
+    result = await outcome(engine, customer)
+    assert (result.status, result.reason) == ("completed", "exit step done")
+    messages = [m for m in engine.outbox_messages() if m["recipient"]["customer_id"] == customer]
+    assert [(m["channel"], m["step_id"]) for m in messages] == [("email", "plain-reminder")]
+    assert messages[0]["subject"] == "Ada, you left something in your cart"
+    assert "2 item(s)" in messages[0]["body"]
+    run = engine.store.get_runs(customer_id=customer)[0]
+    assert (run.status, run.variant) == ("completed", "reminder")
+
+
+async def test_discount_path_creates_a_coupon_and_mails_it(engine: Engine) -> None:
+    engine.deploy(compiled("abandoned-cart"))
+    customer = customer_in("discount")
+    engine.store.upsert_customer(customer, {"first_name": "Grace"})
+    code = "CART10-7Q2"
+    engine.receiver.respond(Reply.of_json({"code": code}))
+    await engine.send(customer, "cart.updated", item_count=1)
+    result = await outcome(engine, customer)
+    assert result.status == "completed"
+    calls = [r for r in engine.receiver.requests if r.path == "/admin/discounts"]
+    assert len(calls) == 1
+    assert calls[0].json() == {"customer": customer, "percent": 10, "expires_in": "3d"}
+    assert calls[0].header("Idempotency-Key") is not None
+    messages = [m for m in engine.outbox_messages() if m["recipient"]["customer_id"] == customer]
+    assert [m["step_id"] for m in messages] == ["discount-reminder"]
+    assert messages[0]["subject"] == f"Grace, {code} saves you 10%"
+    assert code in messages[0]["body"]
+
+
+async def test_holdout_path_sends_nothing(engine: Engine) -> None:
+    engine.deploy(compiled("abandoned-cart"))
+    customer = customer_in("holdout")
+    await engine.send(customer, "cart.updated", item_count=3)
+    result = await outcome(engine, customer)
+    assert result.status == "completed"
+    assert [m for m in engine.outbox_messages() if m["recipient"]["customer_id"] == customer] == []
+    assert engine.store.assignments("cart-offer-2026")[customer] == "holdout"
+
+
+async def test_order_during_the_wait_ends_the_run_early(engine: Engine) -> None:
+    engine.deploy(compiled("abandoned-cart"))
+    customer = customer_in("reminder", prefix="buyer")
+    await engine.send(customer, "cart.updated", item_count=2)
+    await wait_until_waiting(engine, customer, "order.completed")
+    routed = await engine.send(customer, "order.completed", total=30)
+    assert routed.signalled == [workflow_id_for("abandoned-cart", customer)]
+    result = await outcome(engine, customer)
+    assert (result.status, result.reason) == ("exited", "exit event order.completed")
+    assert result.converted
+    conversions = engine.store.conversions("abandoned-cart")
+    assert [(c.customer_id, c.variant) for c in conversions] == [(customer, "reminder")]
+
+
+async def test_timeout_takes_vip_customers_to_the_social_nudge(engine: Engine) -> None:
+    engine.deploy(compiled("abandoned-cart"))
+    customer = customer_in("reminder", prefix="vip")
+    engine.store.upsert_customer(customer, {"first_name": "Linus", "handle": "@linus"})
+    engine.store.set_segments(customer, {"vip"})
+    await engine.send(customer, "cart.updated", item_count=2)
+    result = await outcome(engine, customer)
+    assert result.status == "completed"
+    messages = [m for m in engine.outbox_messages() if m["recipient"]["customer_id"] == customer]
+    assert [(m["channel"], m["step_id"]) for m in messages] == [
+        ("email", "plain-reminder"),
+        ("social", "social-nudge"),
+    ]
+    assert "Linus" in messages[1]["body"]
+
+
+async def test_duplicate_events_start_one_run(engine: Engine) -> None:
+    engine.deploy(compiled("abandoned-cart"))
+    customer = customer_in("holdout", prefix="dup")
+    first = await engine.send(customer, "cart.updated", message_id="m-1", item_count=1)
+    second = await engine.send(customer, "cart.updated", message_id="m-1", item_count=1)
+    assert first.stored and first.started
+    assert not second.stored and second.started == [] and second.signalled == []
+    await outcome(engine, customer)
+    assert len(engine.store.get_runs(customer_id=customer)) == 1
+
+
+async def test_an_event_with_no_waiting_run_changes_nothing(engine: Engine) -> None:
+    engine.deploy(compiled("abandoned-cart"))
+    routed = await engine.send("nobody-waits", "order.completed", total=5)
+    assert routed.stored
+    assert (routed.started, routed.signalled) == ([], [])
+    assert engine.store.get_runs(customer_id="nobody-waits") == []
+
+
+async def test_trigger_condition_false_starts_nothing(engine: Engine) -> None:
+    engine.deploy(compiled("abandoned-cart"))
+    routed = await engine.send("empty-cart", "cart.updated", item_count=0)
+    assert routed.started == []
+    assert routed.skipped == {"abandoned-cart": "trigger condition is false"}

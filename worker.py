@@ -1,0 +1,76 @@
+"""The cxflow worker process: runs journey workflows and their activities.
+
+Scale it by running more of them (`docker compose up --scale worker=N`); each
+polls the same task queue. SIGTERM and SIGINT stop it gracefully: it stops
+polling, lets running activities finish within the grace period, and exits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.worker import Worker
+
+from connectors.registry import ConnectorRegistry, default_registry
+from engine.activities import JourneyActivities
+from engine.settings import Settings
+from engine.store import Store
+from workflows.journey import JourneyWorkflow
+
+
+async def connect(settings: Settings) -> Client:
+    """A Temporal client that speaks pydantic, as workflows and activities expect."""
+    return await Client.connect(
+        settings.temporal_address,
+        namespace=settings.namespace,
+        data_converter=pydantic_data_converter,
+    )
+
+
+def build_worker(
+    client: Client,
+    settings: Settings,
+    store: Store,
+    connectors: ConnectorRegistry,
+) -> Worker:
+    """A worker for the journey task queue, sized by the settings."""
+    activities = JourneyActivities(store, connectors, settings)
+    return Worker(
+        client,
+        task_queue=settings.task_queue,
+        workflows=[JourneyWorkflow],
+        activities=activities.all(),
+        activity_executor=ThreadPoolExecutor(max_workers=settings.max_concurrent_activities),
+        max_concurrent_activities=settings.max_concurrent_activities,
+        max_concurrent_workflow_tasks=settings.max_concurrent_workflow_tasks,
+        max_cached_workflows=settings.max_cached_workflows,
+        graceful_shutdown_timeout=timedelta(seconds=settings.shutdown_grace_seconds),
+    )
+
+
+async def run_worker(settings: Settings | None = None) -> None:
+    """Run until SIGTERM/SIGINT, then shut down gracefully."""
+    settings = settings or Settings.from_env()
+    client = await connect(settings)
+    store = Store.open(settings.database_url)
+    worker = build_worker(client, settings, store, default_registry())
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    async with worker:
+        await stop.wait()
+    store.dispose()
+
+
+def main() -> None:
+    asyncio.run(run_worker())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,513 @@
+"""The journey workflow: one durable run per customer and journey, interpreting a compiled journey.
+
+Workflow code must be deterministic: it only decides. Every read (profile,
+segments, local time) and every write (sends, calls, profile updates, run
+bookkeeping) is an activity, whose result Temporal records, so a replay after a
+crash or deploy takes exactly the same path. Exit events can arrive at any
+moment; every wait watches for them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from datetime import datetime, timedelta
+from typing import Any
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError
+
+with workflow.unsafe.imports_passed_through():
+    import cel
+
+    from dsl.compiled import (
+        BranchNode,
+        CallNode,
+        CompiledJourney,
+        ExitNode,
+        SendNode,
+        SplitNode,
+        UpdateProfileNode,
+        WaitForNode,
+        WaitNode,
+    )
+    from workflows.models import (
+        EVENT_SIGNAL,
+        WORKFLOW_NAME,
+        AssignInput,
+        CallInput,
+        ConversionInput,
+        CustomerEvent,
+        CustomerView,
+        JourneyRunInput,
+        LocalTimeInput,
+        ProfileUpdateInput,
+        RunContext,
+        RunOutcome,
+        RunRecordInput,
+        RunState,
+        RunStatus,
+        SendInput,
+        SendOutcome,
+    )
+
+# Activities run with these limits; permanent errors are not retried.
+ACTIVITY_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(minutes=1),
+    maximum_attempts=20,
+    non_retryable_error_types=["PermanentConnectorError", "TemplateError", "StoreError"],
+)
+ACTIVITY_TIMEOUT = timedelta(seconds=60)
+# Continue as new before the history grows large (Temporal warns at 10k events).
+MAX_HISTORY_EVENTS = 5_000
+SEEN_IDS_KEPT = 500
+
+
+def workflow_id_for(journey_id: str, customer_id: str) -> str:
+    """One id per journey and customer, so Temporal itself allows one active run."""
+    return f"journey:{journey_id}:{customer_id}"
+
+
+@workflow.defn(name=WORKFLOW_NAME)
+class JourneyWorkflow:
+    """Interprets a :class:`CompiledJourney` for one customer."""
+
+    def __init__(self) -> None:
+        self.inbox: list[CustomerEvent] = []
+        self.exit_reason: str | None = None
+        self.finish_reason: str | None = None
+        self.waiting_for: str | None = None
+        self.customer: CustomerView | None = None
+        self.programs: dict[str, cel.Program] = {}
+        self.journey: CompiledJourney | None = None
+        self.state: RunState | None = None
+        self.run_context: RunContext | None = None
+        self.trigger: CustomerEvent | None = None
+        self.seen: set[str] = set()
+        self.options_timeout: int | None = None
+
+    # -- entry ------------------------------------------------------------------------------
+
+    @workflow.run
+    async def run(self, data: JourneyRunInput) -> RunOutcome:
+        info = workflow.info()
+        journey = data.journey
+        self.journey = journey
+        self.trigger = data.trigger
+        self.options_timeout = data.activity_timeout_seconds
+        first_run = data.state is None
+        state = data.state or RunState(step=journey.start, entered_at=workflow.now())
+        self.state = state
+        self.seen.update(state.seen_message_ids)
+        if data.trigger is not None:
+            self.seen.add(data.trigger.message_id)
+        entry_id = data.entry_id or info.run_id
+        self.run_context = RunContext(
+            workflow_id=info.workflow_id,
+            run_id=info.run_id,
+            entry_id=entry_id,
+            journey_id=journey.id,
+            version=journey.version,
+            customer_id=data.customer_id,
+        )
+        if first_run:
+            await self._record(
+                "started", step_id=journey.start, trigger=data.trigger, at=state.entered_at
+            )
+        self.customer = await self._load_customer()
+        step = state.step
+        failure: str | None = None
+        while step is not None and self.exit_reason is None:
+            if self._history_is_long():
+                self._continue_as_new(data, step, entry_id)
+            current = self._state
+            self.state = current.model_copy(
+                update={
+                    "steps_taken": current.steps_taken + 1,
+                    "visits": {**current.visits, step: current.visits.get(step, 0) + 1},
+                }
+            )
+            await self._record("step", step_id=step)
+            try:
+                step = await self._execute(journey.steps[step])
+            except _RunFailedError as error:
+                failure = str(error)
+                break
+        if failure is not None:
+            status = "failed"
+        elif self.exit_reason is not None:
+            status = "exited"
+        else:
+            status = "completed"
+        reason = failure or self.exit_reason or self.finish_reason
+        await self._record("finished", status=status, reason=reason)
+        return RunOutcome(
+            status=status,
+            reason=reason,
+            last_step=step,
+            steps_taken=self._state.steps_taken,
+            converted=self._state.converted,
+        )
+
+    # -- events ---------------------------------------------------------------------------
+
+    @workflow.signal(name=EVENT_SIGNAL)
+    async def customer_event(self, event: CustomerEvent) -> None:
+        """A customer event for this run: may end it, convert it, or end a wait_for."""
+        if event.message_id in self.seen:
+            return  # duplicate delivery: the same message id twice changes nothing
+        self.seen.add(event.message_id)
+        journey = self.journey
+        if journey is None:  # signal arrived before run() started: keep it for run()
+            self.inbox.append(event)
+            return
+        for criterion in journey.exit_when:
+            if criterion.event == event.name and self._holds(criterion.when, event):
+                self.exit_reason = self.exit_reason or f"exit event {event.name}"
+        goal = journey.goal
+        state = self._state
+        if (
+            goal is not None
+            and not state.converted
+            and goal.event == event.name
+            and workflow.now() - state.entered_at <= timedelta(seconds=goal.within_seconds)
+            and self._holds(goal.when, event)
+        ):
+            self.state = state.model_copy(update={"converted": True})
+            await workflow.execute_activity(
+                "record_conversion",
+                ConversionInput(
+                    run=self._context,
+                    goal_event=event.name,
+                    message_id=event.message_id,
+                    variant=next(iter(state.variants.values()), None),
+                    at=workflow.now(),
+                ),
+                start_to_close_timeout=self._timeout,
+                retry_policy=ACTIVITY_RETRY,
+            )
+        self.inbox.append(event)
+
+    @workflow.query
+    def status(self) -> RunStatus:
+        journey = self.journey
+        state = self.state
+        return RunStatus(
+            journey_id=journey.id if journey else "",
+            version=journey.version if journey else "",
+            customer_id=self.run_context.customer_id if self.run_context else "",
+            step=state.step if state else None,
+            waiting_for=self.waiting_for,
+            saved=dict(state.saved) if state else {},
+            variants=dict(state.variants) if state else {},
+            converted=state.converted if state else False,
+            exit_reason=self.exit_reason,
+        )
+
+    # -- steps ----------------------------------------------------------------------------
+
+    async def _execute(self, node: Any) -> str | None:
+        """Run one step; return the id of the next one (None ends the run)."""
+        self.state = self._state.model_copy(update={"step": node.id})
+        if isinstance(node, WaitNode):
+            return await self._wait(node)
+        if isinstance(node, WaitForNode):
+            return await self._wait_for(node)
+        if isinstance(node, SendNode):
+            await self._send(node)
+            return node.next
+        if isinstance(node, CallNode):
+            await self._call(node)
+            return node.next
+        if isinstance(node, BranchNode):
+            return await self._branch(node)
+        if isinstance(node, SplitNode):
+            return await self._split(node)
+        if isinstance(node, UpdateProfileNode):
+            await self._activity(
+                "update_profile",
+                ProfileUpdateInput(
+                    run=self._context, set=node.set, unset=node.unset, variables=self._variables()
+                ),
+            )
+            return node.next
+        assert isinstance(node, ExitNode)
+        self.finish_reason = node.reason or f"exit step {node.id}"
+        return None
+
+    async def _wait(self, node: WaitNode) -> str | None:
+        if node.seconds is not None:
+            await self._sleep_unless_exit(timedelta(seconds=node.seconds))
+            return node.next
+        assert node.until is not None
+        target = await self._local_time(
+            minute_of_day=node.until.minute_of_day, weekdays=node.until.weekdays
+        )
+        await self._sleep_unless_exit(target - workflow.now())
+        return node.next
+
+    async def _wait_for(self, node: WaitForNode) -> str | None:
+        start = len(self.inbox)
+        self.waiting_for = node.event
+        found: list[CustomerEvent] = []
+
+        def arrived() -> bool:
+            if self.exit_reason is not None:
+                return True
+            for event in self.inbox[start:]:
+                if event.name == node.event and self._holds(node.when, event):
+                    found.append(event)
+                    return True
+            return False
+
+        try:
+            await workflow.wait_condition(arrived, timeout=timedelta(seconds=node.timeout_seconds))
+        except TimeoutError:
+            return node.on_timeout
+        finally:
+            self.waiting_for = None
+        if found and node.save_as:
+            self._save(node.save_as, found[0].as_variable())
+        return node.next
+
+    async def _send(self, node: SendNode) -> None:
+        journey = self.journey
+        assert journey is not None
+        quiet = journey.settings.quiet_hours
+        if quiet is not None:
+            allowed = await self._local_time(
+                quiet_start_minute=quiet.start_minute, quiet_end_minute=quiet.end_minute
+            )
+            if allowed > workflow.now():
+                await self._sleep_unless_exit(allowed - workflow.now())
+                if self.exit_reason is not None:
+                    return
+        cap = journey.settings.frequency_cap
+        outcome = await self._activity(
+            "deliver",
+            SendInput(
+                run=self._context,
+                step_id=node.id,
+                idempotency_key=self._idempotency_key(node.id),
+                channel=node.channel,
+                template=node.template,
+                subject=node.content.subject,
+                body=node.content.body,
+                html=node.content.html,
+                params=node.params,
+                variables=self._variables(),
+                frequency_cap=(cap.max, cap.per_seconds, cap.channels) if cap else None,
+            ),
+            result_type=SendOutcome,
+            allow_failure=True,
+        )
+        if outcome is None:
+            workflow.logger.warning("send %s failed after retries; the run goes on", node.id)
+
+    async def _call(self, node: CallNode) -> None:
+        output = await self._activity(
+            "call_action",
+            CallInput(
+                run=self._context,
+                step_id=node.id,
+                idempotency_key=self._idempotency_key(node.id),
+                connector=node.connector,
+                action=node.action,
+                inputs=node.inputs,
+                variables=self._variables(),
+            ),
+            result_type=dict,
+            allow_failure=True,
+        )
+        if output is None:
+            raise _RunFailedError(f"step {node.id}: {node.connector}.{node.action} failed")
+        if node.save_as:
+            self._save(node.save_as, output)
+
+    async def _branch(self, node: BranchNode) -> str | None:
+        self.customer = await self._load_customer()
+        for case in node.cases:
+            if self._holds(case.when, self.trigger):
+                return case.next
+        return node.otherwise
+
+    async def _split(self, node: SplitNode) -> str | None:
+        name = await self._activity(
+            "assign_variant",
+            AssignInput(
+                experiment=node.experiment,
+                customer_id=self._context.customer_id,
+                variants=[(v.name, v.weight) for v in node.variants],
+            ),
+            result_type=str,
+        )
+        self.state = self._state.model_copy(
+            update={"variants": {**self._state.variants, node.experiment: name}}
+        )
+        await self._record("step", step_id=node.id, variant=name)
+        variant = next((v for v in node.variants if v.name == name), node.variants[0])
+        return variant.next
+
+    # -- helpers --------------------------------------------------------------------------
+
+    @property
+    def _state(self) -> RunState:
+        assert self.state is not None
+        return self.state
+
+    @property
+    def _timeout(self) -> timedelta:
+        seconds = self.options_timeout
+        return timedelta(seconds=seconds) if seconds else ACTIVITY_TIMEOUT
+
+    @property
+    def _context(self) -> RunContext:
+        assert self.run_context is not None
+        return self.run_context
+
+    def _save(self, name: str, value: Any) -> None:
+        self.state = self._state.model_copy(update={"saved": {**self._state.saved, name: value}})
+
+    def _idempotency_key(self, step_id: str) -> str:
+        """Stable across retries, replays, worker restarts and continue-as-new."""
+        visit = self._state.visits.get(step_id, 1)
+        context = self._context
+        return f"{context.workflow_id}/{context.entry_id}/{step_id}/{visit}"
+
+    def _variables(self, event: CustomerEvent | None = None) -> dict[str, Any]:
+        journey = self.journey
+        assert journey is not None
+        variables: dict[str, Any] = dict(self._state.saved)
+        variables["customer"] = (
+            self.customer.as_variable() if self.customer else {"id": self._context.customer_id}
+        )
+        chosen = event or self.trigger
+        if chosen is not None:
+            variables["event"] = chosen.as_variable()
+        variables["journey"] = {"id": journey.id, "name": journey.name, "version": journey.version}
+        return variables
+
+    def _holds(self, condition: str | None, event: CustomerEvent | None) -> bool:
+        """Evaluate a CEL condition; an error (missing field, wrong type) counts as false."""
+        if condition is None:
+            return True
+        program = self.programs.get(condition)
+        if program is None:
+            program = cel.compile(condition)
+            self.programs[condition] = program
+        segments = set(self.customer.segments) if self.customer else set()
+        context = cel.Context(
+            variables=self._variables(event), functions={"segment": lambda n: n in segments}
+        )
+        try:
+            return program.execute(context) is True
+        except (KeyError, RuntimeError, ValueError, TypeError) as error:
+            workflow.logger.info("condition %r is false here: %s", condition, error)
+            return False
+
+    async def _sleep_unless_exit(self, duration: timedelta) -> None:
+        if duration.total_seconds() <= 0:
+            return
+        with contextlib.suppress(TimeoutError):
+            await workflow.wait_condition(lambda: self.exit_reason is not None, timeout=duration)
+
+    async def _local_time(self, **rule: Any) -> Any:
+        journey = self.journey
+        assert journey is not None
+        settings = journey.settings
+        customer_zone = self.customer.timezone if self.customer else None
+        zone = customer_zone if settings.timezone == "customer" else settings.timezone
+        return await workflow.execute_local_activity(
+            "next_local_time",
+            LocalTimeInput(
+                now=workflow.now(),
+                timezone=zone,
+                fallback_timezone=settings.default_timezone,
+                **rule,
+            ),
+            result_type=datetime,
+            start_to_close_timeout=timedelta(seconds=10),
+        )
+
+    async def _load_customer(self) -> CustomerView:
+        result: CustomerView = await workflow.execute_activity(
+            "load_customer",
+            self._context.customer_id,
+            result_type=CustomerView,
+            start_to_close_timeout=self._timeout,
+            retry_policy=ACTIVITY_RETRY,
+        )
+        return result
+
+    async def _record(
+        self,
+        event: str,
+        *,
+        step_id: str | None = None,
+        status: str | None = None,
+        reason: str | None = None,
+        variant: str | None = None,
+        trigger: CustomerEvent | None = None,
+        at: Any = None,
+    ) -> None:
+        await workflow.execute_activity(
+            "record_run",
+            RunRecordInput(
+                run=self._context,
+                event=event,
+                step_id=step_id,
+                status=status,
+                reason=reason,
+                variant=variant,
+                trigger_message_id=trigger.message_id if trigger else None,
+                at=at or workflow.now(),
+            ),
+            start_to_close_timeout=self._timeout,
+            retry_policy=ACTIVITY_RETRY,
+        )
+
+    async def _activity(
+        self, name: str, arg: Any, *, result_type: Any = None, allow_failure: bool = False
+    ) -> Any:
+        try:
+            return await workflow.execute_activity(
+                name,
+                arg,
+                result_type=result_type,
+                start_to_close_timeout=self._timeout,
+                schedule_to_close_timeout=timedelta(hours=1),
+                retry_policy=ACTIVITY_RETRY,
+            )
+        except ActivityError as error:
+            if not allow_failure:
+                raise
+            workflow.logger.warning("activity %s failed: %s", name, error.cause or error)
+            return None
+
+    def _history_is_long(self) -> bool:
+        info = workflow.info()
+        return (
+            info.is_continue_as_new_suggested()
+            or info.get_current_history_length() > MAX_HISTORY_EVENTS
+        )
+
+    def _continue_as_new(self, data: JourneyRunInput, step: str, entry_id: str) -> None:
+        state = self._state.model_copy(
+            update={"step": step, "seen_message_ids": sorted(self.seen)[-SEEN_IDS_KEPT:]}
+        )
+        workflow.continue_as_new(
+            JourneyRunInput(
+                journey=data.journey,
+                customer_id=data.customer_id,
+                trigger=data.trigger,
+                entry_id=entry_id,
+                state=state,
+                activity_timeout_seconds=data.activity_timeout_seconds,
+            )
+        )
+
+
+class _RunFailedError(Exception):
+    """A step failed for good (e.g. a call whose result later steps need)."""

@@ -1,0 +1,194 @@
+"""What travels in and out of a journey workflow: inputs, signals, state and outcome.
+
+These models are the workflow's payloads (through Temporal's pydantic data
+converter), so a field added later needs a default or old histories stop
+decoding.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
+
+from dsl.compiled import CompiledJourney
+
+WORKFLOW_NAME = "JourneyWorkflow"
+EVENT_SIGNAL = "customer_event"
+
+
+class Payload(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class CustomerEvent(Payload):
+    """A track() call as the runtime sees it: deduplicated on message_id."""
+
+    message_id: str
+    customer_id: str
+    name: str
+    properties: dict[str, JsonValue] = Field(default_factory=dict)
+    timestamp: datetime
+
+    def as_variable(self) -> dict[str, Any]:
+        """The `event` variable of conditions and templates."""
+        return {
+            "name": self.name,
+            "message_id": self.message_id,
+            "properties": dict(self.properties),
+            "timestamp": self.timestamp.isoformat(),
+        }
+
+
+class CustomerView(Payload):
+    """A customer profile as conditions and templates see it."""
+
+    id: str
+    traits: dict[str, JsonValue] = Field(default_factory=dict)
+    timezone: str | None = None
+    segments: list[str] = Field(default_factory=list)
+
+    def as_variable(self) -> dict[str, Any]:
+        """Traits at the top level (customer.first_name) and under customer.traits."""
+        view: dict[str, Any] = dict(self.traits)
+        view.update(
+            id=self.id,
+            traits=dict(self.traits),
+            timezone=self.timezone,
+            segments=list(self.segments),
+        )
+        return view
+
+
+class RunState(Payload):
+    """Where a run is: carried across continue-as-new."""
+
+    step: str | None
+    saved: dict[str, JsonValue] = Field(default_factory=dict)
+    visits: dict[str, int] = Field(default_factory=dict)
+    entered_at: datetime
+    seen_message_ids: list[str] = Field(default_factory=list)
+    converted: bool = False
+    variants: dict[str, str] = Field(default_factory=dict)
+    steps_taken: int = 0
+
+
+class JourneyRunInput(Payload):
+    """Everything a run needs; the journey definition travels with it (versioning)."""
+
+    journey: CompiledJourney
+    customer_id: str
+    trigger: CustomerEvent | None = None
+    entry_id: str | None = None
+    state: RunState | None = None
+    activity_timeout_seconds: int | None = Field(
+        default=None, description="Start-to-close timeout of activities; 60 s when unset."
+    )
+
+
+class RunOutcome(Payload):
+    status: Literal["completed", "exited", "failed"]
+    reason: str | None = None
+    last_step: str | None = None
+    steps_taken: int = 0
+    converted: bool = False
+
+
+class RunStatus(Payload):
+    """Answer of the `status` query: what the run is doing now."""
+
+    journey_id: str
+    version: str
+    customer_id: str
+    step: str | None
+    waiting_for: str | None
+    saved: dict[str, JsonValue]
+    variants: dict[str, str]
+    converted: bool
+    exit_reason: str | None
+
+
+# --- activity inputs --------------------------------------------------------------------
+
+
+class RunContext(Payload):
+    """Identity of a run, passed to every activity that writes about it."""
+
+    workflow_id: str
+    run_id: str
+    entry_id: str
+    journey_id: str
+    version: str
+    customer_id: str
+
+
+class SendInput(Payload):
+    run: RunContext
+    step_id: str
+    idempotency_key: str
+    channel: str
+    template: str | None
+    subject: str | None
+    body: str | None
+    html: str | None
+    params: dict[str, JsonValue]
+    variables: dict[str, JsonValue]
+    frequency_cap: tuple[int, int, list[str] | None] | None = None  # max, per seconds, channels
+
+
+class SendOutcome(Payload):
+    status: Literal["sent", "skipped", "failed"]
+    detail: dict[str, JsonValue] = Field(default_factory=dict)
+
+
+class CallInput(Payload):
+    run: RunContext
+    step_id: str
+    idempotency_key: str
+    connector: str
+    action: str
+    inputs: dict[str, JsonValue]
+    variables: dict[str, JsonValue]
+
+
+class LocalTimeInput(Payload):
+    now: datetime
+    timezone: str | None
+    fallback_timezone: str
+    minute_of_day: int | None = None
+    weekdays: list[int] | None = None
+    quiet_start_minute: int | None = None
+    quiet_end_minute: int | None = None
+
+
+class AssignInput(Payload):
+    experiment: str
+    customer_id: str
+    variants: list[tuple[str, float]]
+
+
+class ProfileUpdateInput(Payload):
+    run: RunContext
+    set: dict[str, JsonValue]
+    unset: list[str]
+    variables: dict[str, JsonValue]
+
+
+class RunRecordInput(Payload):
+    run: RunContext
+    event: Literal["started", "step", "finished"]
+    step_id: str | None = None
+    status: str | None = None
+    reason: str | None = None
+    variant: str | None = None
+    trigger_message_id: str | None = None
+    at: datetime
+
+
+class ConversionInput(Payload):
+    run: RunContext
+    goal_event: str
+    message_id: str
+    variant: str | None
+    at: datetime
