@@ -120,7 +120,7 @@ class JourneyWorkflow:
         step = state.step
         failure: str | None = None
         while step is not None and self.exit_reason is None:
-            if self._history_is_long():
+            if self._history_is_long(data.history_limit or MAX_HISTORY_EVENTS):
                 self._continue_as_new(data, step, entry_id)
             current = self._state
             self.state = current.model_copy(
@@ -486,12 +486,9 @@ class JourneyWorkflow:
             workflow.logger.warning("activity %s failed: %s", name, error.cause or error)
             return None
 
-    def _history_is_long(self) -> bool:
+    def _history_is_long(self, limit: int) -> bool:
         info = workflow.info()
-        return (
-            info.is_continue_as_new_suggested()
-            or info.get_current_history_length() > MAX_HISTORY_EVENTS
-        )
+        return info.is_continue_as_new_suggested() or info.get_current_history_length() > limit
 
     def _continue_as_new(self, data: JourneyRunInput, step: str, entry_id: str) -> None:
         state = self._state.model_copy(
@@ -505,6 +502,7 @@ class JourneyWorkflow:
                 entry_id=entry_id,
                 state=state,
                 activity_timeout_seconds=data.activity_timeout_seconds,
+                history_limit=data.history_limit,
             )
         )
 

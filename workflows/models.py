@@ -85,6 +85,9 @@ class JourneyRunInput(Payload):
     activity_timeout_seconds: int | None = Field(
         default=None, description="Start-to-close timeout of activities; 60 s when unset."
     )
+    history_limit: int | None = Field(
+        default=None, description="Continue as new past this many history events; 5,000 when unset."
+    )
 
 
 class RunOutcome(Payload):

@@ -8,6 +8,7 @@ loopback peer.
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -61,6 +62,7 @@ class Engine:
     receiver: HttpReceiver
     outbox: Path
     task_queue: str
+    test_name: str = "run"
 
     def deploy(self, journey: CompiledJourney) -> CompiledJourney:
         self.store.deploy_journey(journey)
@@ -78,11 +80,35 @@ class Engine:
         )
         return await self.router.route(event)
 
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
     async def outcome(self, workflow_id: str) -> RunOutcome:
         """The run's result, letting the test server skip time while it waits."""
         handle = self.client.get_workflow_handle(workflow_id, result_type=RunOutcome)
         async with self.env.time_skipping_unlocked():  # type: ignore[attr-defined]
-            return await handle.result()
+            result = await handle.result()
+        if os.environ.get("CXFLOW_RECORD_HISTORIES"):
+            await self._record_history(workflow_id)
+        return result
+
+    async def _record_history(self, workflow_id: str) -> None:
+        """Save the run's histories (every run of a continue-as-new chain) for replay tests."""
+        HISTORIES.mkdir(exist_ok=True)
+        runs = self.store.get_runs(limit=1000)
+        entry = next(r.run_id for r in runs if r.workflow_id == workflow_id)
+        run_id: str | None = entry
+        number = 0
+        while run_id:
+            history = await self.client.get_workflow_handle(
+                workflow_id, run_id=run_id
+            ).fetch_history()
+            name = f"{self.test_name.removeprefix('test_')}-{number}.json"
+            (HISTORIES / name).write_text(history.to_json())
+            last = history.events[-1]
+            attributes = last.workflow_execution_continued_as_new_event_attributes
+            run_id = attributes.new_execution_run_id or None
+            number += 1
 
     def outbox_messages(self) -> list[dict[str, Any]]:
         import json
@@ -92,8 +118,12 @@ class Engine:
         return [json.loads(line) for line in self.outbox.read_text().splitlines() if line]
 
 
+HISTORIES = Path(__file__).parent / "histories"
+
+
 @pytest_asyncio.fixture(loop_scope="session")
 async def engine(
+    request: pytest.FixtureRequest,
     time_skipping: WorkflowEnvironment,
     tmp_path: Path,
     receiver: HttpReceiver,
@@ -116,6 +146,7 @@ async def engine(
             receiver=receiver,
             outbox=outbox,
             task_queue=task_queue,
+            test_name=request.node.name,
         )
     store.dispose()
 
