@@ -21,6 +21,7 @@ from engine.activities import JourneyActivities
 from engine.settings import Settings
 from engine.store import Store
 from workflows.journey import JourneyWorkflow
+from workflows.scheduled import ScheduledEntryWorkflow
 
 
 async def connect(settings: Settings) -> Client:
@@ -39,11 +40,11 @@ def build_worker(
     connectors: ConnectorRegistry,
 ) -> Worker:
     """A worker for the journey task queue, sized by the settings."""
-    activities = JourneyActivities(store, connectors, settings)
+    activities = JourneyActivities(store, connectors, settings, client)
     return Worker(
         client,
         task_queue=settings.task_queue,
-        workflows=[JourneyWorkflow],
+        workflows=[JourneyWorkflow, ScheduledEntryWorkflow],
         activities=activities.all(),
         activity_executor=ThreadPoolExecutor(max_workers=settings.max_concurrent_activities),
         max_concurrent_activities=settings.max_concurrent_activities,

@@ -15,11 +15,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from temporalio import activity
+from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 
 from connectors.errors import ConnectorError, PermanentConnectorError
 from connectors.models import CallRequest, Recipient, SendRequest
 from connectors.registry import ConnectorRegistry
+from dsl.compiled import ScheduleTriggerSpec
 from engine.experiments import assign_variant
 from engine.localtime import next_local_time, quiet_hours_end, zone
 from engine.rendering import TemplateError, links_for, render, render_values
@@ -33,6 +35,7 @@ from workflows.models import (
     LocalTimeInput,
     ProfileUpdateInput,
     RunRecordInput,
+    ScheduledEntryInput,
     SendInput,
     SendOutcome,
 )
@@ -48,10 +51,17 @@ def permanent(message: str, kind: str = "PermanentConnectorError") -> Applicatio
 class JourneyActivities:
     """Activities bound to one store, connector registry and settings."""
 
-    def __init__(self, store: Store, connectors: ConnectorRegistry, settings: Settings) -> None:
+    def __init__(
+        self,
+        store: Store,
+        connectors: ConnectorRegistry,
+        settings: Settings,
+        client: Client | None = None,
+    ) -> None:
         self.store = store
         self.connectors = connectors
         self.settings = settings
+        self.client = client
 
     def all(self) -> list[Callable[..., Any]]:
         return [
@@ -63,6 +73,7 @@ class JourneyActivities:
             self.update_profile,
             self.record_run,
             self.record_conversion,
+            self.enter_segment_members,
         ]
 
     @activity.defn(name="load_customer")
@@ -231,6 +242,32 @@ class JourneyActivities:
                 data.reason,
                 data.at,
             )
+
+    @activity.defn(name="enter_segment_members")
+    async def enter_segment_members(self, data: ScheduledEntryInput) -> int:
+        """Start runs for every member of a scheduled journey's segment (resumable)."""
+        from engine.router import EventRouter
+
+        if self.client is None:
+            raise permanent("the worker has no Temporal client for scheduled entries", "Config")
+        journey = await asyncio.to_thread(self.store.get_journey, data.journey_id)
+        if journey is None or not isinstance(journey.trigger, ScheduleTriggerSpec):
+            return 0  # undeployed or changed since the schedule fired: nothing to do
+        members = await asyncio.to_thread(self.store.segment_members, journey.trigger.segment)
+        details = activity.info().heartbeat_details
+        done = int(details[0]) if details else 0
+        router = EventRouter(
+            self.client,
+            self.store,
+            self.settings.task_queue,
+            self.settings.activity_timeout_seconds,
+        )
+        started = 0
+        for position, customer_id in enumerate(members[done:], start=done):
+            if await router.enter(journey, customer_id):
+                started += 1
+            activity.heartbeat(position + 1)
+        return started
 
     @activity.defn(name="record_conversion")
     async def record_conversion(self, data: ConversionInput) -> None:

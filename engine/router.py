@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
 
 import cel
 from temporalio.client import Client, WorkflowHandle
@@ -19,10 +20,14 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from dsl.compiled import CompiledJourney, EventTriggerSpec
+from dsl.compiled import ApiTriggerSpec, CompiledJourney, EventTriggerSpec, SegmentTriggerSpec
 from engine.store import EventRecord, Store
 from workflows.journey import JourneyWorkflow, workflow_id_for
 from workflows.models import EVENT_SIGNAL, CustomerEvent, CustomerView, JourneyRunInput
+
+
+class RoutingError(Exception):
+    """A request names a journey that cannot be started this way; the message says why."""
 
 
 @dataclass
@@ -59,22 +64,19 @@ class EventRouter:
             return RouteResult(stored=False)
         result = RouteResult(stored=True)
         journeys = await asyncio.to_thread(self.store.active_journeys)
-        customer = await asyncio.to_thread(self.store.get_customer, event.customer_id)
-        view = (
-            CustomerView(id=customer.id, traits=customer.traits, timezone=customer.timezone,
-                         segments=customer.segments)
-            if customer
-            else CustomerView(id=event.customer_id)
-        )  # fmt: skip
+        view = await self._customer(event.customer_id)
         for journey in journeys:
             workflow_id = workflow_id_for(journey.id, event.customer_id)
             reason = self._entry_refusal(journey, event, view)
             if reason is None:
-                started = await self._start(journey, event, workflow_id)
-                if started:
+                outcome = await self._start(journey, event.customer_id, event, workflow_id)
+                if outcome == "started":
                     result.started.append(workflow_id)
                     continue
-                reason = "re-entry not allowed yet"
+                if outcome == "signalled":
+                    result.signalled.append(workflow_id)
+                    continue
+                reason = "re-entry not allowed (the customer has been in this journey)"
             reacts = event.name in journey.listens_to or _triggered_by(journey, event)
             if reacts and await self._signal(workflow_id, event):
                 result.signalled.append(workflow_id)
@@ -82,6 +84,63 @@ class EventRouter:
             if _triggered_by(journey, event):
                 result.skipped[journey.id] = reason
         return result
+
+    async def enter(
+        self, journey: CompiledJourney, customer_id: str, trigger: CustomerEvent | None = None
+    ) -> str | None:
+        """Start a run of ``journey`` for a customer if the entry rules allow it.
+
+        Used for segment entry, schedules and API calls, which have no event to match.
+        Returns the workflow id when a run started, else None.
+        """
+        view = await self._customer(customer_id)
+        if self._gate_refusal(journey, customer_id, view) is not None:
+            return None
+        workflow_id = workflow_id_for(journey.id, customer_id)
+        outcome = await self._start(journey, customer_id, trigger, workflow_id)
+        return workflow_id if outcome == "started" else None
+
+    async def segments_entered(self, customer_id: str, segments: set[str]) -> list[str]:
+        """Start the journeys triggered by entering any of ``segments``."""
+        journeys = await asyncio.to_thread(self.store.active_journeys)
+        started = []
+        for journey in journeys:
+            trigger = journey.trigger
+            if isinstance(trigger, SegmentTriggerSpec) and trigger.segment in segments:
+                workflow_id = await self.enter(journey, customer_id)
+                if workflow_id:
+                    started.append(workflow_id)
+        return started
+
+    async def start_by_api(
+        self, journey_id: str, customer_id: str, properties: dict[str, Any], message_id: str
+    ) -> str | None:
+        """Start an API-triggered journey; the call's properties become `event.properties`."""
+        journey = await asyncio.to_thread(self.store.get_journey, journey_id)
+        if journey is None or not isinstance(journey.trigger, ApiTriggerSpec):
+            raise RoutingError(
+                f"journey {journey_id!r} is not deployed with an `api: {{}}` trigger: deploy "
+                "it, or check the id with `cxflow journeys list`"
+            )
+        event = CustomerEvent(
+            message_id=message_id,
+            customer_id=customer_id,
+            name=f"api:{journey_id}",
+            properties=properties,
+            timestamp=datetime.now(UTC),
+        )
+        return await self.enter(journey, customer_id, event)
+
+    async def _customer(self, customer_id: str) -> CustomerView:
+        customer = await asyncio.to_thread(self.store.get_customer, customer_id)
+        if customer is None:
+            return CustomerView(id=customer_id)
+        return CustomerView(
+            id=customer.id,
+            traits=customer.traits,
+            timezone=customer.timezone,
+            segments=customer.segments,
+        )
 
     def _entry_refusal(
         self, journey: CompiledJourney, event: CustomerEvent, customer: CustomerView
@@ -93,42 +152,64 @@ class EventRouter:
         assert isinstance(trigger, EventTriggerSpec)
         if trigger.when and not _holds(trigger.when, event, customer):
             return "trigger condition is false"
+        return self._gate_refusal(journey, event.customer_id, customer)
+
+    def _gate_refusal(
+        self, journey: CompiledJourney, customer_id: str, customer: CustomerView
+    ) -> str | None:
+        """The entry rules every trigger shares: the segment gate and the re-entry window."""
         if journey.entry.segment and journey.entry.segment not in customer.segments:
             return f"not in segment {journey.entry.segment}"
         if journey.entry.reentry == "after" and journey.entry.reentry_after_seconds:
-            last = self.store.last_entry(journey.id, event.customer_id)  # fast indexed read
+            last = self.store.last_entry(journey.id, customer_id)  # one indexed read
             window = timedelta(seconds=journey.entry.reentry_after_seconds)
             if last is not None and datetime.now(UTC) - last < window:
                 return "re-entry window has not passed"
         return None
 
     async def _start(
-        self, journey: CompiledJourney, event: CustomerEvent, workflow_id: str
-    ) -> bool:
+        self,
+        journey: CompiledJourney,
+        customer_id: str,
+        event: CustomerEvent | None,
+        workflow_id: str,
+    ) -> Literal["started", "signalled", "refused"]:
+        """Start a run; if one is already going, hand it the event instead.
+
+        Start-then-signal rather than signal-with-start, because only a plain start says
+        for certain whether a run was created. If the running run ends between the two
+        calls, the start is tried once more, so the event is not lost.
+        """
         reuse = (
             WorkflowIDReusePolicy.REJECT_DUPLICATE
             if journey.entry.reentry == "once"
             else WorkflowIDReusePolicy.ALLOW_DUPLICATE
         )
-        try:
-            handle = await self.client.start_workflow(
-                JourneyWorkflow.run,
-                JourneyRunInput(
-                    journey=journey,
-                    customer_id=event.customer_id,
-                    trigger=event,
-                    activity_timeout_seconds=self.activity_timeout_seconds,
-                ),
-                id=workflow_id,
-                task_queue=self.task_queue,
-                id_reuse_policy=reuse,
-                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-                start_signal=EVENT_SIGNAL,
-                start_signal_args=[event],
-            )
-        except WorkflowAlreadyStartedError:
-            return False
-        return bool(handle.first_execution_run_id or handle.result_run_id)
+        for _ in range(2):
+            try:
+                await self.client.start_workflow(
+                    JourneyWorkflow.run,
+                    JourneyRunInput(
+                        journey=journey,
+                        customer_id=customer_id,
+                        trigger=event,
+                        activity_timeout_seconds=self.activity_timeout_seconds,
+                    ),
+                    id=workflow_id,
+                    task_queue=self.task_queue,
+                    id_reuse_policy=reuse,
+                    id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+                )
+            except WorkflowAlreadyStartedError:
+                if event is None:
+                    return "refused"  # running already, or re-entry not allowed
+                if await self._signal(workflow_id, event):
+                    return "signalled"
+                if journey.entry.reentry == "once":
+                    return "refused"
+                continue  # the run ended in between: start again
+            return "started"
+        return "refused"
 
     async def _signal(self, workflow_id: str, event: CustomerEvent) -> bool:
         handle: WorkflowHandle[JourneyWorkflow, object] = self.client.get_workflow_handle(

@@ -195,3 +195,9 @@ class ConversionInput(Payload):
     message_id: str
     variant: str | None
     at: datetime
+
+
+class ScheduledEntryInput(Payload):
+    """One tick of a scheduled journey: who to enter is read when the tick runs."""
+
+    journey_id: str

