@@ -15,6 +15,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from connectors.registry import default_registry
+from dsl.compiled import CompiledJourney, ScheduleTriggerSpec
 from dsl.loader import load_file
 from engine.settings import Settings
 from engine.store import Store
@@ -58,8 +59,92 @@ def deploy(
             changed = store.deploy_journey(compiled, source=result.file)
             state = "deployed" if changed else "unchanged"
             out.print(f"{state} {compiled.id} {compiled.version}")
+        active = store.active_journeys()
+        if any(isinstance(j.trigger, ScheduleTriggerSpec) for j in active):
+            synced = asyncio.run(_sync(settings, active))
+            for schedule_id in synced:
+                out.print(f"scheduled {schedule_id}")
     finally:
         store.dispose()
+
+
+async def _sync(settings: Settings, journeys: list[CompiledJourney]) -> list[str]:
+    from engine.schedules import sync_schedules
+    from worker import connect
+
+    try:
+        client = await connect(settings)
+    except Exception as error:  # connection failures of any kind
+        raise RuntimeProblemError(
+            f"the journeys are deployed, but their schedules are not: Temporal at "
+            f"{settings.temporal_address} is not reachable ({error}). Run `cxflow deploy` "
+            "again once it is"
+        ) from None
+    return await sync_schedules(client, journeys, settings.task_queue)
+
+
+def start(
+    journey: Annotated[str, typer.Argument(help="The id of a journey with an `api: {}` trigger.")],
+    customer: Annotated[str, typer.Option(help="The customer id.")],
+    properties: Annotated[
+        str, typer.Option(help="Inputs as a JSON object (event.properties).")
+    ] = "{}",
+    message_id: Annotated[
+        str | None, typer.Option(help="Idempotency id; a new one when left out.")
+    ] = None,
+) -> None:
+    """Start an API-triggered journey for one customer."""
+    values = _json_object(properties)
+    settings = Settings.from_env()
+    started = asyncio.run(
+        _start_api(settings, journey, customer, values, message_id or str(uuid.uuid4()))
+    )
+    if started:
+        out.print(f"started {started}")
+    else:
+        out.print(f"{journey}: {customer} did not enter (running already, or entry rules)")
+
+
+async def _start_api(
+    settings: Settings, journey: str, customer: str, values: dict[str, Any], message_id: str
+) -> str | None:
+    from engine.router import EventRouter, RoutingError
+
+    store = open_store(settings)
+    try:
+        client = await _client(settings)
+        router = EventRouter(client, store, settings.task_queue, settings.activity_timeout_seconds)
+        try:
+            return await router.start_by_api(journey, customer, values, message_id)
+        except RoutingError as error:
+            raise RuntimeProblemError(str(error)) from None
+    finally:
+        store.dispose()
+
+
+async def _client(settings: Settings) -> Any:
+    from worker import connect
+
+    try:
+        return await connect(settings)
+    except Exception as error:  # connection failures of any kind
+        raise RuntimeProblemError(
+            f"cannot reach Temporal at {settings.temporal_address} ({error}): is "
+            "`cxflow dev` running? Set CXFLOW_TEMPORAL_ADDRESS otherwise"
+        ) from None
+
+
+def _json_object(text: str) -> dict[str, Any]:
+    try:
+        values: Any = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise RuntimeProblemError(
+            f"--properties is not JSON ({error.msg} at column {error.colno}): write an "
+            """object such as '{"item_count": 2}'"""
+        ) from None
+    if not isinstance(values, dict):
+        raise RuntimeProblemError("--properties must be a JSON object, e.g. '{\"total\": 30}'")
+    return values
 
 
 @journeys_app.command("list")
@@ -151,15 +236,7 @@ def send_event(
     ] = None,
 ) -> None:
     """Send a customer event to the engine, as an emitting system would."""
-    try:
-        values: Any = json.loads(properties)
-    except json.JSONDecodeError as error:
-        raise RuntimeProblemError(
-            f"--properties is not JSON ({error.msg} at column {error.colno}): write an "
-            """object such as '{"item_count": 2}'"""
-        ) from None
-    if not isinstance(values, dict):
-        raise RuntimeProblemError("--properties must be a JSON object, e.g. '{\"total\": 30}'")
+    values = _json_object(properties)
     payload = CustomerEvent(
         message_id=message_id or str(uuid.uuid4()),
         customer_id=customer,
@@ -182,17 +259,10 @@ def send_event(
 
 async def _route(settings: Settings, event: CustomerEvent) -> Any:
     from engine.router import EventRouter
-    from worker import connect
 
     store = open_store(settings)
     try:
-        try:
-            client = await connect(settings)
-        except Exception as error:  # connection failures of any kind
-            raise RuntimeProblemError(
-                f"cannot reach Temporal at {settings.temporal_address} ({error}): is "
-                "`cxflow dev` running? Set CXFLOW_TEMPORAL_ADDRESS otherwise"
-            ) from None
+        client = await _client(settings)
         router = EventRouter(client, store, settings.task_queue, settings.activity_timeout_seconds)
         return await router.route(event)
     finally:

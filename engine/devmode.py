@@ -17,6 +17,7 @@ from connectors.registry import default_registry
 from dsl.compiled import EventTriggerSpec
 from dsl.loader import LoadResult, load_file
 from engine.devserver import DevServerError, TemporalDevServer
+from engine.schedules import sync_schedules
 from engine.settings import Settings
 from engine.store import Store
 
@@ -72,6 +73,8 @@ async def run_dev(
         worker = build_worker(client, settings, store, registry)
         async with worker:
             deployed = [r.compiled for r in results if r.compiled]
+            for schedule_id in await sync_schedules(client, deployed, settings.task_queue):
+                say(f"  schedule         {schedule_id}")
             say(f"[bold]cxflow dev[/] is running (state in {data_dir}/)")
             say(f"  Temporal server  {server.address}")
             if server.ui_url:
