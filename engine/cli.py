@@ -213,13 +213,21 @@ def dev(
 
 
 def _register_runtime_commands() -> None:
-    from engine.cli_runtime import deploy, journeys_app, runs_app, send_event, start
+    from engine.cli_runtime import (
+        connectors_app,
+        deploy,
+        journeys_app,
+        runs_app,
+        send_event,
+        start,
+    )
 
     app.command()(deploy)
     app.command()(start)
     app.command("send-event")(send_event)
     app.add_typer(journeys_app, name="journeys")
     app.add_typer(runs_app, name="runs")
+    app.add_typer(connectors_app, name="connectors")
 
 
 _register_runtime_commands()

@@ -25,6 +25,7 @@ out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 journeys_app = typer.Typer(help="Deployed journeys.", no_args_is_help=True)
+connectors_app = typer.Typer(help="Installed connector plugins.", no_args_is_help=True)
 runs_app = typer.Typer(help="Journey runs (one per customer and journey).", no_args_is_help=True)
 
 
@@ -250,7 +251,7 @@ def send_event(
         return
     out.print(f"accepted {payload.message_id}")
     for workflow_id in result.started:
-        out.print(f"  started or reached {escape(workflow_id)}")
+        out.print(f"  started {escape(workflow_id)}")
     for workflow_id in result.signalled:
         out.print(f"  delivered to {escape(workflow_id)}")
     for journey_id, reason in result.skipped.items():
@@ -267,3 +268,18 @@ async def _route(settings: Settings, event: CustomerEvent) -> Any:
         return await router.route(event)
     finally:
         store.dispose()
+
+
+@connectors_app.command("list")
+def connectors_list() -> None:
+    """Installed connectors: their channels, actions and missing settings."""
+    table = Table("connector", "channels", "actions", "configured")
+    for info in default_registry().infos():
+        missing = ", ".join(info.missing_settings)
+        table.add_row(
+            info.name,
+            ", ".join(info.channels),
+            ", ".join(info.actions),
+            "yes" if info.configured else f"no: set {missing}",
+        )
+    out.print(table)

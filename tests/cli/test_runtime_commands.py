@@ -1,0 +1,168 @@
+"""`cxflow deploy / journeys / runs / send-event / start / connectors` against a real engine.
+
+The engine is the Temporal dev server and a worker in the test process; the
+commands run as a user runs them, in a subprocess, configured by CXFLOW_*.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+from temporalio.testing import WorkflowEnvironment
+
+from connectors.registry import ConnectorRegistry
+from engine.settings import Settings
+from engine.store import Store
+from tests.cli.conftest import CXFLOW
+from worker import build_worker
+
+ASYNC = pytest.mark.asyncio(loop_scope="session")
+pytestmark = pytest.mark.slow
+
+HELLO = """\
+journey: hello
+name: Hello
+trigger: { event: hello.requested }
+exit_when:
+  - event: goodbye
+steps:
+  - id: greet
+    send: { channel: email, subject: Hi, body: "Hi {{ customer.id }}" }
+  - id: linger
+    wait: 1d
+"""
+
+ALERT = """\
+journey: alert
+name: Alert
+trigger: { api: {} }
+steps:
+  - id: ping
+    send: { channel: sms, body: "{{ event.properties.text }}" }
+"""
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def engine_env(
+    dev_server: WorkflowEnvironment, tmp_path: Path
+) -> AsyncIterator[dict[str, str]]:
+    """CXFLOW_* variables of an engine whose worker runs in this process."""
+    outbox = tmp_path / "outbox.jsonl"
+    env = {
+        **os.environ,
+        "CXFLOW_TEMPORAL_ADDRESS": dev_server.client.service_client.config.target_host,
+        "CXFLOW_TASK_QUEUE": f"cli-{uuid.uuid4()}",
+        "CXFLOW_DATABASE_URL": f"sqlite:///{tmp_path / 'cxflow.db'}",
+        "CXFLOW_CONSOLE_OUTBOX": str(outbox),
+    }
+    os.environ["CXFLOW_CONSOLE_OUTBOX"] = str(outbox)
+    settings = Settings.from_env(env)
+    store = Store.open(settings.database_url)
+    worker = build_worker(dev_server.client, settings, store, ConnectorRegistry(entry_points=False))
+    async with worker:
+        yield env
+    store.dispose()
+
+
+async def cxflow(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return await asyncio.to_thread(
+        subprocess.run, [str(CXFLOW), *args], capture_output=True, text=True, env=env, timeout=60
+    )
+
+
+async def eventually(condition: object, what: str) -> None:
+    for _ in range(100):
+        if callable(condition) and condition():
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(what)
+
+
+@ASYNC
+async def test_deploy_send_event_and_inspect_runs(
+    engine_env: dict[str, str], tmp_path: Path
+) -> None:
+    journey = tmp_path / "hello.yaml"
+    journey.write_text(HELLO)
+    deployed = await cxflow(engine_env, "deploy", str(journey))
+    assert deployed.returncode == 0, deployed.stderr
+    assert deployed.stdout.startswith("deployed hello v")
+    again = await cxflow(engine_env, "deploy", str(journey))
+    assert again.stdout.startswith("unchanged hello v")
+    listed = await cxflow(engine_env, "journeys", "list")
+    assert "hello" in listed.stdout and "event" in listed.stdout
+
+    sent = await cxflow(engine_env, "send-event", "--customer", "zoe", "--event", "hello.requested",
+                        "--message-id", "m-1")  # fmt: skip
+    assert sent.returncode == 0, sent.stderr
+    assert "started journey:hello:zoe" in sent.stdout
+    duplicate = await cxflow(engine_env, "send-event", "--customer", "zoe", "--event",
+                             "hello.requested", "--message-id", "m-1")  # fmt: skip
+    assert "duplicate message id m-1" in duplicate.stdout
+
+    outbox = Path(engine_env["CXFLOW_CONSOLE_OUTBOX"])
+    await eventually(lambda: outbox.exists(), "the greeting never reached the outbox")
+    shown = await cxflow(engine_env, "runs", "show", "journey:hello:zoe")
+    assert shown.returncode == 0, shown.stderr
+    assert '"status": "running"' in shown.stdout and "greet: email sent" in shown.stdout
+    assert '"step": "linger"' in shown.stdout  # live state from the workflow query
+
+    bye = await cxflow(engine_env, "send-event", "--customer", "zoe", "--event", "goodbye")
+    assert "delivered to journey:hello:zoe" in bye.stdout
+    store = Store(engine_env["CXFLOW_DATABASE_URL"])
+    await eventually(
+        lambda: store.get_runs(customer_id="zoe")[0].status == "exited", "the run did not exit"
+    )
+    runs = await cxflow(engine_env, "runs", "list", "--journey", "hello")
+    assert "exited" in runs.stdout
+    store.dispose()
+
+
+@ASYNC
+async def test_start_runs_an_api_journey(engine_env: dict[str, str], tmp_path: Path) -> None:
+    (tmp_path / "alert.yaml").write_text(ALERT)
+    assert (await cxflow(engine_env, "deploy", str(tmp_path / "alert.yaml"))).returncode == 0
+    started = await cxflow(engine_env, "start", "alert", "--customer", "kim", "--properties",
+                           '{"text": "Your order shipped"}')  # fmt: skip
+    assert started.returncode == 0, started.stderr
+    assert "started journey:alert:kim" in started.stdout
+    outbox = Path(engine_env["CXFLOW_CONSOLE_OUTBOX"])
+    await eventually(lambda: outbox.exists(), "the alert never reached the outbox")
+    assert json.loads(outbox.read_text().splitlines()[-1])["body"] == "Your order shipped"
+
+
+@ASYNC
+async def test_bad_input_and_unreachable_engine_get_messages(
+    engine_env: dict[str, str], tmp_path: Path
+) -> None:
+    bad_json = await cxflow(engine_env, "send-event", "--customer", "a", "--event", "e",
+                            "--properties", "{oops")  # fmt: skip
+    assert bad_json.returncode == 2 and "--properties is not JSON" in bad_json.stderr
+    not_api = await cxflow(engine_env, "start", "missing-journey", "--customer", "a")
+    assert not_api.returncode == 2 and "is not deployed with an `api: {}` trigger" in not_api.stderr
+    offline = {**engine_env, "CXFLOW_TEMPORAL_ADDRESS": "127.0.0.1:1"}
+    unreachable = await cxflow(offline, "send-event", "--customer", "a", "--event", "e")
+    assert (
+        unreachable.returncode == 2 and "cannot reach Temporal at 127.0.0.1:1" in unreachable.stderr
+    )
+    invalid = tmp_path / "broken.yaml"
+    invalid.write_text("journey: b\nname: B\ntrigger: {event: e}\nsteps:\n  - id: a\n    wait: x\n")
+    refused = await cxflow(engine_env, "deploy", str(invalid))
+    assert refused.returncode == 1 and "nothing was deployed" in refused.stderr
+    for result in (bad_json, not_api, unreachable, refused):
+        assert "Traceback" not in result.stderr
+
+
+@ASYNC
+async def test_connectors_list_shows_the_builtins(engine_env: dict[str, str]) -> None:
+    listed = await cxflow(engine_env, "connectors", "list")
+    assert listed.returncode == 0
+    assert "console" in listed.stdout and "webhook.post" in listed.stdout
