@@ -63,6 +63,8 @@ ACTIVITY_TIMEOUT = timedelta(seconds=60)
 # Continue as new before the history grows large (Temporal warns at 10k events).
 MAX_HISTORY_EVENTS = 5_000
 SEEN_IDS_KEPT = 500
+# Engine changes that would change the path of runs in flight, each behind workflow.patched.
+PATCH_FINISH_AFTER_HANDLERS = "finish-after-signal-handlers"
 
 
 def workflow_id_for(journey_id: str, customer_id: str) -> str:
@@ -121,6 +123,8 @@ class JourneyWorkflow:
         failure: str | None = None
         while step is not None and self.exit_reason is None:
             if self._history_is_long(data.history_limit or MAX_HISTORY_EVENTS):
+                if workflow.patched(PATCH_FINISH_AFTER_HANDLERS):
+                    await workflow.wait_condition(workflow.all_handlers_finished)
                 self._continue_as_new(data, step, entry_id)
             current = self._state
             self.state = current.model_copy(
@@ -142,6 +146,10 @@ class JourneyWorkflow:
         else:
             status = "completed"
         reason = failure or self.exit_reason or self.finish_reason
+        # A goal conversion may still be recording in a signal handler: let it finish.
+        # Runs recorded before this rule finished at once, so it is behind a patch.
+        if workflow.patched(PATCH_FINISH_AFTER_HANDLERS):
+            await workflow.wait_condition(workflow.all_handlers_finished)
         await self._record("finished", status=status, reason=reason)
         return RunOutcome(
             status=status,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -75,7 +76,10 @@ class Engine:
     async def outcome(self, workflow_id: str) -> RunOutcome:
         """The run's result, letting the test server skip time while it waits."""
         handle = self.client.get_workflow_handle(workflow_id, result_type=RunOutcome)
-        async with self.env.time_skipping_unlocked():  # type: ignore[attr-defined]
+        if self.env.supports_time_skipping:
+            async with self.env.time_skipping_unlocked():  # type: ignore[attr-defined]
+                result: RunOutcome = await handle.result()
+        else:
             result = await handle.result()
         if os.environ.get("CXFLOW_RECORD_HISTORIES"):
             await self._record_history(workflow_id)
@@ -110,6 +114,36 @@ class Engine:
 HISTORIES = Path(__file__).parent / "histories"
 
 
+@asynccontextmanager
+async def running_engine(
+    env: WorkflowEnvironment,
+    name: str,
+    tmp_path: Path,
+    receiver: HttpReceiver,
+    monkeypatch: pytest.MonkeyPatch,
+) -> AsyncIterator[Engine]:
+    """A store, a worker and a router on ``env``, with the console outbox in ``tmp_path``."""
+    outbox = tmp_path / "outbox.jsonl"
+    monkeypatch.setenv("CXFLOW_CONSOLE_OUTBOX", str(outbox))
+    monkeypatch.setenv("CXFLOW_SHOP_URL", receiver.url(""))
+    task_queue = f"test-{uuid.uuid4()}"
+    settings = Settings(task_queue=task_queue, database_url=f"sqlite:///{tmp_path / 'store.db'}")
+    store = Store.open(settings.database_url)
+    registry = ConnectorRegistry(entry_points=False, plugins=[shop_plugin])
+    async with build_worker(env.client, settings, store, registry):
+        yield Engine(
+            env=env,
+            client=env.client,
+            store=store,
+            router=EventRouter(env.client, store, task_queue),
+            receiver=receiver,
+            outbox=outbox,
+            task_queue=task_queue,
+            test_name=name,
+        )
+    store.dispose()
+
+
 @pytest_asyncio.fixture(loop_scope="session")
 async def engine(
     request: pytest.FixtureRequest,
@@ -118,26 +152,26 @@ async def engine(
     receiver: HttpReceiver,
     monkeypatch: pytest.MonkeyPatch,
 ) -> AsyncIterator[Engine]:
-    outbox = tmp_path / "outbox.jsonl"
-    monkeypatch.setenv("CXFLOW_CONSOLE_OUTBOX", str(outbox))
-    monkeypatch.setenv("CXFLOW_SHOP_URL", receiver.url(""))
-    task_queue = f"test-{uuid.uuid4()}"
-    settings = Settings(task_queue=task_queue, database_url=f"sqlite:///{tmp_path / 'store.db'}")
-    store = Store.open(settings.database_url)
-    registry = ConnectorRegistry(entry_points=False, plugins=[shop_plugin])
-    worker = build_worker(time_skipping.client, settings, store, registry)
-    async with worker:
-        yield Engine(
-            env=time_skipping,
-            client=time_skipping.client,
-            store=store,
-            router=EventRouter(time_skipping.client, store, task_queue),
-            receiver=receiver,
-            outbox=outbox,
-            task_queue=task_queue,
-            test_name=request.node.name,
-        )
-    store.dispose()
+    """The engine on the time-skipping test server: days pass in milliseconds."""
+    async with running_engine(
+        time_skipping, request.node.name, tmp_path, receiver, monkeypatch
+    ) as running:
+        yield running
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def dev_engine(
+    request: pytest.FixtureRequest,
+    dev_server: WorkflowEnvironment,
+    tmp_path: Path,
+    receiver: HttpReceiver,
+    monkeypatch: pytest.MonkeyPatch,
+) -> AsyncIterator[Engine]:
+    """The engine on the real dev server (real time)."""
+    async with running_engine(
+        dev_server, request.node.name, tmp_path, receiver, monkeypatch
+    ) as running:
+        yield running
 
 
 def compiled(name: str) -> CompiledJourney:

@@ -17,6 +17,8 @@ PINGS = """\
 journey: pings
 name: Pings
 trigger: { event: start }
+exit_when:
+  - event: stop
 steps:
   - id: listen
     wait_for: { event: ping, timeout: 1d }
@@ -40,7 +42,8 @@ async def wait_for_listen(engine: Engine, workflow_id: str) -> None:
     raise AssertionError("the run never started listening for ping")
 
 
-async def test_continue_as_new_keeps_the_run_going(engine: Engine) -> None:
+async def test_continue_as_new_keeps_the_run_going(dev_engine: Engine) -> None:
+    engine = dev_engine
     journey = engine.deploy(compiled_text(PINGS))
     workflow_id = workflow_id_for("pings", "looper")
     start = CustomerEvent(
@@ -55,13 +58,15 @@ async def test_continue_as_new_keeps_the_run_going(engine: Engine) -> None:
     for n in range(1, 13):
         await wait_for_listen(engine, workflow_id)
         await engine.send("looper", "ping", message_id=f"ping-{n}", n=n)
+    await wait_for_listen(engine, workflow_id)
+    await engine.send("looper", "stop", message_id="stop-1")
     result = await engine.outcome(workflow_id)
-    assert (result.status, result.reason) == ("completed", "exit step done")
-    assert result.steps_taken == 12 * 2 + 2  # listen+remember per ping, last listen, done
+    assert (result.status, result.reason) == ("exited", "exit event stop")
+    assert result.steps_taken == 12 * 2 + 1  # listen and remember per ping, the last listen
     customer = engine.store.get_customer("looper")
     assert customer is not None and customer.traits["last_ping"] == "12"
     runs = engine.store.get_runs(customer_id="looper")
-    assert len(runs) == 1 and runs[0].status == "completed"  # one entry across the chain
+    assert len(runs) == 1 and runs[0].status == "exited"  # one entry across the chain
     history = await engine.client.get_workflow_handle(workflow_id).fetch_history()
     assert history.events[-1].event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED
     first = await engine.client.get_workflow_handle(
