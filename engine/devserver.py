@@ -6,9 +6,12 @@ into the environment's scripts folder, which is where we look first.
 
 from __future__ import annotations
 
+import ctypes
 import shutil
+import signal
 import socket
 import subprocess
+import sys
 import sysconfig
 import time
 from pathlib import Path
@@ -49,6 +52,18 @@ def wait_for_port(host: str, port: int, timeout: float) -> bool:
                 return True
         time.sleep(0.1)
     return False
+
+
+def _die_with_parent() -> None:
+    """In the child: ask Linux to stop it when cxflow dies, even by SIGKILL (no orphans)."""
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except OSError:
+        pass
+
+
+PR_SET_PDEATHSIG = 1
 
 
 class TemporalDevServer:
@@ -107,7 +122,12 @@ class TemporalDevServer:
                 )
         self.data_dir.mkdir(parents=True, exist_ok=True)
         log = (self.data_dir / "temporal.log").open("ab")
-        self.process = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT)
+        self.process = subprocess.Popen(
+            self.command(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+        )
         if not wait_for_port(self.host, self.port, timeout):
             self.stop()
             raise DevServerError(

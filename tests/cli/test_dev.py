@@ -143,3 +143,24 @@ def test_dev_runs_a_journey_end_to_end_from_send_event(tmp_path: Path) -> None:
     finally:
         process.send_signal(signal.SIGTERM)
         process.communicate(timeout=30)
+
+
+def test_the_dev_server_does_not_outlive_a_killed_cxflow_dev(tmp_path: Path) -> None:
+    port = free_port()
+    process = subprocess.Popen(
+        [str(CXFLOW), "dev", "--journeys", str(tmp_path / "none"), "--data-dir", str(tmp_path),
+         "--port", str(port), "--ui-port", "0"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        read_until(process, "Press Ctrl-C", timeout=60)
+    finally:
+        process.kill()
+        process.communicate(timeout=30)
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) != 0:
+                return
+        time.sleep(0.2)
+    raise AssertionError(f"the Temporal dev server still listens on {port} after cxflow died")
