@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
@@ -16,10 +17,11 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Worker
 
+from connectors.errors import ConnectorError
 from connectors.registry import ConnectorRegistry, default_registry
 from engine.activities import JourneyActivities
-from engine.settings import Settings
-from engine.store import Store
+from engine.settings import Settings, SettingsError
+from engine.store import Store, StoreError
 from workflows.journey import JourneyWorkflow
 from workflows.scheduled import ScheduledEntryWorkflow
 
@@ -57,8 +59,8 @@ def build_worker(
 async def run_worker(settings: Settings | None = None) -> None:
     """Run until SIGTERM/SIGINT, then shut down gracefully."""
     settings = settings or Settings.from_env()
+    store = Store.open(settings.database_url)  # local configuration first: cheaper to report
     client = await connect(settings)
-    store = Store.open(settings.database_url)
     worker = build_worker(client, settings, store, default_registry())
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -70,7 +72,21 @@ async def run_worker(settings: Settings | None = None) -> None:
 
 
 def main() -> None:
-    asyncio.run(run_worker())
+    """Run the worker; a configuration or connection problem is one line, not a traceback."""
+    try:
+        asyncio.run(run_worker())
+    except (SettingsError, StoreError, ConnectorError) as problem:
+        sys.stderr.write(f"cxflow worker: {problem}\n")
+        sys.exit(2)
+    except RuntimeError as error:  # the SDK's "failed client connect" and the like
+        if "connect" not in str(error).lower():
+            raise
+        address = Settings.from_env().temporal_address
+        sys.stderr.write(
+            f"cxflow worker: cannot reach Temporal at {address} ({error}): start it, or set "
+            "CXFLOW_TEMPORAL_ADDRESS\n"
+        )
+        sys.exit(2)
 
 
 if __name__ == "__main__":
