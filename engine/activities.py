@@ -26,7 +26,7 @@ from engine.experiments import assign_variant
 from engine.localtime import next_local_time, quiet_hours_end, zone
 from engine.rendering import TemplateError, links_for, render, render_values
 from engine.settings import Settings
-from engine.store import RunRecord, Store
+from engine.store import ConversionRecord, RunRecord, Store
 from workflows.models import (
     AssignInput,
     CallInput,
@@ -271,8 +271,6 @@ class JourneyActivities:
 
     @activity.defn(name="record_conversion")
     async def record_conversion(self, data: ConversionInput) -> None:
-        from engine.store import ConversionRecord
-
         run = data.run
         await asyncio.to_thread(
             self.store.record_conversion,

@@ -220,58 +220,19 @@ def _check_status(status: str, allowed: tuple[str, ...], what: str) -> None:
 
 
 def _event(row: EventRow) -> EventRecord:
-    return EventRecord(
-        message_id=row.message_id,
-        customer_id=row.customer_id,
-        name=row.name,
-        properties=row.properties,
-        timestamp=row.timestamp,
-        received_at=row.received_at,
-    )
+    return EventRecord.model_validate(row, from_attributes=True)
 
 
 def _run(row: RunRow) -> RunRecord:
-    return RunRecord(
-        workflow_id=row.workflow_id,
-        run_id=row.run_id,
-        journey_id=row.journey_id,
-        version=row.version,
-        customer_id=row.customer_id,
-        status=row.status,  # a CHECK constraint keeps it valid
-        current_step=row.current_step,
-        started_at=row.started_at,
-        ended_at=row.ended_at,
-        variant=row.variant,
-        exit_reason=row.exit_reason,
-        trigger_message_id=row.trigger_message_id,
-    )
+    return RunRecord.model_validate(row, from_attributes=True)
 
 
 def _message(row: MessageRow) -> MessageRecord:
-    return MessageRecord(
-        key=row.key,
-        workflow_id=row.workflow_id,
-        step_id=row.step_id,
-        channel=row.channel,
-        customer_id=row.customer_id,
-        status=row.status,  # a CHECK constraint keeps it valid
-        detail=row.detail,
-        created_at=row.created_at,
-        completed_at=row.completed_at,
-    )
+    return MessageRecord.model_validate(row, from_attributes=True)
 
 
 def _conversion(row: ConversionRow) -> ConversionRecord:
-    return ConversionRecord(
-        workflow_id=row.workflow_id,
-        run_id=row.run_id,
-        journey_id=row.journey_id,
-        customer_id=row.customer_id,
-        goal_event=row.goal_event,
-        message_id=row.message_id,
-        variant=row.variant,
-        converted_at=row.converted_at,
-    )
+    return ConversionRecord.model_validate(row, from_attributes=True)
 
 
 def _journey(row: JourneyVersionRow) -> CompiledJourney:

