@@ -52,6 +52,17 @@ class EventRouter:
         self.activity_timeout_seconds = activity_timeout_seconds
 
     async def route(self, event: CustomerEvent) -> RouteResult:
+        """Accept the event (store it), then hand it to Temporal.
+
+        If Temporal cannot be reached, the exception propagates but the event stays
+        stored and unrouted; :meth:`route_pending` hands it over later.
+        """
+        if not await self.accept(event):
+            return RouteResult(stored=False)
+        return await self.dispatch(event)
+
+    async def accept(self, event: CustomerEvent) -> bool:
+        """Store the event durably; False when its message id was accepted before."""
         record = EventRecord(
             message_id=event.message_id,
             customer_id=event.customer_id,
@@ -60,8 +71,10 @@ class EventRouter:
             timestamp=event.timestamp,
             received_at=datetime.now(UTC),
         )
-        if not await asyncio.to_thread(self.store.record_event, record):
-            return RouteResult(stored=False)
+        return await asyncio.to_thread(self.store.record_event, record)
+
+    async def dispatch(self, event: CustomerEvent) -> RouteResult:
+        """Start and signal the runs an accepted event concerns, then mark it routed."""
         result = RouteResult(stored=True)
         journeys = await asyncio.to_thread(self.store.active_journeys)
         view = await self._customer(event.customer_id)
@@ -83,7 +96,23 @@ class EventRouter:
                 continue
             if _triggered_by(journey, event):
                 result.skipped[journey.id] = reason
+        await asyncio.to_thread(self.store.mark_routed, event.message_id)
         return result
+
+    async def route_pending(self, limit: int = 100) -> int:
+        """Hand over events accepted while Temporal was unreachable; returns how many."""
+        pending = await asyncio.to_thread(self.store.unrouted_events, limit)
+        for record in pending:
+            await self.dispatch(
+                CustomerEvent(
+                    message_id=record.message_id,
+                    customer_id=record.customer_id,
+                    name=record.name,
+                    properties=record.properties,
+                    timestamp=record.timestamp,
+                )
+            )
+        return len(pending)
 
     async def enter(
         self, journey: CompiledJourney, customer_id: str, trigger: CustomerEvent | None = None

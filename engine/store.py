@@ -465,6 +465,24 @@ class Store:
                 received_at=event.received_at,
             )
 
+    def mark_routed(self, message_id: str, at: datetime | None = None) -> None:
+        """The event has been handed to Temporal: it will not be routed again."""
+        with self._writes.begin() as session:
+            session.execute(
+                update(EventRow)
+                .where(EventRow.message_id == message_id, EventRow.routed_at.is_(None))
+                .values(routed_at=at or _now())
+            )
+
+    def unrouted_events(self, limit: int = 100) -> list[EventRecord]:
+        """Accepted events not yet handed to Temporal (it was down), oldest first."""
+        _check_limit(limit)
+        statement = (
+            select(EventRow).where(EventRow.routed_at.is_(None)).order_by(EventRow.id).limit(limit)
+        )
+        with self._reads.begin() as session:
+            return [_event(row) for row in session.scalars(statement)]
+
     def events_for(
         self, customer_id: str, name: str | None = None, limit: int = 100
     ) -> list[EventRecord]:

@@ -116,8 +116,12 @@ class EventRow(Base):
     properties: Mapped[dict[str, Any]]
     timestamp: Mapped[datetime]
     received_at: Mapped[datetime]
+    routed_at: Mapped[datetime | None]
 
-    __table_args__ = (Index(None, "customer_id", "name", "timestamp"),)
+    __table_args__ = (
+        Index(None, "customer_id", "name", "timestamp"),
+        Index(None, "routed_at", "id"),
+    )
 
 
 class JourneyVersionRow(Base):
