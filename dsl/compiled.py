@@ -9,7 +9,7 @@ started with while a newer one is deployed.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
@@ -178,7 +178,7 @@ class ExitNode(NodeBase):
     reason: str | None = None
 
 
-Node = Annotated[
+AnyNode = (
     SendNode
     | CallNode
     | WaitNode
@@ -186,9 +186,9 @@ Node = Annotated[
     | BranchNode
     | SplitNode
     | UpdateProfileNode
-    | ExitNode,
-    Field(discriminator="kind"),
-]
+    | ExitNode
+)
+Node = Annotated[AnyNode, Field(discriminator="kind")]
 
 
 class CompiledJourney(CompiledModel):
@@ -210,5 +210,5 @@ class CompiledJourney(CompiledModel):
         default_factory=list, description="Events a run reacts to: exits, goal, wait_for."
     )
 
-    def step(self, step_id: str) -> Any:
+    def step(self, step_id: str) -> AnyNode:
         return self.steps[step_id]

@@ -21,6 +21,7 @@ with workflow.unsafe.imports_passed_through():
     import cel
 
     from dsl.compiled import (
+        AnyNode,
         BranchNode,
         CallNode,
         CompiledJourney,
@@ -216,7 +217,7 @@ class JourneyWorkflow:
 
     # -- steps ----------------------------------------------------------------------------
 
-    async def _execute(self, node: Any) -> str | None:
+    async def _execute(self, node: AnyNode) -> str | None:
         """Run one step; return the id of the next one (None ends the run)."""
         self.state = self._state.model_copy(update={"step": node.id})
         if isinstance(node, WaitNode):
@@ -421,13 +422,13 @@ class JourneyWorkflow:
         with contextlib.suppress(TimeoutError):
             await workflow.wait_condition(lambda: self.exit_reason is not None, timeout=duration)
 
-    async def _local_time(self, **rule: Any) -> Any:
+    async def _local_time(self, **rule: Any) -> datetime:
         journey = self.journey
         assert journey is not None
         settings = journey.settings
         customer_zone = self.customer.timezone if self.customer else None
         zone = customer_zone if settings.timezone == "customer" else settings.timezone
-        return await workflow.execute_local_activity(
+        moment: datetime = await workflow.execute_local_activity(
             "next_local_time",
             LocalTimeInput(
                 now=workflow.now(),
@@ -438,6 +439,7 @@ class JourneyWorkflow:
             result_type=datetime,
             start_to_close_timeout=timedelta(seconds=10),
         )
+        return moment
 
     async def _load_customer(self) -> CustomerView:
         result: CustomerView = await workflow.execute_activity(
@@ -458,7 +460,7 @@ class JourneyWorkflow:
         reason: str | None = None,
         variant: str | None = None,
         trigger: CustomerEvent | None = None,
-        at: Any = None,
+        at: datetime | None = None,
     ) -> None:
         await workflow.execute_activity(
             "record_run",
