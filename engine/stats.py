@@ -1,0 +1,180 @@
+"""Statistics for experiment results, in plain Python (no numpy/scipy at run time).
+
+A marketer reads these numbers to decide which message to keep, so each one is
+a standard method with a reference: Wilson score intervals for conversion
+rates, Pearson's chi-square for "do the variants differ", the same test as a
+goodness-of-fit check for sample-ratio mismatch, and the exact Bayesian
+probability that a variant beats control (Beta(1, 1) priors). The tests check
+every function against scipy on fixed data.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+Z_95 = 1.959963984540054  # two-sided 95% normal quantile
+
+
+@dataclass(frozen=True)
+class Interval:
+    low: float
+    high: float
+
+
+def wilson_interval(successes: int, trials: int, z: float = Z_95) -> Interval:
+    """Wilson score interval of a proportion: sane at 0%, 100% and small samples."""
+    if trials <= 0:
+        return Interval(0.0, 1.0)
+    if not 0 <= successes <= trials:
+        raise ValueError(f"successes must be within 0..{trials}, got {successes}")
+    p = successes / trials
+    denominator = 1 + z * z / trials
+    centre = (p + z * z / (2 * trials)) / denominator
+    spread = z * math.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials)) / denominator
+    return Interval(max(0.0, centre - spread), min(1.0, centre + spread))
+
+
+@dataclass(frozen=True)
+class Lift:
+    """Relative change of a variant's rate over control, with a 95% interval."""
+
+    relative: float | None
+    difference: float
+    difference_interval: Interval
+
+
+def lift(
+    control_conversions: int, control_n: int, variant_conversions: int, variant_n: int
+) -> Lift:
+    """Lift over control; the interval is for the absolute difference (unpooled normal)."""
+    if control_n <= 0 or variant_n <= 0:
+        return Lift(None, 0.0, Interval(-1.0, 1.0))
+    pc = control_conversions / control_n
+    pv = variant_conversions / variant_n
+    difference = pv - pc
+    se = math.sqrt(pc * (1 - pc) / control_n + pv * (1 - pv) / variant_n)
+    relative = difference / pc if pc > 0 else None
+    return Lift(relative, difference, Interval(difference - Z_95 * se, difference + Z_95 * se))
+
+
+@dataclass(frozen=True)
+class ChiSquare:
+    statistic: float
+    dof: int
+    p_value: float
+
+
+def chi_square_independence(conversions: list[int], exposures: list[int]) -> ChiSquare:
+    """Pearson's chi-square (no continuity correction) on converted / not converted per variant."""
+    if len(conversions) != len(exposures) or len(conversions) < 2:
+        raise ValueError("need conversions and exposures for at least two variants")
+    rows = [(c, n - c) for c, n in zip(conversions, exposures, strict=True)]
+    total = sum(exposures)
+    column_totals = [sum(r[0] for r in rows), sum(r[1] for r in rows)]
+    if total == 0 or 0 in column_totals:
+        return ChiSquare(0.0, len(rows) - 1, 1.0)
+    statistic = 0.0
+    for (converted, not_converted), n in zip(rows, exposures, strict=True):
+        for observed, column_total in (
+            (converted, column_totals[0]),
+            (not_converted, column_totals[1]),
+        ):
+            expected = n * column_total / total
+            if expected > 0:
+                statistic += (observed - expected) ** 2 / expected
+    dof = len(rows) - 1
+    return ChiSquare(statistic, dof, chi_square_sf(statistic, dof))
+
+
+@dataclass(frozen=True)
+class SampleRatio:
+    statistic: float
+    p_value: float
+    mismatch: bool
+
+
+SRM_THRESHOLD = 0.001  # the customary threshold: a mismatch this unlikely means a bug
+
+
+def sample_ratio_mismatch(observed: list[int], weights: list[float]) -> SampleRatio:
+    """Goodness of fit of the observed split to the configured weights.
+
+    A mismatch means the assignment or the logging is broken, so the experiment's
+    other numbers should not be trusted.
+    """
+    total = sum(observed)
+    weight_total = sum(weights)
+    if total == 0 or weight_total <= 0:
+        return SampleRatio(0.0, 1.0, False)
+    statistic = 0.0
+    for count, weight in zip(observed, weights, strict=True):
+        expected = total * weight / weight_total
+        if expected > 0:
+            statistic += (count - expected) ** 2 / expected
+    dof = sum(1 for w in weights if w > 0) - 1
+    p_value = chi_square_sf(statistic, dof) if dof > 0 else 1.0
+    return SampleRatio(statistic, p_value, p_value < SRM_THRESHOLD)
+
+
+def probability_to_beat(
+    control_conversions: int, control_n: int, variant_conversions: int, variant_n: int
+) -> float:
+    """P(variant rate > control rate) with Beta(1, 1) priors, computed exactly.
+
+    Evan Miller's closed form for Beta-distributed rates (sum over the variant's
+    successes), in logs so large samples do not overflow.
+    """
+    alpha_a, beta_a = control_conversions + 1, control_n - control_conversions + 1
+    alpha_b, beta_b = variant_conversions + 1, variant_n - variant_conversions + 1
+    total = 0.0
+    for i in range(alpha_b):
+        total += math.exp(
+            _log_beta(alpha_a + i, beta_a + beta_b)
+            - math.log(beta_b + i)
+            - _log_beta(1 + i, beta_b)
+            - _log_beta(alpha_a, beta_a)
+        )
+    return min(1.0, max(0.0, total))
+
+
+def _log_beta(a: float, b: float) -> float:
+    return math.lgamma(a) + math.lgamma(b) - math.lgamma(a + b)
+
+
+def chi_square_sf(statistic: float, dof: int) -> float:
+    """Survival function of the chi-square distribution: Q(dof/2, statistic/2)."""
+    if statistic <= 0:
+        return 1.0
+    return _regularized_upper_gamma(dof / 2, statistic / 2)
+
+
+def _regularized_upper_gamma(a: float, x: float) -> float:
+    """Q(a, x) by series for small x and Lentz's continued fraction otherwise."""
+    if x < a + 1:
+        term = 1.0 / a
+        total = term
+        for n in range(1, 10_000):
+            term *= x / (a + n)
+            total += term
+            if abs(term) < abs(total) * 1e-15:
+                break
+        return max(0.0, 1.0 - total * math.exp(-x + a * math.log(x) - math.lgamma(a)))
+    tiny = 1e-300
+    b = x + 1 - a
+    c = 1 / tiny
+    d = 1 / b
+    h = d
+    for i in range(1, 10_000):
+        an = -i * (i - a)
+        b += 2
+        d = an * d + b
+        d = tiny if abs(d) < tiny else d
+        c = b + an / c
+        c = tiny if abs(c) < tiny else c
+        d = 1 / d
+        delta = d * c
+        h *= delta
+        if abs(delta - 1) < 1e-15:
+            break
+    return min(1.0, math.exp(-x + a * math.log(x) - math.lgamma(a)) * h)
