@@ -217,6 +217,7 @@ def _register_runtime_commands() -> None:
         connectors_app,
         deploy,
         journeys_app,
+        report,
         runs_app,
         send_event,
         start,
@@ -224,6 +225,7 @@ def _register_runtime_commands() -> None:
 
     app.command()(deploy)
     app.command()(start)
+    app.command()(report)
     app.command("send-event")(send_event)
     app.add_typer(journeys_app, name="journeys")
     app.add_typer(runs_app, name="runs")

@@ -283,3 +283,32 @@ def connectors_list() -> None:
             "yes" if info.configured else f"no: set {missing}",
         )
     out.print(table)
+
+
+def report(
+    journey: Annotated[str, typer.Argument(help="The journey id.")],
+    html_file: Annotated[
+        Path | None, typer.Option("--html", help="Also write a self-contained HTML page.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the numbers as JSON.")] = False,
+) -> None:
+    """Runs, conversions and experiment results of a deployed journey."""
+    from engine.report import build_report, print_report, render_html
+
+    store = open_store(Settings.from_env())
+    try:
+        compiled = store.get_journey(journey)
+        if compiled is None:
+            raise RuntimeProblemError(
+                f"journey {journey!r} is not deployed: see `cxflow journeys list`"
+            )
+        result = build_report(store, compiled)
+    finally:
+        store.dispose()
+    if as_json:
+        out.print_json(result.model_dump_json())
+    else:
+        print_report(result, out)
+    if html_file is not None:
+        html_file.write_text(render_html(result), encoding="utf-8")
+        err.print(f"wrote {escape(str(html_file))}")
