@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,8 +22,11 @@ from engine.settings import Settings
 from engine.store import Store
 from workflows.models import CustomerEvent, RunStatus
 
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+# Piped output (CI logs, scripts) gets wide tables instead of rich's 80 columns.
+out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 200)
+err = Console(
+    stderr=True, highlight=False, soft_wrap=True, width=None if sys.stderr.isatty() else 200
+)
 
 journeys_app = typer.Typer(help="Deployed journeys.", no_args_is_help=True)
 connectors_app = typer.Typer(help="Installed connector plugins.", no_args_is_help=True)
