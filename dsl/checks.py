@@ -67,8 +67,10 @@ class _Checker:
         document: SourceDocument,
         templates: TemplateStore | None,
         catalog: ConnectorCatalog | None,
+        missing_connectors: Severity = Severity.ERROR,
     ) -> None:
         self.journey = journey
+        self.missing_connectors = missing_connectors
         self.document = document
         self.store = templates
         self.catalog = catalog
@@ -455,16 +457,18 @@ class _Checker:
             if isinstance(step, SendStep) and step.send.channel not in channels:
                 close = difflib.get_close_matches(step.send.channel, sorted(channels), n=1)
                 hint = f"did you mean '{close[0]}'?" if close else _installed("channels", channels)
-                self.error(
+                self._add(
                     ("steps", index, "send", "channel"),
                     f"no installed connector provides the channel '{step.send.channel}': {hint}",
+                    self.missing_connectors,
                 )
             if isinstance(step, CallStep) and step.call not in actions:
                 close = difflib.get_close_matches(step.call, sorted(actions), n=1)
                 hint = f"did you mean '{close[0]}'?" if close else _installed("actions", actions)
-                self.error(
+                self._add(
                     ("steps", index, "call"),
                     f"no installed connector provides the action '{step.call}': {hint}",
+                    self.missing_connectors,
                 )
 
 
@@ -545,6 +549,11 @@ def check_journey(
     document: SourceDocument,
     templates: TemplateStore | None = None,
     catalog: ConnectorCatalog | None = None,
+    missing_connectors: Severity = Severity.ERROR,
 ) -> CheckResult:
-    """Run every whole-journey check; return all diagnostics and the templates used."""
-    return _Checker(journey, document, templates, catalog).run()
+    """Run every whole-journey check; return all diagnostics and the templates used.
+
+    ``missing_connectors`` is a warning where the journey is only checked (a laptop or
+    a CI job may not have every plugin installed) and an error where it is deployed.
+    """
+    return _Checker(journey, document, templates, catalog, missing_connectors).run()

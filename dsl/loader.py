@@ -53,6 +53,7 @@ def load_text(
     *,
     templates: TemplateStore | None = None,
     catalog: ConnectorCatalog | None = None,
+    missing_connectors: Severity = Severity.ERROR,
 ) -> LoadResult:
     """Validate and compile journey YAML text."""
     result = LoadResult(file=file)
@@ -82,7 +83,7 @@ def load_text(
         result.diagnostics.sort(key=sort_key)
         return result
     result.journey = journey
-    checked = check_journey(journey, document, templates, catalog)
+    checked = check_journey(journey, document, templates, catalog, missing_connectors)
     result.diagnostics.extend(checked.diagnostics)
     result.diagnostics.sort(key=sort_key)
     if result.ok:
@@ -95,6 +96,7 @@ def load_file(
     *,
     templates: TemplateStore | bool | None = True,
     catalog: ConnectorCatalog | None = None,
+    missing_connectors: Severity = Severity.ERROR,
 ) -> LoadResult:
     """Validate and compile a journey file.
 
@@ -126,7 +128,9 @@ def load_file(
         store = None
     else:
         store = templates
-    return load_text(text, file, templates=store, catalog=catalog)
+    return load_text(
+        text, file, templates=store, catalog=catalog, missing_connectors=missing_connectors
+    )
 
 
 def compile_file(path: Path | str, *, catalog: ConnectorCatalog | None = None) -> CompiledJourney:

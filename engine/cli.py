@@ -98,9 +98,20 @@ def validate(
     templates: Annotated[
         bool, typer.Option(help="Check the templates that send steps name.")
     ] = True,
+    strict_connectors: Annotated[
+        bool,
+        typer.Option(help="Channels and actions no installed connector provides are errors."),
+    ] = False,
 ) -> None:
     """Check journey files and report every problem with its line and column."""
-    results = [load_file(path, templates=templates) for path in journey_files(paths)]
+    from connectors.registry import default_registry
+
+    severity = Severity.ERROR if strict_connectors else Severity.WARNING
+    catalog = default_registry()
+    results = [
+        load_file(path, templates=templates, catalog=catalog, missing_connectors=severity)
+        for path in journey_files(paths)
+    ]
     if as_json:
         report = [
             {

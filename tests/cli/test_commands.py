@@ -105,3 +105,20 @@ def test_schema_command_prints_the_checked_in_schema(cxflow: Run) -> None:
     result = cxflow("schema")
     assert result.returncode == 0
     assert result.stdout == (REPO / "schemas" / "journey.schema.json").read_text()
+
+
+def test_connectors_not_installed_warn_and_fail_only_when_strict(
+    cxflow: Run, write_journey: Callable[[str, str], Path]
+) -> None:
+    path = write_journey(
+        "journey: j\nname: J\ntrigger: {event: e}\nsteps:\n  - id: c\n    call: crm.add_note\n"
+    )
+    relaxed = cxflow("validate", str(path))
+    assert relaxed.returncode == 0
+    assert (
+        f"{path}:6:11: warning: no installed connector provides the action 'crm.add_note'"
+        in relaxed.stderr
+    )
+    strict = cxflow("validate", "--strict-connectors", str(path))
+    assert strict.returncode == 1
+    assert f"{path}:6:11: error: no installed connector provides the action" in strict.stderr
