@@ -37,12 +37,12 @@ def cxflow_connectors() -> list[Connector]:
 
     :return: The connectors, each with a unique ``name``.
 
-    Example, in a package ``cxflow_shop`` with this in its ``pyproject.toml``::
+    Example, in a package ``cxflow_store`` with this in its ``pyproject.toml``::
 
         [project.entry-points."cxflow.connectors"]
-        shop = "cxflow_shop"
+        store = "cxflow_store"
 
-    and in ``cxflow_shop/__init__.py``::
+    and in ``cxflow_store/__init__.py``::
 
         from collections.abc import Mapping
 
@@ -59,8 +59,8 @@ def cxflow_connectors() -> list[Connector]:
             code: str
 
 
-        class ShopConnector(HttpConnector):
-            name = "shop"
+        class StoreConnector(HttpConnector):
+            name = "store"
             description = "Discount codes from the shop's API."
             actions: Mapping[str, ActionSpec] = {  # annotated: ruff's RUF012 wants it
                 "create_discount": ActionSpec(
@@ -77,7 +77,7 @@ def cxflow_connectors() -> list[Connector]:
             async def run_action(self, action, inputs, request):
                 response = await self.http.request(
                     "POST",
-                    "https://shop.example.com/api/discounts",
+                    "https://store.example.com/api/discounts",
                     idempotency_key=request.idempotency_key,
                     headers={"Authorization": f"Bearer {self.require_setting('API_KEY')}"},
                     json=inputs.model_dump(),
@@ -87,9 +87,9 @@ def cxflow_connectors() -> list[Connector]:
 
         @hookimpl
         def cxflow_connectors():
-            return [ShopConnector()]
+            return [StoreConnector()]
 
-    A journey can then use ``call: shop.create_discount`` with ``with: {percent: 10}``,
-    once ``CXFLOW_SHOP_API_KEY`` is set.
+    A journey can then use ``call: store.create_discount`` with ``with: {percent: 10}``,
+    once ``CXFLOW_STORE_API_KEY`` is set.
     """
     raise NotImplementedError  # pragma: no cover - a specification, never called

@@ -121,7 +121,7 @@ class HttpClient:
 class HttpConnector(Connector):
     """A connector that talks HTTP: adds ``self.http`` and the ``RATE_LIMIT`` setting."""
 
-    settings = (
+    settings: ClassVar[tuple[Setting, ...]] = (
         Setting(
             key="RATE_LIMIT",
             description="At most this many requests per second (default: unlimited)",

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from connectors.registry import default_registry
+from connectors.sandbox.shopify import ShopifySandbox
 from dsl.compiled import EventTriggerSpec
 from dsl.loader import LoadResult, load_file
 from engine.devserver import DevServerError, TemporalDevServer
@@ -47,6 +48,12 @@ async def run_dev(
 
     data_dir.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("CXFLOW_CONSOLE_OUTBOX", str(data_dir / "outbox.jsonl"))
+    sandbox = None
+    if "CXFLOW_SHOP_STORE_URL" not in os.environ:
+        # No store configured: the shipped journeys' shop.* calls go to a local sandbox.
+        sandbox = ShopifySandbox(log=data_dir / "shop-sandbox.jsonl").start()
+        os.environ["CXFLOW_SHOP_STORE_URL"] = sandbox.url
+        os.environ["CXFLOW_SHOP_ACCESS_TOKEN"] = sandbox.access_token
     settings = dev_settings(data_dir, port)
     registry = default_registry()
     store = Store.open(settings.database_url)
@@ -73,32 +80,40 @@ async def run_dev(
         worker = build_worker(client, settings, store, registry)
         async with worker:
             deployed = [r.compiled for r in results if r.compiled]
-            for schedule_id in await sync_schedules(client, deployed, settings.task_queue):
-                say(f"  schedule         {schedule_id}")
+            schedules = await sync_schedules(client, deployed, settings.task_queue)
             say(f"[bold]cxflow dev[/] is running (state in {data_dir}/)")
             say(f"  Temporal server  {server.address}")
             if server.ui_url:
                 say(f"  Temporal UI      {server.ui_url}")
             say(f"  store            {settings.database_url}")
             say(f"  outbox           {os.environ['CXFLOW_CONSOLE_OUTBOX']}")
+            if sandbox is not None:
+                say(
+                    f"  shop sandbox     {sandbox.url} (Shopify Admin API subset; set "
+                    "CXFLOW_SHOP_STORE_URL for a real store)"
+                )
             say(f"  journeys         {len(deployed)} deployed of {len(results)}")
             for compiled in deployed:
                 say(f"    {compiled.id} {compiled.version} ({compiled.trigger.kind} trigger)")
-            event = next(
-                (j.trigger.event for j in deployed if isinstance(j.trigger, EventTriggerSpec)),
-                "user.signed_up",
-            )
+            for schedule_id in schedules:
+                say(f"  schedule         {schedule_id}")
             say(
-                "Send an event from another terminal:\n"
+                "Send events from another terminal:\n"
                 f"  export CXFLOW_TEMPORAL_ADDRESS={server.address} "
-                f"CXFLOW_DATABASE_URL={settings.database_url}\n"
-                f"  cxflow send-event --customer alice --event {event}"
+                f"CXFLOW_DATABASE_URL={settings.database_url}"
             )
+            for journey in deployed:
+                trigger = journey.trigger
+                if isinstance(trigger, EventTriggerSpec):
+                    when = f"   # when {trigger.when}" if trigger.when else ""
+                    say(f"  cxflow send-event --customer alice --event {trigger.event}{when}")
             say("Press Ctrl-C to stop.")
             await _wait(stop, server, run_for, data_dir)
     finally:
         server.stop()
         store.dispose()
+        if sandbox is not None:
+            sandbox.stop()
         say("cxflow dev stopped")
 
 

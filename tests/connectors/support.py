@@ -1,4 +1,4 @@
-"""Helpers for connector tests: request builders and a small "shop" connector and plugin."""
+"""Helpers for connector tests: request builders and a small "store" connector and plugin."""
 
 from __future__ import annotations
 
@@ -43,7 +43,7 @@ def call_request(action: str, inputs: Mapping[str, JsonValue], key: str = "run-1
     )
 
 
-# --- a connector for tests: a "shop" with one typed action ----------------------------------
+# --- a connector for tests: a "store" with one typed action ----------------------------------
 
 
 class DiscountInputs(BaseModel):
@@ -56,12 +56,12 @@ class Discount(BaseModel):
     percent: int
 
 
-class ShopConnector(Connector):
+class StoreConnector(Connector):
     """Answers from memory; ``answer`` lets a test make it return a wrong output."""
 
-    name = "shop"
-    description = "A test shop."
-    channels = ("shop-inbox",)
+    name = "store"
+    description = "A test store."
+    channels = ("store-inbox",)
     actions: Mapping[str, ActionSpec] = {
         "create_discount": ActionSpec(
             name="create_discount",
@@ -72,7 +72,7 @@ class ShopConnector(Connector):
         "ping": ActionSpec(name="ping", description="Echo the inputs."),
     }
     settings = (
-        Setting(key="API_KEY", description="The shop API key", required=True, secret=True),
+        Setting(key="API_KEY", description="The store API key", required=True, secret=True),
         Setting(key="STORE", description="The store id", required=True),
         Setting(key="REGION", description="The region", default="eu"),
     )
@@ -84,7 +84,7 @@ class ShopConnector(Connector):
 
     async def send(self, request: SendRequest) -> SendResult:
         self.sent.append(request)
-        return SendResult(status="sent", provider_message_id=f"shop-{len(self.sent)}")
+        return SendResult(status="sent", provider_message_id=f"store-{len(self.sent)}")
 
     async def run_action(
         self,
@@ -103,9 +103,9 @@ class ShopConnector(Connector):
         return {"echo": inputs}
 
 
-class ShopPlugin:
+class StorePlugin:
     """A plugin as an object with a hook method, as apps and tests register them."""
 
     @hookimpl
     def cxflow_connectors(self) -> list[Connector]:
-        return [ShopConnector()]
+        return [StoreConnector()]

@@ -14,66 +14,66 @@ from connectors import (
 )
 from connectors.builtin.webhook import WebhookConnector
 from connectors.http import HttpConnector
-from tests.connectors.support import Discount, ShopConnector, call_request, send_request
+from tests.connectors.support import Discount, StoreConnector, call_request, send_request
 
 pytestmark = pytest.mark.asyncio
 
-CONFIGURED = {"CXFLOW_SHOP_API_KEY": "sk_live_abc", "CXFLOW_SHOP_STORE": "st-1"}
+CONFIGURED = {"CXFLOW_STORE_API_KEY": "sk_live_abc", "CXFLOW_STORE_STORE": "st-1"}
 
 
 # --- settings -------------------------------------------------------------------------------
 
 
 async def test_missing_settings_lists_the_variables_to_set() -> None:
-    shop = ShopConnector(environ={})
-    assert shop.settings_prefix == "CXFLOW_SHOP_"
-    assert shop.missing_settings() == ["CXFLOW_SHOP_API_KEY", "CXFLOW_SHOP_STORE"]
-    info = shop.info()
+    store = StoreConnector(environ={})
+    assert store.settings_prefix == "CXFLOW_STORE_"
+    assert store.missing_settings() == ["CXFLOW_STORE_API_KEY", "CXFLOW_STORE_STORE"]
+    info = store.info()
     assert not info.configured
-    assert info.missing_settings == ["CXFLOW_SHOP_API_KEY", "CXFLOW_SHOP_STORE"]
-    assert info.actions == ["shop.create_discount", "shop.ping"]
+    assert info.missing_settings == ["CXFLOW_STORE_API_KEY", "CXFLOW_STORE_STORE"]
+    assert info.actions == ["store.create_discount", "store.ping"]
 
 
 async def test_settings_are_read_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    shop = ShopConnector()
-    monkeypatch.setenv("CXFLOW_SHOP_STORE", "st-9")
-    monkeypatch.setenv("CXFLOW_SHOP_API_KEY", "")  # empty counts as not set
-    assert shop.setting("STORE") == "st-9"
-    assert shop.setting("REGION") == "eu"  # the declared default
-    assert shop.missing_settings() == ["CXFLOW_SHOP_API_KEY"]
-    monkeypatch.setenv("CXFLOW_SHOP_API_KEY", "sk_live_abc")
-    assert shop.missing_settings() == [] and shop.info().configured
+    store = StoreConnector()
+    monkeypatch.setenv("CXFLOW_STORE_STORE", "st-9")
+    monkeypatch.setenv("CXFLOW_STORE_API_KEY", "")  # empty counts as not set
+    assert store.setting("STORE") == "st-9"
+    assert store.setting("REGION") == "eu"  # the declared default
+    assert store.missing_settings() == ["CXFLOW_STORE_API_KEY"]
+    monkeypatch.setenv("CXFLOW_STORE_API_KEY", "sk_live_abc")
+    assert store.missing_settings() == [] and store.info().configured
 
 
 async def test_a_dash_in_the_name_becomes_an_underscore() -> None:
-    class MyShop(ShopConnector):
-        name = "my-shop"
+    class MyStore(StoreConnector):
+        name = "my-store"
 
-    assert MyShop(environ={"CXFLOW_MY_SHOP_STORE": "x"}).setting("STORE") == "x"
+    assert MyStore(environ={"CXFLOW_MY_STORE_STORE": "x"}).setting("STORE") == "x"
 
 
 async def test_a_missing_required_setting_names_the_variable() -> None:
     with pytest.raises(PermanentConnectorError) as raised:
-        ShopConnector(environ={}).require_setting("API_KEY")
-    assert str(raised.value) == "shop: set CXFLOW_SHOP_API_KEY (The shop API key)"
+        StoreConnector(environ={}).require_setting("API_KEY")
+    assert str(raised.value) == "store: set CXFLOW_STORE_API_KEY (The store API key)"
     assert not raised.value.retryable
 
 
 async def test_secrets_are_never_shown() -> None:
-    shop = ShopConnector(environ=CONFIGURED)
-    assert shop.config.redacted() == {
-        "CXFLOW_SHOP_API_KEY": "<set>",
-        "CXFLOW_SHOP_STORE": "st-1",
-        "CXFLOW_SHOP_REGION": "eu",
+    store = StoreConnector(environ=CONFIGURED)
+    assert store.config.redacted() == {
+        "CXFLOW_STORE_API_KEY": "<set>",
+        "CXFLOW_STORE_STORE": "st-1",
+        "CXFLOW_STORE_REGION": "eu",
     }
-    for shown in (repr(shop), repr(shop.config), str(shop.info().model_dump())):
+    for shown in (repr(store), repr(store.config), str(store.info().model_dump())):
         assert "sk_live_abc" not in shown
-    assert shop.require_setting("API_KEY") == "sk_live_abc"  # only the connector reads it
+    assert store.require_setting("API_KEY") == "sk_live_abc"  # only the connector reads it
 
 
 async def test_reading_an_undeclared_setting_is_a_bug_in_the_connector() -> None:
     with pytest.raises(ConnectorPluginError, match="does not declare it in `settings`"):
-        ShopConnector(environ=CONFIGURED).setting("API_TOKEN")
+        StoreConnector(environ=CONFIGURED).setting("API_TOKEN")
 
 
 async def test_settings_of_base_classes_are_merged() -> None:
@@ -118,21 +118,23 @@ async def test_requests_reject_unknown_fields_and_empty_keys() -> None:
 
 
 async def test_call_validates_inputs_and_output() -> None:
-    shop = ShopConnector()
-    result = await shop.call(call_request("create_discount", {"percent": 10, "customer_id": "c-1"}))
+    store = StoreConnector()
+    result = await store.call(
+        call_request("create_discount", {"percent": 10, "customer_id": "c-1"})
+    )
     assert result == CallResult(output={"code": "SAVE10-c-1", "percent": 10})
 
 
 async def test_call_without_models_passes_json_through() -> None:
-    result = await ShopConnector().call(call_request("ping", {"a": [1, {"b": None}]}))
+    result = await StoreConnector().call(call_request("ping", {"a": [1, {"b": None}]}))
     assert result.output == {"echo": {"a": [1, {"b": None}]}}
 
 
 async def test_invalid_inputs_are_a_permanent_error_that_says_which() -> None:
     with pytest.raises(PermanentConnectorError) as raised:
-        await ShopConnector().call(call_request("create_discount", {"percent": "ten"}))
+        await StoreConnector().call(call_request("create_discount", {"percent": "ten"}))
     assert str(raised.value) == (
-        "shop.create_discount: the inputs (`with:`) are not valid: percent: Input should be a "
+        "store.create_discount: the inputs (`with:`) are not valid: percent: Input should be a "
         "valid integer, unable to parse string as an integer; customer_id: Field required"
     )
     assert "'ten'" not in str(raised.value)  # values may be personal data: never echoed
@@ -140,10 +142,10 @@ async def test_invalid_inputs_are_a_permanent_error_that_says_which() -> None:
 
 async def test_an_unknown_action_is_a_permanent_error() -> None:
     with pytest.raises(PermanentConnectorError) as raised:
-        await ShopConnector().call(call_request("create_coupon", {}))
+        await StoreConnector().call(call_request("create_coupon", {}))
     assert str(raised.value) == (
-        "connector shop has no action 'create_coupon' "
-        "(its actions: shop.create_discount, shop.ping)"
+        "connector store has no action 'create_coupon' "
+        "(its actions: store.create_discount, store.ping)"
     )
 
 
@@ -162,7 +164,7 @@ class Loose(BaseModel):
     ],
 )
 async def test_outputs_are_shaped_by_the_output_model(answer: object, output: object) -> None:
-    result = await ShopConnector(answer=answer).call(
+    result = await StoreConnector(answer=answer).call(
         call_request("create_discount", {"percent": 1, "customer_id": "c"})
     )
     assert result.output == output
@@ -174,11 +176,11 @@ async def test_outputs_are_shaped_by_the_output_model(answer: object, output: ob
         (
             "create_discount",
             {"code": "A"},
-            "shop.create_discount: the output is not what the action promises: "
+            "store.create_discount: the output is not what the action promises: "
             "percent: Field required",
         ),
-        ("ping", {"when": object()}, "shop.ping: the output is not what the action promises"),
-        ("ping", ["not", "an", "object"], "shop.ping: the output is not what the action promises"),
+        ("ping", {"when": object()}, "store.ping: the output is not what the action promises"),
+        ("ping", ["not", "an", "object"], "store.ping: the output is not what the action promises"),
     ],
 )
 async def test_a_wrong_output_is_a_permanent_error(
@@ -188,7 +190,7 @@ async def test_a_wrong_output_is_a_permanent_error(
     if action == "create_discount":
         inputs = {"percent": 1, "customer_id": "c"}
     with pytest.raises(PermanentConnectorError) as raised:
-        await ShopConnector(answer=answer).call(call_request(action, inputs))
+        await StoreConnector(answer=answer).call(call_request(action, inputs))
     assert str(raised.value).startswith(message)
 
 
@@ -196,7 +198,7 @@ async def test_an_action_without_run_action_is_reported() -> None:
     class Lazy(Connector):
         name = "lazy"
         description = "Declares but does not implement."
-        actions = ShopConnector.actions
+        actions = StoreConnector.actions
 
     with pytest.raises(PermanentConnectorError, match="does not implement run_action"):
         await Lazy().call(call_request("ping", {}))

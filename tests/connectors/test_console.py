@@ -144,7 +144,7 @@ async def test_the_default_outbox_is_in_dot_cxflow(
     request = send_request(
         channel="sms",
         subject=None,
-        body="Your code is 123456. It expires in 10 minutes, so please use it soon. Thanks for shopping!",
+        body="Your code is 123456. It expires in 10 minutes, so please use it soon. Thanks for storeping!",
     )
     await connector.send(request)
     assert len(read_outbox(tmp_path / ".cxflow" / "outbox.jsonl")) == 1

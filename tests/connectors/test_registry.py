@@ -24,7 +24,9 @@ from connectors.builtin.console import ConsoleConnector
 from connectors.builtin.webhook import WebhookConnector
 from dsl.catalog import ConnectorCatalog
 from dsl.loader import load_text
-from tests.connectors.support import ShopConnector, ShopPlugin
+from tests.connectors.support import StoreConnector, StorePlugin
+
+SHOP_ACTIONS = {"shop.create_discount", "shop.request_review", "shop.get_orders"}
 
 
 def plugin_module(name: str, *connectors: object) -> ModuleType:
@@ -40,13 +42,13 @@ def plugin_module(name: str, *connectors: object) -> ModuleType:
 
 
 def test_built_ins_are_discovered(registry: ConnectorRegistry) -> None:
-    assert registry.names() == ["console", "webhook"]
+    assert registry.names() == ["console", "shop", "webhook"]
     assert isinstance(registry.get("console"), ConsoleConnector)
     assert isinstance(registry.get("webhook"), WebhookConnector)
     assert registry.channels() == {"console", "email", "push", "sms", "social", "webhook"}
-    assert registry.actions() == {"webhook.post"}
+    assert registry.actions() == {"webhook.post", *SHOP_ACTIONS}
     assert registry.plugin_of("webhook") == "'cxflow.builtin'"
-    assert "console" in registry and len(registry) == 2
+    assert "console" in registry and len(registry) == 3
 
 
 def test_default_registry_has_the_built_ins() -> None:
@@ -69,17 +71,19 @@ def test_infos_describe_each_connector(registry: ConnectorRegistry) -> None:
 
 
 def test_a_registered_plugin_adds_its_connectors(registry: ConnectorRegistry) -> None:
-    registry.register(ShopPlugin())
-    assert registry.names() == ["console", "shop", "webhook"]
-    assert "shop.create_discount" in registry.actions()
-    assert "shop-inbox" in registry.channels()
-    assert isinstance(registry.for_channel("shop-inbox"), ShopConnector)
-    assert registry.plugin_of("shop") == "'tests.connectors.support.ShopPlugin'"
+    registry.register(StorePlugin())
+    assert registry.names() == ["console", "shop", "store", "webhook"]
+    assert "store.create_discount" in registry.actions()
+    assert "store-inbox" in registry.channels()
+    assert isinstance(registry.for_channel("store-inbox"), StoreConnector)
+    assert registry.plugin_of("store") == "'tests.connectors.support.StorePlugin'"
 
 
 def test_plugins_can_be_given_when_building() -> None:
-    built = ConnectorRegistry(entry_points=False, plugins=[plugin_module("extra", ShopConnector())])
-    assert built.names() == ["console", "shop", "webhook"]
+    built = ConnectorRegistry(
+        entry_points=False, plugins=[plugin_module("extra", StoreConnector())]
+    )
+    assert built.names() == ["console", "shop", "store", "webhook"]
 
 
 def test_the_built_ins_can_be_left_out() -> None:
@@ -87,8 +91,8 @@ def test_the_built_ins_can_be_left_out() -> None:
 
 
 def test_a_plugin_module_is_named_by_its_module(registry: ConnectorRegistry) -> None:
-    registry.register(plugin_module("acme_connectors", ShopConnector()))
-    assert registry.plugin_of("shop") == "'acme_connectors'"
+    registry.register(plugin_module("acme_connectors", StoreConnector()))
+    assert registry.plugin_of("store") == "'acme_connectors'"
 
 
 def test_two_connectors_with_one_name_are_an_error(registry: ConnectorRegistry) -> None:
@@ -102,18 +106,18 @@ def test_two_connectors_with_one_name_are_an_error(registry: ConnectorRegistry) 
         "'my_console' provide it; uninstall one of them or give it another name"
     )
     # The clashing plugin was not added: the registry is as it was.
-    assert registry.names() == ["console", "webhook"]
+    assert registry.names() == ["console", "shop", "webhook"]
     assert registry.plugin_manager.get_plugin("my_console") is None
     assert type(registry.get("console")) is ConsoleConnector
 
 
 def test_one_plugin_providing_a_name_twice_is_an_error(registry: ConnectorRegistry) -> None:
     with pytest.raises(ConnectorPluginError, match="the plugin 'twice' provides it twice"):
-        registry.register(plugin_module("twice", ShopConnector(), ShopConnector()))
+        registry.register(plugin_module("twice", StoreConnector(), StoreConnector()))
 
 
 def test_registering_the_same_plugin_twice_is_an_error(registry: ConnectorRegistry) -> None:
-    plugin = ShopPlugin()
+    plugin = StorePlugin()
     registry.register(plugin)
     with pytest.raises(ConnectorPluginError, match="cannot register plugin"):
         registry.register(plugin)
@@ -123,10 +127,10 @@ def test_registering_the_same_plugin_twice_is_an_error(registry: ConnectorRegist
     ("returned", "message"),
     [
         (
-            [ShopConnector],
-            "the plugin 'bad' returned the class ShopConnector: return an instance, ShopConnector()",
+            [StoreConnector],
+            "the plugin 'bad' returned the class StoreConnector: return an instance, StoreConnector()",
         ),
-        (["shop"], "the plugin 'bad' returned str, which is not a connectors.Connector"),
+        (["store"], "the plugin 'bad' returned str, which is not a connectors.Connector"),
     ],
 )
 def test_a_hook_returning_something_else_is_an_error(
@@ -141,9 +145,9 @@ def test_a_hook_returning_a_single_connector_is_an_error(registry: ConnectorRegi
     class Single:
         @hookimpl
         def cxflow_connectors(self) -> object:
-            return ShopConnector()
+            return StoreConnector()
 
-    with pytest.raises(ConnectorPluginError, match="must return a list of connectors, not Shop"):
+    with pytest.raises(ConnectorPluginError, match="must return a list of connectors, not Store"):
         registry.register(Single(), name="single")
 
 
@@ -175,8 +179,8 @@ def test_a_misspelt_hook_is_an_error(registry: ConnectorRegistry) -> None:
 @pytest.mark.parametrize(
     ("attribute", "value", "message"),
     [
-        ("name", "My Shop", "has the name 'My Shop': a connector name is lower-case letters"),
-        ("name", "1shop", "has the name '1shop'"),
+        ("name", "My Store", "has the name 'My Store': a connector name is lower-case letters"),
+        ("name", "1store", "has the name '1store'"),
         ("channels", ("E-mail",), "has the channel 'E-mail': a channel name is lower-case"),
         (
             "actions",
@@ -188,7 +192,7 @@ def test_a_misspelt_hook_is_an_error(registry: ConnectorRegistry) -> None:
 def test_names_the_dsl_cannot_write_are_errors(
     registry: ConnectorRegistry, attribute: str, value: object, message: str
 ) -> None:
-    connector = ShopConnector()
+    connector = StoreConnector()
     setattr(connector, attribute, value)
     with pytest.raises(ConnectorPluginError, match=message):
         registry.register(plugin_module("odd", connector))
@@ -200,10 +204,10 @@ def test_an_unknown_name_suggests_the_closest(registry: ConnectorRegistry) -> No
     error = raised.value
     assert str(error) == (
         "no connector named 'webhok' is installed: did you mean 'webhook'? "
-        "(installed connectors: console, webhook)"
+        "(installed connectors: console, shop, webhook)"
     )
     assert error.suggestion == "webhook"
-    assert error.installed == ["console", "webhook"]
+    assert error.installed == ["console", "shop", "webhook"]
     assert not error.retryable
 
 
@@ -213,7 +217,7 @@ def test_an_unknown_name_without_a_close_match_lists_what_is_installed(
     with pytest.raises(ConnectorNotFoundError) as raised:
         registry.get("salesforce")
     assert str(raised.value) == (
-        "no connector named 'salesforce' is installed (installed connectors: console, webhook)"
+        "no connector named 'salesforce' is installed (installed connectors: console, shop, webhook)"
     )
     assert raised.value.suggestion is None
 
@@ -221,7 +225,7 @@ def test_an_unknown_name_without_a_close_match_lists_what_is_installed(
 def test_nothing_installed_says_where_to_look() -> None:
     empty = ConnectorRegistry(builtins=False, entry_points=False)
     with pytest.raises(ConnectorNotFoundError, match="no connectors are installed"):
-        empty.get("shop")
+        empty.get("store")
 
 
 def test_channels_go_to_their_connector(registry: ConnectorRegistry) -> None:
@@ -326,9 +330,9 @@ def test_the_validator_reports_channels_and_actions_no_connector_provides(
 
 
 def test_a_plugin_channel_becomes_valid_once_registered(registry: ConnectorRegistry) -> None:
-    text = JOURNEY.format(channel="shop-inbox", action="shop.create_discount")
+    text = JOURNEY.format(channel="store-inbox", action="store.create_discount")
     assert len(load_text(text, catalog=registry).errors) == 2
-    registry.register(ShopPlugin())
+    registry.register(StorePlugin())
     assert load_text(text, catalog=registry).errors == []
 
 
@@ -393,21 +397,26 @@ def test_an_installed_plugin_that_cannot_be_imported_is_reported(
 
 
 def test_actions_are_written_as_the_dsl_writes_them(registry: ConnectorRegistry) -> None:
-    registry.register(ShopPlugin())
-    actions: Mapping[str, ActionSpec] = registry.get("shop").actions
+    registry.register(StorePlugin())
+    actions: Mapping[str, ActionSpec] = registry.get("store").actions
     assert sorted(actions) == ["create_discount", "ping"]
-    assert registry.actions() == {"webhook.post", "shop.create_discount", "shop.ping"}
+    assert registry.actions() == {
+        "webhook.post",
+        "store.create_discount",
+        "store.ping",
+        *SHOP_ACTIONS,
+    }
 
 
 def test_the_hook_documentation_example_works(registry: ConnectorRegistry) -> None:
     """The example in the hookspec's docstring is code plugin authors copy: it must run."""
     doc = hookspecs.cxflow_connectors.__doc__ or ""
-    start = doc.index("and in ``cxflow_shop/__init__.py``::") + len(
-        "and in ``cxflow_shop/__init__.py``::"
+    start = doc.index("and in ``cxflow_store/__init__.py``::") + len(
+        "and in ``cxflow_store/__init__.py``::"
     )
     end = doc.index("    A journey can then use")
-    module = ModuleType("cxflow_shop")
-    exec(compile(textwrap.dedent(doc[start:end]), "cxflow_shop", "exec"), module.__dict__)
+    module = ModuleType("cxflow_store")
+    exec(compile(textwrap.dedent(doc[start:end]), "cxflow_store", "exec"), module.__dict__)
     registry.register(module)
-    assert "shop.create_discount" in registry.actions()
-    assert registry.get("shop").missing_settings() == ["CXFLOW_SHOP_API_KEY"]
+    assert "store.create_discount" in registry.actions()
+    assert registry.get("store").missing_settings() == ["CXFLOW_STORE_API_KEY"]

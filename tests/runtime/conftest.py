@@ -23,6 +23,7 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from connectors.registry import ConnectorRegistry
+from connectors.sandbox.shopify import ShopifySandbox
 from dsl.compiled import CompiledJourney
 from dsl.loader import load_file, load_text
 from engine.router import EventRouter, RouteResult
@@ -30,7 +31,6 @@ from engine.settings import Settings
 from engine.store import Store
 from tests.conftest import JOURNEYS
 from tests.peers.http_receiver import HttpReceiver
-from tests.runtime import shop_plugin
 from worker import build_worker
 from workflows.models import CustomerEvent, RunOutcome
 
@@ -53,6 +53,7 @@ class Engine:
     outbox: Path
     task_queue: str
     test_name: str = "run"
+    shop: ShopifySandbox | None = None
 
     def deploy(self, journey: CompiledJourney) -> CompiledJourney:
         self.store.deploy_journey(journey)
@@ -125,11 +126,13 @@ async def running_engine(
     """A store, a worker and a router on ``env``, with the console outbox in ``tmp_path``."""
     outbox = tmp_path / "outbox.jsonl"
     monkeypatch.setenv("CXFLOW_CONSOLE_OUTBOX", str(outbox))
-    monkeypatch.setenv("CXFLOW_SHOP_URL", receiver.url(""))
+    shop = ShopifySandbox().start()
+    monkeypatch.setenv("CXFLOW_SHOP_STORE_URL", shop.url)
+    monkeypatch.setenv("CXFLOW_SHOP_ACCESS_TOKEN", shop.access_token)
     task_queue = f"test-{uuid.uuid4()}"
     settings = Settings(task_queue=task_queue, database_url=f"sqlite:///{tmp_path / 'store.db'}")
     store = Store.open(settings.database_url)
-    registry = ConnectorRegistry(entry_points=False, plugins=[shop_plugin])
+    registry = ConnectorRegistry(entry_points=False)
     async with build_worker(env.client, settings, store, registry):
         yield Engine(
             env=env,
@@ -140,8 +143,10 @@ async def running_engine(
             outbox=outbox,
             task_queue=task_queue,
             test_name=name,
+            shop=shop,
         )
     store.dispose()
+    shop.stop()
 
 
 @pytest_asyncio.fixture(loop_scope="session")
