@@ -228,9 +228,11 @@ def dev(
 
 def _register_runtime_commands() -> None:
     from engine.cli_runtime import (
+        api,
         connectors_app,
         deploy,
         journeys_app,
+        keys_app,
         report,
         runs_app,
         send_event,
@@ -241,9 +243,11 @@ def _register_runtime_commands() -> None:
     app.command()(start)
     app.command()(report)
     app.command("send-event")(send_event)
+    app.command()(api)
     app.add_typer(journeys_app, name="journeys")
     app.add_typer(runs_app, name="runs")
     app.add_typer(connectors_app, name="connectors")
+    app.add_typer(keys_app, name="keys")
 
 
 _register_runtime_commands()

@@ -31,6 +31,9 @@ err = Console(
 journeys_app = typer.Typer(help="Deployed journeys.", no_args_is_help=True)
 connectors_app = typer.Typer(help="Installed connector plugins.", no_args_is_help=True)
 runs_app = typer.Typer(help="Journey runs (one per customer and journey).", no_args_is_help=True)
+keys_app = typer.Typer(
+    help="Write keys of the event API, one or more per source.", no_args_is_help=True
+)
 
 
 class RuntimeProblemError(Exception):
@@ -316,3 +319,67 @@ def report(
     if html_file is not None:
         html_file.write_text(render_html(result), encoding="utf-8")
         err.print(f"wrote {escape(str(html_file))}")
+
+
+def api(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+) -> None:
+    """Serve the event API (Segment-style /v1/track, /v1/identify, /v1/batch)."""
+    settings = Settings.from_env()
+    store = open_store(settings)
+    try:
+        asyncio.run(_serve_api(settings, store, host, port))
+    finally:
+        store.dispose()
+
+
+async def _serve_api(settings: Settings, store: Store, host: str, port: int) -> None:
+    import uvicorn
+
+    from engine.api import create_app
+    from engine.router import EventRouter
+
+    client = await _client(settings)
+    router = EventRouter(client, store, settings.task_queue, settings.activity_timeout_seconds)
+    config = uvicorn.Config(
+        create_app(store, router), host=host, port=port, log_level="info", access_log=False
+    )
+    server = uvicorn.Server(config)
+    await server.serve()
+    if not server.started:
+        raise RuntimeProblemError(
+            f"the event API could not listen on {host}:{port} (see the error above): "
+            "choose another --port"
+        )
+
+
+@keys_app.command("create")
+def keys_create(
+    source: Annotated[str, typer.Option(help="The emitting system, e.g. web-shop.")],
+) -> None:
+    """Create a write key for a source; it is printed once and stored only hashed."""
+    store = open_store(Settings.from_env())
+    try:
+        key = store.create_write_key(source)
+    finally:
+        store.dispose()
+    err.print(f"write key for {escape(source)} (shown once: keep it in your secret store):")
+    sys.stdout.write(key + "\n")
+
+
+@keys_app.command("list")
+def keys_list() -> None:
+    """The write keys' sources, prefixes and creation times (never the keys)."""
+    store = open_store(Settings.from_env())
+    try:
+        table = Table("source", "key starts with", "created")
+        for record in store.write_keys():
+            table.add_row(
+                record.source,
+                record.key_prefix + "...",
+                record.created_at.strftime("%Y-%m-%d %H:%M:%S"),
+            )
+        out.print(table)
+    finally:
+        store.dispose()

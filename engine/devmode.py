@@ -48,9 +48,9 @@ async def run_dev(
 
     data_dir.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("CXFLOW_CONSOLE_OUTBOX", str(data_dir / "outbox.jsonl"))
-    sandbox = None
-    if "CXFLOW_SHOP_STORE_URL" not in os.environ:
-        # No store configured: the shipped journeys' shop.* calls go to a local sandbox.
+    sandbox: ShopifySandbox | None = None
+    if not os.environ.get("CXFLOW_SHOP_STORE_URL"):
+        # No store configured: the shipped journeys' shop.* calls go to a local Shopify.
         sandbox = ShopifySandbox(log=data_dir / "shop-sandbox.jsonl").start()
         os.environ["CXFLOW_SHOP_STORE_URL"] = sandbox.url
         os.environ["CXFLOW_SHOP_ACCESS_TOKEN"] = sandbox.access_token

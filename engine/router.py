@@ -99,9 +99,12 @@ class EventRouter:
         await asyncio.to_thread(self.store.mark_routed, event.message_id)
         return result
 
-    async def route_pending(self, limit: int = 100) -> int:
-        """Hand over events accepted while Temporal was unreachable; returns how many."""
-        pending = await asyncio.to_thread(self.store.unrouted_events, limit)
+    async def route_pending(self, limit: int = 100, received_before: datetime | None = None) -> int:
+        """Hand over events accepted while Temporal was unreachable; returns how many.
+
+        ``received_before`` skips recent events that their own request may still be routing.
+        """
+        pending = await asyncio.to_thread(self.store.unrouted_events, limit, received_before)
         for record in pending:
             await self.dispatch(
                 CustomerEvent(

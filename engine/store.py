@@ -10,7 +10,9 @@ records defined here, never ORM objects.
 
 from __future__ import annotations
 
+import hashlib
 import re
+import secrets
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -45,6 +47,7 @@ from engine.store_tables import (
     MessageRow,
     RunRow,
     SegmentMembershipRow,
+    WriteKeyRow,
 )
 
 RunStatus = Literal["running", "completed", "exited", "failed"]
@@ -55,6 +58,9 @@ COMPLETED_MESSAGE_STATUSES = ("sent", "skipped", "failed")
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 _SCHEMA_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+_SOURCE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+WRITE_KEY_PREFIX = "cxk_"
+_WRITE_KEY = re.compile(r"^cxk_[A-Za-z0-9_-]{32}$")
 _JSON_OBJECT: TypeAdapter[dict[str, JsonValue]] = TypeAdapter(dict[str, JsonValue])
 
 
@@ -82,6 +88,14 @@ class EventRecord(Record):
     properties: dict[str, Any]
     timestamp: AwareDatetime
     received_at: AwareDatetime
+
+
+class WriteKeyRecord(Record):
+    """A write key as listed: its source and first characters, never the key itself."""
+
+    source: str
+    key_prefix: str
+    created_at: AwareDatetime
 
 
 class JourneyVersionRecord(Record):
@@ -206,9 +220,23 @@ def _json_object(value: dict[str, Any], what: str) -> dict[str, Any]:
         raise StoreError(f"{what} must be JSON values: {where}: {problem['msg']}") from None
 
 
+def _key_hash(key: str) -> str:
+    """Keys are 192 random bits, so a plain SHA-256 is enough: no salt or slow hash needed."""
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
 def _check_limit(limit: int) -> None:
     if limit < 1:
         raise StoreError(f"limit must be at least 1, got {limit}")
+
+
+def _check_timezone(timezone: str) -> None:
+    try:
+        ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise StoreError(
+            f"unknown timezone {timezone!r}: use an IANA name such as Europe/Paris"
+        ) from None
 
 
 def _check_status(status: str, allowed: tuple[str, ...], what: str) -> None:
@@ -373,12 +401,7 @@ class Store:
         """Create or update a customer: traits merge shallowly, a None timezone keeps the old."""
         new_traits = _json_object(traits or {}, "traits")
         if timezone is not None:
-            try:
-                ZoneInfo(timezone)
-            except (ZoneInfoNotFoundError, ValueError):
-                raise StoreError(
-                    f"unknown timezone {timezone!r}: use an IANA name such as Europe/Paris"
-                ) from None
+            _check_timezone(timezone)
         with self._writes.begin() as session:
             now = _now()
             row = self._locked_customer(session, customer_id, now)
@@ -465,6 +488,40 @@ class Store:
                 received_at=event.received_at,
             )
 
+    def record_identify(
+        self, event: EventRecord, traits: dict[str, Any], timezone: str | None = None
+    ) -> bool:
+        """Record an identify call and merge its traits, in one transaction.
+
+        False (and nothing changes) when its message_id is already stored, so a
+        retried or replayed identify never overwrites newer traits.
+        """
+        properties = _json_object(event.properties, "event properties")
+        new_traits = _json_object(traits, "traits")
+        if timezone is not None:
+            _check_timezone(timezone)
+        with self._writes.begin() as session:
+            inserted = self._insert_ignore(
+                session,
+                EventRow,
+                ["message_id"],
+                message_id=event.message_id,
+                customer_id=event.customer_id,
+                name=event.name,
+                properties=properties,
+                timestamp=event.timestamp,
+                received_at=event.received_at,
+            )
+            if not inserted:
+                return False
+            now = _now()
+            row = self._locked_customer(session, event.customer_id, now)
+            row.traits = {**row.traits, **new_traits}
+            if timezone is not None:
+                row.timezone = timezone
+            row.updated_at = now
+            return True
+
     def mark_routed(self, message_id: str, at: datetime | None = None) -> None:
         """The event has been handed to Temporal: it will not be routed again."""
         with self._writes.begin() as session:
@@ -474,12 +531,21 @@ class Store:
                 .values(routed_at=at or _now())
             )
 
-    def unrouted_events(self, limit: int = 100) -> list[EventRecord]:
-        """Accepted events not yet handed to Temporal (it was down), oldest first."""
+    def unrouted_events(
+        self, limit: int = 100, received_before: datetime | None = None
+    ) -> list[EventRecord]:
+        """Accepted events not yet handed to Temporal (it was down), oldest first.
+
+        ``received_before`` leaves out the events still being routed by the request
+        that accepted them.
+        """
         _check_limit(limit)
-        statement = (
-            select(EventRow).where(EventRow.routed_at.is_(None)).order_by(EventRow.id).limit(limit)
-        )
+        statement = select(EventRow).where(EventRow.routed_at.is_(None))
+        if received_before is not None:
+            statement = statement.where(
+                EventRow.received_at < _aware(received_before, "received_before")
+            )
+        statement = statement.order_by(EventRow.id).limit(limit)
         with self._reads.begin() as session:
             return [_event(row) for row in session.scalars(statement)]
 
@@ -778,3 +844,46 @@ class Store:
         )
         with self._reads.begin() as session:
             return [_conversion(row) for row in session.scalars(statement)]
+
+    # --- API write keys ---------------------------------------------------------------------
+
+    def create_write_key(self, source: str) -> str:
+        """A new write key for the event source; the key is returned once and stored hashed.
+
+        A source may hold several keys (to rotate one without downtime).
+        """
+        if not _SOURCE_NAME.match(source):
+            raise StoreError(
+                f"source name {source!r} must be 1 to 100 letters, digits, '.', '_' or '-', "
+                "starting with a letter or digit, e.g. web-shop"
+            )
+        key = WRITE_KEY_PREFIX + secrets.token_urlsafe(24)  # 24 bytes: 32 url-safe characters
+        with self._writes.begin() as session:
+            session.add(
+                WriteKeyRow(
+                    key_hash=_key_hash(key),
+                    source=source,
+                    key_prefix=key[: len(WRITE_KEY_PREFIX) + 4],
+                    created_at=_now(),
+                )
+            )
+        return key
+
+    def check_write_key(self, key: str) -> str | None:
+        """The source the key belongs to, or None when it is not a known key."""
+        if not _WRITE_KEY.match(key):
+            return None
+        with self._reads.begin() as session:
+            row = session.get(WriteKeyRow, _key_hash(key))
+            return None if row is None else row.source
+
+    def write_keys(self) -> list[WriteKeyRecord]:
+        """Every write key's source, prefix and creation time, by source then age."""
+        statement = select(WriteKeyRow).order_by(WriteKeyRow.source, WriteKeyRow.created_at)
+        with self._reads.begin() as session:
+            return [
+                WriteKeyRecord(
+                    source=row.source, key_prefix=row.key_prefix, created_at=row.created_at
+                )
+                for row in session.scalars(statement)
+            ]

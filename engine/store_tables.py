@@ -212,3 +212,16 @@ class ConversionRow(Base):
     converted_at: Mapped[datetime]
 
     __table_args__ = (Index(None, "journey_id", "converted_at"),)
+
+
+class WriteKeyRow(Base):
+    """An API write key of one event source; only its SHA-256 is kept, never the key."""
+
+    __tablename__ = "write_keys"
+
+    key_hash: Mapped[str] = mapped_column(String, primary_key=True)
+    source: Mapped[str] = mapped_column(String)
+    key_prefix: Mapped[str] = mapped_column(String)
+    created_at: Mapped[datetime]
+
+    __table_args__ = (Index(None, "source"),)
