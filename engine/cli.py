@@ -212,17 +212,30 @@ def dev(
     ] = Path(".cxflow"),
     port: Annotated[int, typer.Option(help="Temporal gRPC port.")] = 7233,
     ui_port: Annotated[int, typer.Option(help="Temporal UI port (0 disables the UI).")] = 8233,
+    api_port: Annotated[
+        int, typer.Option(help="Event API port on 127.0.0.1 (0 runs without the API).")
+    ] = 8000,
     run_for: Annotated[
         float | None,
         typer.Option(help="Stop after this many seconds (for smoke tests); default: until Ctrl-C."),
     ] = None,
 ) -> None:
-    """Run the embedded default: Temporal dev server and UI, SQLite store, worker, journeys."""
+    """Run the embedded default: Temporal dev server and UI, SQLite store, worker, event API,
+    journeys."""
     from engine.devmode import run_dev
 
     files = journey_files([journeys]) if journeys.exists() else []
     asyncio.run(
-        run_dev(files, data_dir, port, ui_port or None, run_for, out.print, print_diagnostics)
+        run_dev(
+            files,
+            data_dir,
+            port,
+            ui_port or None,
+            api_port or None,
+            run_for,
+            out.print,
+            print_diagnostics,
+        )
     )
 
 

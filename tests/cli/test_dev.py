@@ -10,13 +10,17 @@ import socket
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 from temporalio.api.workflowservice.v1 import GetSystemInfoRequest
 from temporalio.client import Client
 
 from connectors.registry import default_registry
 from dsl.loader import load_file
+from engine.devmode import dev_write_key
+from engine.store import Store
 from tests.cli.conftest import CXFLOW
 from tests.conftest import JOURNEYS
 
@@ -47,7 +51,7 @@ def test_dev_runs_temporal_with_ui_and_stops_on_sigterm(tmp_path: Path) -> None:
     port, ui_port = free_port(), free_port()
     process = subprocess.Popen(
         [str(CXFLOW), "dev", "--journeys", str(JOURNEYS), "--data-dir", str(tmp_path / "state"),
-         "--port", str(port), "--ui-port", str(ui_port)],
+         "--port", str(port), "--ui-port", str(ui_port), "--api-port", "0"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
@@ -89,11 +93,27 @@ def test_dev_says_what_to_do_when_the_port_is_taken(tmp_path: Path) -> None:
         port = taken.getsockname()[1]
         result = subprocess.run(
             [str(CXFLOW), "dev", "--journeys", str(JOURNEYS), "--data-dir", str(tmp_path),
-             "--port", str(port), "--ui-port", "0"],
+             "--port", str(port), "--ui-port", "0", "--api-port", "0"],
             capture_output=True, text=True, timeout=60,
         )  # fmt: skip
     assert result.returncode == 2
     assert f"port {port} on 127.0.0.1 is already in use" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_dev_says_what_to_do_when_the_api_port_is_taken(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        api_port = taken.getsockname()[1]
+        result = subprocess.run(
+            [str(CXFLOW), "dev", "--journeys", str(JOURNEYS), "--data-dir", str(tmp_path),
+             "--port", str(free_port()), "--ui-port", "0", "--api-port", str(api_port)],
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+    assert result.returncode == 2
+    assert f"port {api_port} for the event API is in use" in result.stderr
+    assert "--api-port" in result.stderr
     assert "Traceback" not in result.stderr
 
 
@@ -107,11 +127,23 @@ steps:
 """
 
 
-def test_dev_runs_a_journey_end_to_end_from_send_event(tmp_path: Path) -> None:
+def wait_for_messages(outbox: Path, count: int) -> list[dict[str, Any]]:
+    deadline = time.monotonic() + 30
+    messages: list[dict[str, Any]] = []
+    while time.monotonic() < deadline:
+        if outbox.exists():
+            messages = [json.loads(line) for line in outbox.read_text().splitlines()]
+            if len(messages) >= count:
+                break
+        time.sleep(0.2)
+    return messages
+
+
+def test_dev_runs_a_journey_from_the_event_api_and_from_send_event(tmp_path: Path) -> None:
     journeys = tmp_path / "journeys"
     journeys.mkdir()
     (journeys / "hello.yaml").write_text(HELLO)
-    port, ui_port = free_port(), free_port()
+    port, ui_port, api_port = free_port(), free_port(), free_port()
     state = tmp_path / "state"
     env = {
         **os.environ,
@@ -119,11 +151,24 @@ def test_dev_runs_a_journey_end_to_end_from_send_event(tmp_path: Path) -> None:
     }
     process = subprocess.Popen(
         [str(CXFLOW), "dev", "--journeys", str(journeys), "--data-dir", str(state),
-         "--port", str(port), "--ui-port", str(ui_port)],
+         "--port", str(port), "--ui-port", str(ui_port), "--api-port", str(api_port)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
     )  # fmt: skip
     try:
-        read_until(process, "Press Ctrl-C", timeout=60)
+        banner = read_until(process, "Press Ctrl-C", timeout=60)
+        api = f"http://127.0.0.1:{api_port}"
+        assert f"event API        {api}" in banner
+        key_file = state / "dev-write-key"
+        assert f'curl -u "$(cat {key_file}):"' in banner
+        key = key_file.read_text().strip()
+        answer = httpx.post(
+            f"{api}/v1/track",
+            auth=(key, ""),
+            json={"userId": "bob", "event": "hello.requested", "messageId": "m-0"},
+            timeout=30,
+        )
+        assert answer.status_code == 200, answer.text
+        assert wait_for_messages(state / "outbox.jsonl", 1)[0]["body"] == "Hi bob, from Hello"
         sent = subprocess.run(
             [str(CXFLOW), "send-event", "--customer", "alice", "--event", "hello.requested",
              "--message-id", "m-1"],
@@ -134,12 +179,11 @@ def test_dev_runs_a_journey_end_to_end_from_send_event(tmp_path: Path) -> None:
         assert sent.returncode == 0, sent.stderr
         assert "accepted m-1" in sent.stdout
         assert "journey:hello:alice" in sent.stdout
-        outbox = state / "outbox.jsonl"
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and not outbox.exists():
-            time.sleep(0.2)
-        messages = [json.loads(line) for line in outbox.read_text().splitlines()]
-        assert [(m["channel"], m["body"]) for m in messages] == [("email", "Hi alice, from Hello")]
+        messages = wait_for_messages(state / "outbox.jsonl", 2)
+        assert [(m["channel"], m["body"]) for m in messages] == [
+            ("email", "Hi bob, from Hello"),
+            ("email", "Hi alice, from Hello"),
+        ]
     finally:
         process.send_signal(signal.SIGTERM)
         process.communicate(timeout=30)
@@ -149,7 +193,7 @@ def test_the_dev_server_does_not_outlive_a_killed_cxflow_dev(tmp_path: Path) -> 
     port = free_port()
     process = subprocess.Popen(
         [str(CXFLOW), "dev", "--journeys", str(tmp_path / "none"), "--data-dir", str(tmp_path),
-         "--port", str(port), "--ui-port", "0"],
+         "--port", str(port), "--ui-port", "0", "--api-port", "0"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
@@ -164,3 +208,18 @@ def test_the_dev_server_does_not_outlive_a_killed_cxflow_dev(tmp_path: Path) -> 
                 return
         time.sleep(0.2)
     raise AssertionError(f"the Temporal dev server still listens on {port} after cxflow died")
+
+
+def test_the_dev_write_key_is_kept_across_restarts_and_private(tmp_path: Path) -> None:
+    store = Store.open(f"sqlite:///{tmp_path / 'cxflow.db'}")
+    try:
+        key = dev_write_key(store, tmp_path)
+        assert store.check_write_key(key) == "dev"
+        assert dev_write_key(store, tmp_path) == key
+        assert (tmp_path / "dev-write-key").stat().st_mode & 0o777 == 0o600
+        (tmp_path / "dev-write-key").write_text("cxk_forgotten\n")
+        replaced = dev_write_key(store, tmp_path)
+        assert replaced != key
+        assert store.check_write_key(replaced) == "dev"
+    finally:
+        store.dispose()
