@@ -18,11 +18,26 @@ from dsl.compiled import CompiledJourney
 from dsl.compiler import compile_journey
 from dsl.diagnostics import Diagnostic, JourneyInvalidError, Severity, has_errors, sort_key
 from dsl.models import Journey
+from dsl.segment_loader import declared_segments, find_segment_folder
+from dsl.segment_refs import check_segment_references
 from dsl.shape_errors import describe, diagnostics_from
 from dsl.source import SourceError, parse_yaml
 from dsl.templates import TemplateStore, find_template_store
 
 MAX_FILE_BYTES = 2_000_000
+
+
+@dataclass(frozen=True)
+class SegmentNames:
+    """The segments a ``segments/`` folder declares, for checking the names journeys use."""
+
+    folder: str
+    names: set[str]
+
+    @classmethod
+    def beside(cls, journey_file: Path) -> SegmentNames | None:
+        folder = find_segment_folder(journey_file)
+        return None if folder is None else cls(str(folder), declared_segments(folder))
 
 
 @dataclass
@@ -54,8 +69,13 @@ def load_text(
     templates: TemplateStore | None = None,
     catalog: ConnectorCatalog | None = None,
     missing_connectors: Severity = Severity.ERROR,
+    segments: SegmentNames | None = None,
 ) -> LoadResult:
-    """Validate and compile journey YAML text."""
+    """Validate and compile journey YAML text.
+
+    ``segments`` are the declared segments the journey may name (unchecked when None);
+    a name not among them is reported with the severity of ``missing_connectors``.
+    """
     result = LoadResult(file=file)
     try:
         document = parse_yaml(text, file)
@@ -85,6 +105,10 @@ def load_text(
     result.journey = journey
     checked = check_journey(journey, document, templates, catalog, missing_connectors)
     result.diagnostics.extend(checked.diagnostics)
+    if segments is not None:
+        result.diagnostics.extend(
+            check_segment_references(document, segments.names, segments.folder, missing_connectors)
+        )
     result.diagnostics.sort(key=sort_key)
     if result.ok:
         result.compiled = compile_journey(journey, checked.templates)
@@ -97,11 +121,14 @@ def load_file(
     templates: TemplateStore | bool | None = True,
     catalog: ConnectorCatalog | None = None,
     missing_connectors: Severity = Severity.ERROR,
+    segments: SegmentNames | bool | None = True,
 ) -> LoadResult:
     """Validate and compile a journey file.
 
     ``templates=True`` looks for a ``templates/`` folder next to the file (or one level up);
-    pass a store to use another, or None to skip template checks.
+    pass a store to use another, or None to skip template checks. ``segments=True`` checks
+    the segment names against a ``segments/`` folder beside the journey's folder (or in
+    it), when there is one.
     """
     path = Path(path)
     file = str(path)
@@ -128,8 +155,14 @@ def load_file(
         store = None
     else:
         store = templates
+    names = SegmentNames.beside(path) if segments is True else segments or None
     return load_text(
-        text, file, templates=store, catalog=catalog, missing_connectors=missing_connectors
+        text,
+        file,
+        templates=store,
+        catalog=catalog,
+        missing_connectors=missing_connectors,
+        segments=names,
     )
 
 

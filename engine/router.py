@@ -21,6 +21,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from dsl.compiled import ApiTriggerSpec, CompiledJourney, EventTriggerSpec, SegmentTriggerSpec
+from engine.segments import SegmentEngine
 from engine.store import EventRecord, Store
 from workflows.journey import JourneyWorkflow, workflow_id_for
 from workflows.models import EVENT_SIGNAL, CustomerEvent, CustomerView, JourneyRunInput
@@ -38,6 +39,8 @@ class RouteResult:
     started: list[str] = field(default_factory=list)
     signalled: list[str] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)
+    segments_entered: set[str] = field(default_factory=set)
+    segments_left: set[str] = field(default_factory=set)
 
 
 class EventRouter:
@@ -50,6 +53,7 @@ class EventRouter:
         self.store = store
         self.task_queue = task_queue
         self.activity_timeout_seconds = activity_timeout_seconds
+        self.segments = SegmentEngine(store)
 
     async def route(self, event: CustomerEvent) -> RouteResult:
         """Accept the event (store it), then hand it to Temporal.
@@ -76,6 +80,9 @@ class EventRouter:
     async def dispatch(self, event: CustomerEvent) -> RouteResult:
         """Start and signal the runs an accepted event concerns, then mark it routed."""
         result = RouteResult(stored=True)
+        # Segments first, so entry gates and segment() in conditions see the new membership.
+        change = await asyncio.to_thread(self.segments.on_event, event.customer_id, event.name)
+        result.segments_entered, result.segments_left = change.entered, change.left
         journeys = await asyncio.to_thread(self.store.active_journeys)
         view = await self._customer(event.customer_id)
         for journey in journeys:
@@ -96,6 +103,8 @@ class EventRouter:
                 continue
             if _triggered_by(journey, event):
                 result.skipped[journey.id] = reason
+        if change.entered:
+            result.started += await self.segments_entered(event.customer_id, change.entered)
         await asyncio.to_thread(self.store.mark_routed, event.message_id)
         return result
 

@@ -225,3 +225,37 @@ class WriteKeyRow(Base):
     created_at: Mapped[datetime]
 
     __table_args__ = (Index(None, "source"),)
+
+
+# --- segments (engine.segments) -------------------------------------------------------------
+
+
+class SegmentDefinitionRow(Base):
+    """A deployed segment: the compiled definition the engine evaluates, one row per segment."""
+
+    __tablename__ = "segment_definitions"
+
+    segment: Mapped[str] = mapped_column(String, primary_key=True)
+    version: Mapped[str] = mapped_column(String)
+    definition: Mapped[dict[str, Any]]
+    source: Mapped[str | None] = mapped_column(Text)
+    deployed_at: Mapped[datetime]
+
+
+class SegmentChangeRow(Base):
+    """A customer entered or left a segment: the history memberships alone do not keep."""
+
+    __tablename__ = "segment_changes"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    customer_id: Mapped[str] = mapped_column(
+        ForeignKey("customers.id", ondelete="CASCADE"), index=True
+    )
+    segment: Mapped[str] = mapped_column(String)
+    change: Mapped[str] = mapped_column(String)
+    at: Mapped[datetime]
+
+    __table_args__ = (
+        CheckConstraint("change IN ('entered', 'left')", name="change"),
+        Index(None, "segment", "at"),
+    )
