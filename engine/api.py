@@ -48,6 +48,8 @@ from engine.api_models import (
     IdentifyCall,
     TrackCall,
 )
+from engine.api_survey import router as survey_router
+from engine.api_webhooks import router as webhooks_router
 from engine.router import EventRouter
 from engine.store import EventRecord, Store
 from workflows.models import CustomerEvent
@@ -115,7 +117,9 @@ class BodyLimit:
 
     @staticmethod
     def limit(path: str) -> int:
-        return MAX_BATCH_BYTES if path.rstrip("/").endswith("/batch") else MAX_CALL_BYTES
+        if path.rstrip("/").endswith("/batch") or path.startswith("/v1/webhooks/"):
+            return MAX_BATCH_BYTES
+        return MAX_CALL_BYTES
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] not in ("POST", "PUT", "PATCH"):
@@ -345,6 +349,13 @@ class EventApi:
 
     async def handle(self, calls: Sequence[TrackCall | IdentifyCall], source: str) -> Accepted:
         """Store every call, then hand the new ones to Temporal (best effort)."""
+        await self.ingest(calls, source)
+        return Accepted()
+
+    async def ingest(
+        self, calls: Sequence[TrackCall | IdentifyCall], source: str
+    ) -> list[CustomerEvent]:
+        """:meth:`handle`, returning the new events (duplicates left out)."""
         received = datetime.now(UTC)
         new = [event for call in calls if (event := await self._store(call, received))]
         if new:
@@ -361,7 +372,7 @@ class EventApi:
                     type(error).__name__,
                     error,
                 )
-        return Accepted()
+        return new
 
     async def reroute_forever(self, interval: float) -> None:
         """Route events stored while Temporal was unreachable, every ``interval`` seconds."""
@@ -414,6 +425,9 @@ def create_app(
     app.add_exception_handler(Exception, _internal_error)
 
     app.state.store = store
+    app.state.events = api  # for the survey and webhook endpoints
+    app.include_router(survey_router)
+    app.include_router(webhooks_router)
 
     @app.post("/v1/track", summary="Record an event", response_model=Accepted)
     async def track(call: TrackCall, source: Source) -> Accepted:

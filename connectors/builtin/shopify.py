@@ -223,6 +223,22 @@ class ShopifyConnector(HttpConnector):
         Setting(
             key="API_VERSION", description="The Admin API version", default=DEFAULT_API_VERSION
         ),
+        # Read by the event API's /v1/webhooks/shopify (engine.api_webhooks), not by actions.
+        Setting(
+            key="WEBHOOK_SECRET",
+            description="The app's shared secret that signs its webhooks (X-Shopify-Hmac-Sha256)",
+            secret=True,
+        ),
+        Setting(
+            key="WEBHOOK_SECRETS",
+            description="Per-shop webhook secrets: shop.myshopify.com=secret,other...=secret",
+            secret=True,
+        ),
+        Setting(
+            key="WEBHOOK_CUSTOMER_ID",
+            description="Which id names the customer of a webhook: shopify_id or email",
+            default="shopify_id",
+        ),
     )
 
     async def run_action(
