@@ -243,6 +243,7 @@ def _register_runtime_commands() -> None:
     from engine.cli_runtime import (
         api,
         connectors_app,
+        customers_app,
         deploy,
         journeys_app,
         keys_app,
@@ -261,6 +262,7 @@ def _register_runtime_commands() -> None:
     app.add_typer(runs_app, name="runs")
     app.add_typer(connectors_app, name="connectors")
     app.add_typer(keys_app, name="keys")
+    app.add_typer(customers_app, name="customers")
 
 
 _register_runtime_commands()

@@ -34,6 +34,7 @@ runs_app = typer.Typer(help="Journey runs (one per customer and journey).", no_a
 keys_app = typer.Typer(
     help="Write keys of the event API, one or more per source.", no_args_is_help=True
 )
+customers_app = typer.Typer(help="Customers: their data and privacy.", no_args_is_help=True)
 
 
 class RuntimeProblemError(Exception):
@@ -381,5 +382,48 @@ def keys_list() -> None:
                 record.created_at.strftime("%Y-%m-%d %H:%M:%S"),
             )
         out.print(table)
+    finally:
+        store.dispose()
+
+
+@customers_app.command("erase")
+def customers_erase(
+    customer: Annotated[str, typer.Argument(help="The customer id (userId) to erase.")],
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Erase a customer's personal data everywhere, running journeys included.
+
+    Running journeys are terminated and their Temporal histories deleted; the
+    profile, events and segment memberships are deleted; journey and experiment
+    figures keep the runs under a random pseudonym. It cannot be undone.
+    """
+    if not yes and not typer.confirm(
+        f"Erase every trace of customer {customer!r}? This cannot be undone", err=True
+    ):
+        raise typer.Exit(1)
+    report = asyncio.run(_erase(Settings.from_env(), customer))
+    for workflow_id in report.terminated:
+        out.print(f"terminated {escape(workflow_id)}")
+    out.print(
+        f"deleting {report.histories_deleted} workflow histories "
+        "(Temporal finishes in the background, usually within a minute)"
+    )
+    for table, count in report.store.deleted.items():
+        out.print(f"deleted {count} {table} row(s)")
+    for table, count in report.store.pseudonymised.items():
+        out.print(f"kept {count} {table} row(s) as {report.store.pseudonym}")
+    out.print(f"erased {escape(customer)}")
+
+
+async def _erase(settings: Settings, customer: str) -> Any:
+    from engine.erasure import ErasureError, erase_customer
+
+    store = open_store(settings)
+    try:
+        client = await _client(settings)
+        try:
+            return await erase_customer(client, store, customer)
+        except ErasureError as error:
+            raise RuntimeProblemError(str(error)) from None
     finally:
         store.dispose()

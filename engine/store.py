@@ -15,7 +15,7 @@ import re
 import secrets
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, JsonValue, TypeAdapter, ValidationError
@@ -33,9 +33,9 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import URL, Connection, make_url
+from sqlalchemy.engine import URL, Connection, CursorResult, Result, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import InstrumentedAttribute, Session, sessionmaker
 from sqlalchemy.pool import ConnectionPoolEntry
 from sqlalchemy.sql import Executable
 
@@ -103,6 +103,15 @@ class WriteKeyRecord(Record):
     source: str
     key_prefix: str
     created_at: AwareDatetime
+
+
+class ErasureRecord(Record):
+    """What erasing a customer removed (rows per table) and the pseudonym analytics keep."""
+
+    customer_id: str
+    pseudonym: str
+    deleted: dict[str, int]
+    pseudonymised: dict[str, int]
 
 
 class JourneyVersionRecord(Record):
@@ -225,6 +234,23 @@ def _json_object(value: dict[str, Any], what: str) -> dict[str, Any]:
         problem = error.errors()[0]
         where = ".".join(str(part) for part in problem["loc"])
         raise StoreError(f"{what} must be JSON values: {where}: {problem['msg']}") from None
+
+
+ERASED_PREFIX = "erased-"
+# What erasing a customer deletes (children first), and the tables it pseudonymises
+# instead; a test checks that every table with a customer column is in one of them.
+_ERASED_ROWS: tuple[tuple[type[Base], InstrumentedAttribute[str]], ...] = (
+    (SegmentMembershipRow, SegmentMembershipRow.customer_id),
+    (EventRow, EventRow.customer_id),
+    (CustomerRow, CustomerRow.id),
+)
+PSEUDONYMISED_TABLES = ("runs", "message_log", "conversions", "experiment_assignments")
+ERASED_TABLES = tuple(table.__tablename__ for table, _ in _ERASED_ROWS)
+
+
+def _rowcount(result: Result[Any]) -> int:
+    """Rows a DELETE or UPDATE touched."""
+    return max(cast(CursorResult[Any], result).rowcount, 0)
 
 
 def _key_hash(key: str) -> str:
@@ -894,6 +920,63 @@ class Store:
                 )
                 for row in session.scalars(statement)
             ]
+
+    # --- erasure ----------------------------------------------------------------------------
+
+    def erase_customer(self, customer_id: str) -> ErasureRecord:
+        """Remove the customer's personal data; keep the analytics under a pseudonym.
+
+        The profile, its events and segment memberships are deleted. Runs,
+        messages, experiment assignments and conversions stay (journey and
+        experiment figures must not change after the fact) but name a random
+        pseudonym instead of the customer, and messages lose their details
+        (addresses, provider answers). One transaction: all of it or nothing.
+        """
+        pseudonym = f"{ERASED_PREFIX}{secrets.token_hex(8)}"
+        deleted: dict[str, int] = {}
+        pseudonymised: dict[str, int] = {}
+
+        def renamed(workflow_id: str) -> str:
+            suffix = f":{customer_id}"
+            if workflow_id.endswith(suffix):
+                return workflow_id[: -len(suffix)] + f":{pseudonym}"
+            return workflow_id
+
+        with self._writes.begin() as session:
+            for table, column in _ERASED_ROWS:
+                result = session.execute(delete(table).where(column == customer_id))
+                deleted[table.__tablename__] = _rowcount(result)
+            for run in session.scalars(select(RunRow).where(RunRow.customer_id == customer_id)):
+                run.customer_id, run.workflow_id = pseudonym, renamed(run.workflow_id)
+                pseudonymised["runs"] = pseudonymised.get("runs", 0) + 1
+            messages = select(MessageRow).where(MessageRow.customer_id == customer_id)
+            for message in session.scalars(messages):
+                message.customer_id, message.workflow_id = pseudonym, renamed(message.workflow_id)
+                message.detail = {"erased": True}
+                pseudonymised["message_log"] = pseudonymised.get("message_log", 0) + 1
+            conversions = select(ConversionRow).where(ConversionRow.customer_id == customer_id)
+            for conversion in session.scalars(conversions):
+                conversion.customer_id = pseudonym
+                conversion.workflow_id = renamed(conversion.workflow_id)
+                pseudonymised["conversions"] = pseudonymised.get("conversions", 0) + 1
+            result = session.execute(
+                update(ExperimentAssignmentRow)
+                .where(ExperimentAssignmentRow.customer_id == customer_id)
+                .values(customer_id=pseudonym)
+            )
+            pseudonymised["experiment_assignments"] = _rowcount(result)
+        return ErasureRecord(
+            customer_id=customer_id,
+            pseudonym=pseudonym,
+            deleted=deleted,
+            pseudonymised={k: v for k, v in pseudonymised.items() if v},
+        )
+
+    def journey_ids(self) -> list[str]:
+        """Every journey ever deployed, active or not, sorted."""
+        statement = select(JourneyVersionRow.journey_id).distinct().order_by("journey_id")
+        with self._reads.begin() as session:
+            return list(session.scalars(statement))
 
     # --- segments (engine.segments evaluates; these read and write) -------------------------
 

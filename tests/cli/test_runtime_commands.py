@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 import pytest_asyncio
+from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 
 from connectors.registry import ConnectorRegistry
@@ -166,3 +168,83 @@ async def test_connectors_list_shows_the_builtins(engine_env: dict[str, str]) ->
     listed = await cxflow(engine_env, "connectors", "list")
     assert listed.returncode == 0
     assert "console" in listed.stdout and "webhook.post" in listed.stdout
+
+
+async def gone(client: Client, workflow_id: str) -> bool:
+    try:
+        await client.get_workflow_handle(workflow_id).describe()
+    except RPCError as error:
+        return error.status == RPCStatusCode.NOT_FOUND
+    return False
+
+
+@ASYNC
+async def test_customers_erase_ends_runs_deletes_histories_and_keeps_figures(
+    engine_env: dict[str, str], dev_server: WorkflowEnvironment, tmp_path: Path
+) -> None:
+    for name, text in (("hello", HELLO), ("alert", ALERT)):
+        (tmp_path / f"{name}.yaml").write_text(text)
+        assert (await cxflow(engine_env, "deploy", str(tmp_path / f"{name}.yaml"))).returncode == 0
+    for customer in ("ada", "bob"):
+        sent = await cxflow(engine_env, "send-event", "--customer", customer,
+                            "--event", "hello.requested")  # fmt: skip
+        assert sent.returncode == 0, sent.stderr
+    await cxflow(engine_env, "start", "alert", "--customer", "ada", "--properties", '{"text": "x"}')
+    store = Store(engine_env["CXFLOW_DATABASE_URL"])
+    try:
+        await eventually(
+            lambda: [r.status for r in store.get_runs(journey_id="alert")] == ["completed"],
+            "the alert run did not complete",
+        )
+        await eventually(
+            lambda: len(store.messages_for(customer_id="ada")) == 2, "ada's messages missing"
+        )
+
+        refused = await asyncio.to_thread(
+            subprocess.run, [str(CXFLOW), "customers", "erase", "ada"], input="n\n",
+            capture_output=True, text=True, env=engine_env, timeout=60,
+        )  # fmt: skip
+        assert refused.returncode == 1
+        assert store.events_for("ada") != []
+
+        erased = await cxflow(engine_env, "customers", "erase", "ada", "--yes")
+        assert erased.returncode == 0, erased.stderr
+        assert "terminated journey:hello:ada" in erased.stdout
+        assert "terminated journey:alert:ada" not in erased.stdout  # it had completed
+        assert "deleting 2 workflow histories" in erased.stdout
+        assert "erased ada" in erased.stdout
+
+        client = dev_server.client
+        for workflow_id in ("journey:hello:ada", "journey:alert:ada"):
+            for _ in range(600):  # the server deletes them in the background (~20 s here)
+                if await gone(client, workflow_id):
+                    break
+                await asyncio.sleep(0.1)
+            else:
+                raise AssertionError(f"the history of {workflow_id} was not deleted")
+        bob = await client.get_workflow_handle("journey:hello:bob").describe()
+        assert bob.status == WorkflowExecutionStatus.RUNNING
+
+        assert store.get_customer("ada") is None
+        assert store.events_for("ada") == [] and store.get_runs(customer_id="ada") == []
+        pseudonyms = {r.customer_id for r in store.get_runs()} - {"bob"}
+        assert len(pseudonyms) == 1 and pseudonyms.pop().startswith("erased-")
+        assert len(store.get_runs(journey_id="hello")) == 2  # the figures keep ada's run
+
+        again = await cxflow(engine_env, "customers", "erase", "ada", "--yes")
+        assert again.returncode == 0, again.stderr
+        assert "deleting 0 workflow histories" in again.stdout
+    finally:
+        store.dispose()
+
+
+def test_customers_erase_says_when_temporal_is_unreachable(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [str(CXFLOW), "customers", "erase", "ada", "--yes"],
+        capture_output=True, text=True, timeout=60,
+        env={**os.environ, "CXFLOW_TEMPORAL_ADDRESS": "127.0.0.1:1",
+             "CXFLOW_DATABASE_URL": f"sqlite:///{tmp_path / 'cxflow.db'}"},
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert "cannot reach Temporal at 127.0.0.1:1" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -1,0 +1,111 @@
+"""Erasing a customer in the store, on SQLite and PostgreSQL (see conftest.py)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from engine.store import (
+    ERASED_PREFIX,
+    ERASED_TABLES,
+    PSEUDONYMISED_TABLES,
+    ConversionRecord,
+    Store,
+)
+from engine.store_tables import Base
+from tests.store.test_store import T0, make_event, make_run
+
+ADA, BOB = "ada:1", "bob"
+
+
+def fill(store: Store, customer: str, tag: str) -> None:
+    """A profile, two events, a segment, a finished run with a sent message and a conversion."""
+    workflow_id = f"journey:abandoned-cart:{customer}"
+    store.upsert_customer(customer, {"email": f"{tag}@example.com"}, "Europe/Paris")
+    store.record_event(make_event(f"{tag}-m1", customer_id=customer))
+    store.record_event(make_event(f"{tag}-m2", "order.completed", customer_id=customer))
+    store.set_segments(customer, {"vip"})
+    store.run_started(make_run(workflow_id, f"{tag}-run", customer_id=customer))
+    store.run_finished(workflow_id, f"{tag}-run", "completed", ended_at=T0 + timedelta(hours=2))
+    store.claim_message(f"{tag}-run:send", workflow_id, "send", "email", customer)
+    store.complete_message(f"{tag}-run:send", "sent", {"to": f"{tag}@example.com"})
+    store.assign_variant("cart-offer", customer, "discount")
+    store.record_conversion(
+        ConversionRecord(
+            workflow_id=workflow_id,
+            run_id=f"{tag}-run",
+            journey_id="abandoned-cart",
+            customer_id=customer,
+            goal_event="order.completed",
+            message_id=f"{tag}-m2",
+            variant="discount",
+            converted_at=T0 + timedelta(hours=1),
+        )
+    )
+
+
+def test_erasure_deletes_personal_data_and_keeps_figures_under_a_pseudonym(
+    store: Store,
+) -> None:
+    fill(store, ADA, "ada")
+    fill(store, BOB, "bob")
+
+    erased = store.erase_customer(ADA)
+
+    assert erased.deleted == {"segment_memberships": 1, "events": 2, "customers": 1}
+    assert erased.pseudonymised == {
+        "runs": 1,
+        "message_log": 1,
+        "conversions": 1,
+        "experiment_assignments": 1,
+    }
+    assert erased.pseudonym.startswith(ERASED_PREFIX)
+    assert store.get_customer(ADA) is None
+    assert store.events_for(ADA) == []
+    assert store.segment_members("vip") == [BOB]
+    assert store.get_runs(customer_id=ADA) == []
+    assert store.messages_for(customer_id=ADA) == []
+
+    (run,) = store.get_runs(customer_id=erased.pseudonym)
+    assert run.workflow_id == f"journey:abandoned-cart:{erased.pseudonym}"
+    assert (run.status, run.journey_id) == ("completed", "abandoned-cart")
+    (message,) = store.messages_for(customer_id=erased.pseudonym)
+    assert (message.status, message.detail) == ("sent", {"erased": True})
+    assert message.workflow_id == run.workflow_id
+    assert store.assignments("cart-offer") == {BOB: "discount", erased.pseudonym: "discount"}
+    conversions = {c.customer_id: c for c in store.conversions("abandoned-cart")}
+    assert set(conversions) == {BOB, erased.pseudonym}
+    assert conversions[erased.pseudonym].workflow_id == run.workflow_id
+
+    # Bob is untouched.
+    bob = store.get_customer(BOB)
+    assert bob is not None and bob.traits == {"email": "bob@example.com"}
+    assert len(store.events_for(BOB)) == 2
+    assert store.messages_for(customer_id=BOB)[0].detail == {"to": "bob@example.com"}
+
+
+def test_erasing_twice_or_an_unknown_customer_changes_nothing(store: Store) -> None:
+    fill(store, BOB, "bob")
+    first = store.erase_customer("nobody")
+    assert sum(first.deleted.values()) == 0 and first.pseudonymised == {}
+    store.erase_customer(BOB)
+    again = store.erase_customer(BOB)
+    assert sum(again.deleted.values()) == 0 and again.pseudonymised == {}
+
+
+def test_each_erasure_gets_its_own_pseudonym(store: Store) -> None:
+    fill(store, ADA, "ada")
+    fill(store, BOB, "bob")
+    assert store.erase_customer(ADA).pseudonym != store.erase_customer(BOB).pseudonym
+
+
+@pytest.mark.parametrize("table", sorted(Base.metadata.tables))
+def test_every_table_naming_a_customer_is_erased_or_pseudonymised(table: str) -> None:
+    """A new table with customer data must be added to the erasure (engine/store.py)."""
+    columns = set(Base.metadata.tables[table].columns.keys())
+    if "customer_id" in columns or table == "customers":
+        assert table in ERASED_TABLES + PSEUDONYMISED_TABLES, (
+            f"table {table} holds customer data: make Store.erase_customer delete or "
+            "pseudonymise it"
+        )
