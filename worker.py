@@ -20,10 +20,12 @@ from temporalio.worker import Worker
 from connectors.errors import ConnectorError
 from connectors.registry import ConnectorRegistry, default_registry
 from engine.activities import JourneyActivities
+from engine.segment_refresh import SegmentActivities
 from engine.settings import Settings, SettingsError
 from engine.store import Store, StoreError
 from workflows.journey import JourneyWorkflow
 from workflows.scheduled import ScheduledEntryWorkflow
+from workflows.segment_refresh import SegmentRefreshWorkflow
 
 
 async def connect(settings: Settings) -> Client:
@@ -43,11 +45,12 @@ def build_worker(
 ) -> Worker:
     """A worker for the journey task queue, sized by the settings."""
     activities = JourneyActivities(store, connectors, settings, client)
+    segments = SegmentActivities(store, client, settings)
     return Worker(
         client,
         task_queue=settings.task_queue,
-        workflows=[JourneyWorkflow, ScheduledEntryWorkflow],
-        activities=activities.all(),
+        workflows=[JourneyWorkflow, ScheduledEntryWorkflow, SegmentRefreshWorkflow],
+        activities=[*activities.all(), *segments.all()],
         activity_executor=ThreadPoolExecutor(max_workers=settings.max_concurrent_activities),
         max_concurrent_activities=settings.max_concurrent_activities,
         max_concurrent_workflow_tasks=settings.max_concurrent_workflow_tasks,

@@ -252,6 +252,7 @@ def _register_runtime_commands() -> None:
         send_event,
         start,
     )
+    from engine.cli_segments import segments_app
 
     app.command()(deploy)
     app.command()(start)
@@ -262,6 +263,7 @@ def _register_runtime_commands() -> None:
     app.add_typer(runs_app, name="runs")
     app.add_typer(connectors_app, name="connectors")
     app.add_typer(keys_app, name="keys")
+    app.add_typer(segments_app, name="segments")
     app.add_typer(customers_app, name="customers")
 
 

@@ -46,12 +46,24 @@ def open_store(settings: Settings) -> Store:
 
 
 def deploy(
-    paths: Annotated[list[Path], typer.Argument(help="Journey files or folders to deploy.")],
+    paths: Annotated[
+        list[Path],
+        typer.Argument(help="Journey files or folders to deploy, and segments/ folders or files."),
+    ],
 ) -> None:
-    """Validate journeys and make them the active versions; nothing invalid is deployed."""
+    """Validate journeys (and segments) and make them the active versions; nothing invalid is
+    deployed."""
     from engine.cli import journey_files, print_diagnostics
+    from engine.cli_segments import (
+        checked_segments,
+        deploy_checked,
+        split_segment_paths,
+        sync_refresh,
+    )
 
     settings = Settings.from_env()
+    segment_paths, paths = split_segment_paths(paths)
+    segments = checked_segments(segment_paths) if segment_paths else []
     catalog = default_registry()
     results = [load_file(path, catalog=catalog) for path in journey_files(paths)]
     failed = [r for r in results if r.compiled is None]
@@ -62,6 +74,7 @@ def deploy(
         raise typer.Exit(1)
     store = open_store(settings)
     try:
+        deploy_checked(store, segments)
         for result in results:
             compiled = result.compiled
             assert compiled is not None
@@ -73,6 +86,8 @@ def deploy(
             synced = asyncio.run(_sync(settings, active))
             for schedule_id in synced:
                 out.print(f"scheduled {schedule_id}")
+        if segments:
+            sync_refresh(settings, store)
     finally:
         store.dispose()
 

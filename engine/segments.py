@@ -269,7 +269,7 @@ async def refresh_segments(
     """Recompute every time-dependent segment for every customer, page by page.
 
     ``enter`` starts the journeys of the segments a customer entered (the router's
-    ``segments_entered``); ``checkpoint`` is called after each page (the activity
+    ``segments_entered``); ``checkpoint`` is called after each customer (the activity
     heartbeats it, so a retry resumes after the last customer done).
     """
     import asyncio
@@ -290,4 +290,4 @@ async def refresh_segments(
             done.left += len(change.left)
             done.customers += 1
             done.after = customer_id
-        checkpoint(done)
+            checkpoint(done)

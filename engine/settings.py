@@ -33,6 +33,7 @@ class Settings(BaseModel):
     max_cached_workflows: int = Field(default=1000, ge=0)
     shutdown_grace_seconds: float = Field(default=10.0, ge=0)
     activity_timeout_seconds: int = Field(default=60, ge=1)
+    segment_refresh_seconds: int = Field(default=900, ge=10)
     public_url: str = Field(default="http://127.0.0.1:8000")
     secret_key: str = Field(default="cxflow-dev-secret-change-me")
 

@@ -241,6 +241,7 @@ ERASED_PREFIX = "erased-"
 # instead; a test checks that every table with a customer column is in one of them.
 _ERASED_ROWS: tuple[tuple[type[Base], InstrumentedAttribute[str]], ...] = (
     (SegmentMembershipRow, SegmentMembershipRow.customer_id),
+    (SegmentChangeRow, SegmentChangeRow.customer_id),
     (EventRow, EventRow.customer_id),
     (CustomerRow, CustomerRow.id),
 )
