@@ -152,10 +152,7 @@ def _parse_score(token: SurveyToken, text: str) -> int:
     try:
         score = int(text.strip())
     except ValueError:
-        low, high = token.scale
-        raise SurveyScoreError(
-            f"a {token.kind.upper()} score is a whole number from {low} to {high}"
-        ) from None
+        raise SurveyScoreError(token.scale_text()) from None
     return token.check_score(score)
 
 

@@ -117,10 +117,14 @@ class SurveyToken(BaseModel):
     def check_score(self, score: int) -> int:
         low, high = self.scale
         if not low <= score <= high:
-            raise SurveyScoreError(
-                f"a {self.kind.upper()} score is a whole number from {low} to {high}, not {score}"
-            )
+            raise SurveyScoreError(f"{self.scale_text()}, not {score}")
         return score
+
+    def scale_text(self) -> str:
+        """``an NPS score is a whole number from 0 to 10``."""
+        low, high = self.scale
+        article = "an" if self.kind == "nps" else "a"
+        return f"{article} {self.kind.upper()} score is a whole number from {low} to {high}"
 
     def category(self, score: int) -> str:
         """NPS promoter/passive/detractor; CSAT satisfied or not; CES easy or not."""

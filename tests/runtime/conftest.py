@@ -34,6 +34,9 @@ from tests.peers.http_receiver import HttpReceiver
 from worker import build_worker
 from workflows.models import CustomerEvent, RunOutcome
 
+SURVEY_SECRET = "test-survey-secret"
+SHOP_WEBHOOK_SECRET = "test-shopify-app-secret"
+
 
 @pytest.fixture
 def receiver() -> Iterator[HttpReceiver]:
@@ -122,18 +125,23 @@ async def running_engine(
     tmp_path: Path,
     receiver: HttpReceiver,
     monkeypatch: pytest.MonkeyPatch,
+    registry: ConnectorRegistry | None = None,
 ) -> AsyncIterator[Engine]:
     """A store, a worker and a router on ``env``, with the console outbox in ``tmp_path``.
 
     The built-in ``shop`` connector talks to a Shopify sandbox of its own, with its log
-    in ``tmp_path`` to read when a test fails.
+    in ``tmp_path`` to read when a test fails. The connectors are the built-ins unless
+    ``registry`` says otherwise; the survey links and Shopify webhooks have secrets.
     """
     outbox = tmp_path / "outbox.jsonl"
     monkeypatch.setenv("CXFLOW_CONSOLE_OUTBOX", str(outbox))
+    monkeypatch.setenv("CXFLOW_SURVEY_SECRET", SURVEY_SECRET)
+    monkeypatch.setenv("CXFLOW_SHOP_WEBHOOK_SECRET", SHOP_WEBHOOK_SECRET)
     task_queue = f"test-{uuid.uuid4()}"
     settings = Settings(task_queue=task_queue, database_url=f"sqlite:///{tmp_path / 'store.db'}")
     store = Store.open(settings.database_url)
-    registry = ConnectorRegistry(entry_points=False)
+    if registry is None:
+        registry = ConnectorRegistry(entry_points=False)
     with ShopifySandbox(log=tmp_path / "shop-sandbox.jsonl") as shop:
         monkeypatch.setenv("CXFLOW_SHOP_STORE_URL", shop.url)
         monkeypatch.setenv("CXFLOW_SHOP_ACCESS_TOKEN", shop.access_token)

@@ -1,0 +1,119 @@
+"""Survey tokens: only the holder of the secret can make or change one, and they expire."""
+
+from __future__ import annotations
+
+import base64
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from connectors.builtin.survey import (
+    ExpiredSurveyTokenError,
+    InvalidSurveyTokenError,
+    LinkInputs,
+    SurveyScoreError,
+    SurveyToken,
+    decode_token,
+    encode_token,
+)
+
+SECRET = "unit-secret"
+NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+
+
+def token(**changes: object) -> SurveyToken:
+    fields: dict[str, object] = {
+        "customer_id": "ada",
+        "survey": "nps",
+        "kind": "nps",
+        "journey_id": "post-purchase-nps",
+        "idempotency_key": "journey:post-purchase-nps:ada/r1/nps-survey/1",
+        "expires_at": int((NOW + timedelta(days=4)).timestamp()),
+        **changes,
+    }
+    return SurveyToken.model_validate(fields)
+
+
+def test_a_token_round_trips_and_is_url_safe() -> None:
+    original = token()
+    text = encode_token(SECRET, original)
+    assert text.startswith("v1.")
+    assert all(c.isalnum() or c in "-_." for c in text)
+    assert decode_token(SECRET, text, now=NOW) == original
+
+
+def test_another_secret_cannot_read_it() -> None:
+    text = encode_token(SECRET, token())
+    with pytest.raises(InvalidSurveyTokenError, match="not valid"):
+        decode_token("another-secret", text, now=NOW)
+
+
+def test_a_changed_payload_fails_its_signature() -> None:
+    """Swapping the customer (to answer for someone else) keeps the old signature: refused."""
+    version, payload, signature = encode_token(SECRET, token()).split(".")
+    data = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    data["c"] = "mallory"
+    forged = base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
+    with pytest.raises(InvalidSurveyTokenError):
+        decode_token(SECRET, f"{version}.{forged}.{signature}", now=NOW)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["", "v1", "v1..", "v2.abc.def", "v1.abc.def", "v1.%%%.***", "x" * 5000, "v1.a.b.c"],
+)
+def test_garbage_is_invalid_not_an_error(text: str) -> None:
+    with pytest.raises(InvalidSurveyTokenError):
+        decode_token(SECRET, text, now=NOW)
+
+
+def test_a_token_cut_short_is_invalid() -> None:
+    text = encode_token(SECRET, token())
+    with pytest.raises(InvalidSurveyTokenError):
+        decode_token(SECRET, text[:-4], now=NOW)
+
+
+def test_an_expired_token_says_so() -> None:
+    text = encode_token(SECRET, token())
+    later = NOW + timedelta(days=4, seconds=1)
+    with pytest.raises(ExpiredSurveyTokenError, match="closed: its link expired on 05 March 2026"):
+        decode_token(SECRET, text, now=later)
+
+
+def test_the_message_id_is_one_per_customer_survey_and_step() -> None:
+    first = token()
+    retried = token(expires_at=first.expires_at + 60)  # a retried call: a new expiry
+    assert first.message_id == retried.message_id
+    assert first.message_id.startswith("survey:")
+    assert token(customer_id="bob").message_id != first.message_id
+    assert token(survey="nps-2").message_id != first.message_id
+    assert token(idempotency_key="journey:x:ada/r1/nps-survey/2").message_id != first.message_id
+
+
+@pytest.mark.parametrize(
+    ("kind", "low", "high", "categories"),
+    [
+        ("nps", 0, 10, {0: "detractor", 6: "detractor", 7: "passive", 8: "passive", 9: "promoter"}),
+        ("csat", 1, 5, {1: "unsatisfied", 3: "unsatisfied", 4: "satisfied", 5: "satisfied"}),
+        ("ces", 1, 7, {1: "difficult", 4: "difficult", 5: "easy", 7: "easy"}),
+    ],
+)
+def test_scales_and_categories(kind: str, low: int, high: int, categories: dict[int, str]) -> None:
+    survey = token(kind=kind)
+    assert survey.scale == (low, high)
+    assert survey.check_score(low) == low and survey.check_score(high) == high
+    for bad in (low - 1, high + 1):
+        with pytest.raises(SurveyScoreError, match=f"from {low} to {high}"):
+            survey.check_score(bad)
+    assert {score: survey.category(score) for score in categories} == categories
+
+
+def test_link_inputs_check_the_survey_id_and_duration() -> None:
+    assert LinkInputs(survey="nps").expires_in == "14d"
+    with pytest.raises(ValueError, match="not a duration"):
+        LinkInputs(survey="nps", expires_in="soon")
+    with pytest.raises(ValueError, match="survey"):
+        LinkInputs(survey="NPS survey")
+    with pytest.raises(ValueError, match="kind"):
+        LinkInputs.model_validate({"survey": "x", "kind": "stars"})
