@@ -227,7 +227,7 @@ class JourneyActivities:
         elif data.event == "step":
             assert data.step_id is not None
             await asyncio.to_thread(
-                self.store.run_step, run.workflow_id, run.entry_id, data.step_id
+                self.store.run_step, run.workflow_id, run.entry_id, data.step_id, data.at
             )
             if data.variant is not None:
                 await asyncio.to_thread(

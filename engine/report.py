@@ -28,8 +28,26 @@ class RunSummary(BaseModel):
     conversions: int
 
 
+class FunnelStep(BaseModel):
+    """One step of the funnel: the runs that reached it, as a share of all runs."""
+
+    model_config = ConfigDict(frozen=True)
+
+    step_id: str
+    kind: str
+    runs: int
+    customers: int
+    reached_rate: float | None
+    completed: int
+    exited: int
+    failed: int
+    running: int
+    converted: int
+    conversion_rate: float | None
+
+
 class JourneyReport(BaseModel):
-    """Everything the report shows; also what the JSON endpoint will serve."""
+    """Everything the report shows; also what the JSON endpoint serves."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -37,7 +55,38 @@ class JourneyReport(BaseModel):
     name: str
     version: str
     summary: RunSummary
+    funnel: list[FunnelStep]
     experiments: list[ExperimentResult]
+
+
+def _rate(part: int, whole: int) -> float | None:
+    return part / whole if whole else None
+
+
+def build_funnel(store: Store, journey: CompiledJourney, runs: int) -> list[FunnelStep]:
+    """Every step of the journey in its written order, reached or not."""
+    visits = {record.step_id: record for record in store.step_funnel(journey.id)}
+    steps = []
+    for step_id, node in journey.steps.items():
+        record = visits.get(step_id)
+        reached = record.runs if record else 0
+        converted = record.converted if record else 0
+        steps.append(
+            FunnelStep(
+                step_id=step_id,
+                kind=node.kind,
+                runs=reached,
+                customers=record.customers if record else 0,
+                reached_rate=_rate(reached, runs),
+                completed=record.completed if record else 0,
+                exited=record.exited if record else 0,
+                failed=record.failed if record else 0,
+                running=record.running if record else 0,
+                converted=converted,
+                conversion_rate=_rate(converted, reached),
+            )
+        )
+    return steps
 
 
 def build_report(store: Store, journey: CompiledJourney, limit: int = 100_000) -> JourneyReport:
@@ -56,6 +105,7 @@ def build_report(store: Store, journey: CompiledJourney, limit: int = 100_000) -
         name=journey.name,
         version=journey.version,
         summary=summary,
+        funnel=build_funnel(store, journey, summary.runs),
         experiments=experiment_results(store, journey),
     )
 
@@ -75,6 +125,17 @@ def print_report(report: JourneyReport, console: Console) -> None:
     if summary.waiting_at:
         waiting = ", ".join(f"{k} {v}" for k, v in sorted(summary.waiting_at.items()))
         console.print(f"running now at: {waiting}")
+    funnel = Table(
+        "step", "kind", "runs", "reached", "customers", "running", "completed", "exited",
+        "failed", "converted", "conv. rate", title="funnel (runs that reached each step)",
+    )  # fmt: skip
+    for step in report.funnel:
+        funnel.add_row(
+            step.step_id, step.kind, str(step.runs), _percent(step.reached_rate),
+            str(step.customers), str(step.running), str(step.completed), str(step.exited),
+            str(step.failed), str(step.converted), _percent(step.conversion_rate),
+        )  # fmt: skip
+    console.print(funnel)
     for experiment in report.experiments:
         table = Table(
             "variant", "exposures", "conversions", "rate (95% CI)", "lift", "P(beats " +
@@ -117,11 +178,27 @@ def render_html(report: JourneyReport) -> str:
         f"{summary.conversions} conversions</p>",
     ]
     if summary.by_status:
-        parts.append("<table><tr><th>status</th><th>runs</th></tr>")
+        parts.append("<table><tr><th>status</th><th>runs</th><th>share</th></tr>")
         parts += [
-            f"<tr><td>{e(k)}</td><td>{v}</td></tr>" for k, v in sorted(summary.by_status.items())
+            f"<tr><td>{e(k)}</td><td>{v}</td><td>{_percent(_rate(v, summary.runs))}</td></tr>"
+            for k, v in sorted(summary.by_status.items())
         ]
         parts.append("</table>")
+    parts.append("<h2>Funnel</h2>")
+    parts.append(_funnel_chart(report.funnel))
+    parts.append(
+        "<table><tr><th>step</th><th>kind</th><th>runs</th><th>reached</th><th>customers</th>"
+        "<th>running</th><th>completed</th><th>exited</th><th>failed</th><th>converted</th>"
+        "<th>conversion rate</th></tr>"
+    )
+    parts += [
+        f"<tr><td>{e(s.step_id)}</td><td>{e(s.kind)}</td><td>{s.runs}</td>"
+        f"<td>{_percent(s.reached_rate)}</td><td>{s.customers}</td><td>{s.running}</td>"
+        f"<td>{s.completed}</td><td>{s.exited}</td><td>{s.failed}</td><td>{s.converted}</td>"
+        f"<td>{_percent(s.conversion_rate)}</td></tr>"
+        for s in report.funnel
+    ]
+    parts.append("</table>")
     for experiment in report.experiments:
         parts.append(f"<h2>Experiment {e(experiment.experiment)}</h2>")
         parts.append(
@@ -166,6 +243,26 @@ def _rate_chart(experiment: ExperimentResult) -> str:
             "stroke='#222' stroke-width='2'/>"
             f"<text x='{118 + max(bar, high):.1f}' y='{y + 18}' font-size='12'>"
             f"{_percent(v.rate)}</text>"
+        )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _funnel_chart(funnel: list[FunnelStep]) -> str:
+    """Horizontal bars of runs per step (converted runs darker), as inline SVG."""
+    width, row = 520, 26
+    top = max([step.runs for step in funnel] + [1])
+    height = row * len(funnel) + 10
+    parts = [f"<svg width='{width + 260}' height='{height}' role='img' aria-label='funnel'>"]
+    for index, step in enumerate(funnel):
+        y = 5 + index * row
+        bar, converted = step.runs / top * width, step.converted / top * width
+        parts.append(
+            f"<text x='0' y='{y + 15}' font-size='13'>{html.escape(step.step_id)}</text>"
+            f"<rect x='170' y='{y + 3}' width='{bar:.1f}' height='16' fill='#a9c1f5'/>"
+            f"<rect x='170' y='{y + 3}' width='{converted:.1f}' height='16' fill='#2f6ad9'/>"
+            f"<text x='{178 + bar:.1f}' y='{y + 15}' font-size='12'>{step.runs} "
+            f"({_percent(step.reached_rate)})</text>"
         )
     parts.append("</svg>")
     return "".join(parts)

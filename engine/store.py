@@ -54,6 +54,7 @@ from engine.store_tables import (
     SegmentChangeRow,
     SegmentDefinitionRow,
     SegmentMembershipRow,
+    StepVisitRow,
     WriteKeyRow,
 )
 
@@ -146,6 +147,19 @@ class MessageRecord(Record):
     detail: dict[str, Any]
     created_at: AwareDatetime
     completed_at: AwareDatetime | None
+
+
+class StepFunnelRecord(Record):
+    """The runs that reached one step, and how they ended."""
+
+    step_id: str
+    runs: int
+    customers: int
+    completed: int
+    exited: int
+    failed: int
+    running: int
+    converted: int
 
 
 class ConversionRecord(Record):
@@ -683,18 +697,68 @@ class Store:
         with self._writes.begin() as session:
             self._insert_ignore(session, RunRow, ["workflow_id", "run_id"], **run.model_dump())
 
-    def run_step(self, workflow_id: str, run_id: str, step_id: str) -> None:
-        """Note the step a running run is at; ignored for unknown or finished runs."""
+    def run_step(
+        self, workflow_id: str, run_id: str, step_id: str, at: datetime | None = None
+    ) -> None:
+        """Note the step a running run is at, and its first visit of that step (funnels).
+
+        Ignored for unknown runs; a finished run's current step stays as it was.
+        """
+        visited = _now() if at is None else _aware(at, "at")
         with self._writes.begin() as session:
-            session.execute(
-                update(RunRow)
-                .where(
-                    RunRow.workflow_id == workflow_id,
-                    RunRow.run_id == run_id,
-                    RunRow.status == "running",
-                )
-                .values(current_step=step_id)
+            run = session.get(RunRow, (workflow_id, run_id))
+            if run is None:
+                return
+            if run.status == "running":
+                run.current_step = step_id
+            self._insert_ignore(
+                session,
+                StepVisitRow,
+                ["run_id", "step_id"],
+                run_id=run_id,
+                step_id=step_id,
+                journey_id=run.journey_id,
+                first_at=visited,
             )
+
+    def step_funnel(self, journey_id: str) -> list[StepFunnelRecord]:
+        """Per step reached: runs and customers, and how those runs ended or converted."""
+        converted = (
+            select(ConversionRow.run_id).where(ConversionRow.journey_id == journey_id).distinct()
+        ).subquery()
+        statement = (
+            select(
+                StepVisitRow.step_id,
+                func.count(),
+                func.count(func.distinct(RunRow.customer_id)),
+                func.count().filter(RunRow.status == "completed"),
+                func.count().filter(RunRow.status == "exited"),
+                func.count().filter(RunRow.status == "failed"),
+                func.count().filter(RunRow.status == "running"),
+                func.count(converted.c.run_id),
+            )
+            .join(RunRow, RunRow.run_id == StepVisitRow.run_id)
+            .outerjoin(converted, converted.c.run_id == StepVisitRow.run_id)
+            .where(StepVisitRow.journey_id == journey_id, RunRow.journey_id == journey_id)
+            .group_by(StepVisitRow.step_id)
+            .order_by(StepVisitRow.step_id)
+        )
+        with self._reads.begin() as session:
+            return [
+                StepFunnelRecord(
+                    step_id=step,
+                    runs=runs,
+                    customers=customers,
+                    completed=completed,
+                    exited=exited,
+                    failed=failed,
+                    running=running,
+                    converted=conversions,
+                )
+                for step, runs, customers, completed, exited, failed, running, conversions in (
+                    session.execute(statement)
+                )
+            ]
 
     def run_variant(self, workflow_id: str, run_id: str, variant: str) -> None:
         """Note the experiment variant the run was split into; ignored for unknown runs."""

@@ -170,6 +170,22 @@ class RunRow(Base):
     )
 
 
+class StepVisitRow(Base):
+    """A run reached a step (first time only): what per-step funnels count.
+
+    Keyed by the entry run id, with no customer column: it holds nothing personal.
+    """
+
+    __tablename__ = "step_visits"
+
+    run_id: Mapped[str] = mapped_column(String, primary_key=True)
+    step_id: Mapped[str] = mapped_column(String, primary_key=True)
+    journey_id: Mapped[str] = mapped_column(String)
+    first_at: Mapped[datetime]
+
+    __table_args__ = (Index(None, "journey_id", "step_id"),)
+
+
 class MessageRow(Base):
     __tablename__ = "message_log"
 

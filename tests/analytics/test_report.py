@@ -29,6 +29,7 @@ def test_report_in_the_terminal_as_json_and_as_html(tmp_path: Path) -> None:
     assert "experiment cart-offer-2026 (step offer-test)" in shown.stdout
     assert "holdout (holdout)" in shown.stdout
     assert "chi-square p =" in shown.stdout
+    assert "funnel (runs that reached each step)" in shown.stdout and "offer-test" in shown.stdout
     text = page.read_text()
     assert text.startswith("<!doctype html>") and "<script" not in text and "http" not in text
     assert "<svg" in text and "Experiment cart-offer-2026" in text
