@@ -74,8 +74,13 @@ class HttpClient:
         json: Any = None,
         content: bytes | None = None,
         params: Mapping[str, str] | None = None,
+        check: bool = True,
     ) -> httpx.Response:
-        """Send one request; a 2xx response, or a :class:`ConnectorError`."""
+        """Send one request; a 2xx response, or a :class:`ConnectorError`.
+
+        With ``check=False`` any HTTP answer is returned, for connectors that read a
+        provider's own error codes from the body; network failures still raise.
+        """
         if self.bucket is not None:
             await self.bucket.acquire()
         sent_headers = dict(headers or {})
@@ -102,7 +107,7 @@ class HttpClient:
                 f"({type(error).__name__}: {error}); it will be retried",
                 connector=self.connector,
             ) from error
-        if response.is_success:
+        if response.is_success or not check:
             return response
         raise error_for_status(
             response.status_code,

@@ -55,6 +55,11 @@ class SendRequest(ConnectorModel):
     body: str | None = None
     html: str | None = None
     params: dict[str, JsonValue] = Field(default_factory=dict)
+    unsubscribe_url: str | None = Field(
+        default=None,
+        description="The customer's signed one-click unsubscribe link for this channel: email "
+        "connectors put it in List-Unsubscribe (RFC 8058) and in the body when it is missing.",
+    )
 
 
 class SendResult(ConnectorModel):

@@ -11,6 +11,7 @@ reaches the step.
 from __future__ import annotations
 
 import importlib.metadata
+import os
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from types import ModuleType
@@ -125,20 +126,41 @@ class ConnectorRegistry:
             raise ConnectorNotFoundError(name, self._by_name) from None
 
     def for_channel(self, channel: str) -> Connector:
-        """The connector that delivers messages on this channel."""
-        if channel in self.routes:
-            return self.get(self.routes[channel])
+        """The connector that delivers messages on this channel.
+
+        In order: the route given to the registry; the ``CXFLOW_CHANNEL_<CHANNEL>``
+        environment variable (``CXFLOW_CHANNEL_EMAIL=postmark``); the only provider
+        whose required settings are all set; the fallback (``console``) when no
+        provider is configured; the only provider, configured or not (its send then
+        names the settings to set). Built-in providers such as ``smtp`` therefore take
+        over the channel from ``console`` as soon as they are configured.
+        """
+        routed = self.routes.get(channel) or os.environ.get(channel_variable(channel))
+        if routed:
+            if routed not in self._by_name:
+                raise ConnectorNotFoundError(routed, self._by_name)
+            target = self._by_name[routed]
+            if channel not in target.channels:
+                raise ConnectorPluginError(
+                    f"{channel_variable(channel)}={routed}, but {routed} provides "
+                    f"{', '.join(target.channels) or 'no channels'}, not '{channel}'"
+                )
+            return target
         providers = [c for c in self if channel in c.channels]
         if not providers:
             raise ConnectorNotFoundError(channel, self.channels(), kind="channel")
-        primary = [c for c in providers if not c.fallback] or providers
-        if len(primary) > 1:
-            names = ", ".join(c.name for c in primary)
+        primary = [c for c in providers if not c.fallback]
+        configured = [c for c in primary if not c.missing_settings()]
+        fallback = [c for c in providers if c.fallback]
+        candidates = configured or fallback or primary
+        if len(candidates) > 1:
+            names = ", ".join(c.name for c in candidates)
             raise ConnectorPluginError(
-                f"the channel '{channel}' is provided by {names}: choose one with a route "
-                f"(routes={{'{channel}': '{primary[0].name}'}})"
+                f"the channel '{channel}' is provided by {names}: choose one with "
+                f"{channel_variable(channel)}={candidates[0].name} (or a route: "
+                f"routes={{'{channel}': '{candidates[0].name}'}})"
             )
-        return primary[0]
+        return candidates[0]
 
     def channels(self) -> set[str]:
         """Channel names usable in ``send:`` steps."""
@@ -256,6 +278,11 @@ class ConnectorRegistry:
             if candidate is plugin:
                 return f"'{plugin_name}' (from {dist.project_name} {dist.version})"
         return f"'{plugin_name}'"
+
+
+def channel_variable(channel: str) -> str:
+    """``CXFLOW_CHANNEL_EMAIL``: the variable that picks the connector of a channel."""
+    return f"CXFLOW_CHANNEL_{channel.upper().replace('-', '_')}"
 
 
 def default_registry(routes: Mapping[str, str] | None = None) -> ConnectorRegistry:

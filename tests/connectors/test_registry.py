@@ -29,6 +29,9 @@ from tests.connectors.support import StoreConnector, StorePlugin
 SHOP_ACTIONS = {"shop.create_discount", "shop.request_review", "shop.get_orders"}
 
 
+BUILT_INS = ["console", "mastodon", "postmark", "shop", "smtp", "survey", "webhook"]
+
+
 def plugin_module(name: str, *connectors: object) -> ModuleType:
     """A plugin as a module with a hook function, as entry points load them."""
     module = ModuleType(name)
@@ -42,13 +45,13 @@ def plugin_module(name: str, *connectors: object) -> ModuleType:
 
 
 def test_built_ins_are_discovered(registry: ConnectorRegistry) -> None:
-    assert registry.names() == ["console", "shop", "survey", "webhook"]
+    assert registry.names() == BUILT_INS
     assert isinstance(registry.get("console"), ConsoleConnector)
     assert isinstance(registry.get("webhook"), WebhookConnector)
     assert registry.channels() == {"console", "email", "push", "sms", "social", "webhook"}
     assert registry.actions() == {"webhook.post", "survey.link", *SHOP_ACTIONS}
     assert registry.plugin_of("webhook") == "'cxflow.builtin'"
-    assert "console" in registry and len(registry) == 4
+    assert "console" in registry and len(registry) == 7
 
 
 def test_default_registry_has_the_built_ins() -> None:
@@ -72,7 +75,7 @@ def test_infos_describe_each_connector(registry: ConnectorRegistry) -> None:
 
 def test_a_registered_plugin_adds_its_connectors(registry: ConnectorRegistry) -> None:
     registry.register(StorePlugin())
-    assert registry.names() == ["console", "shop", "store", "survey", "webhook"]
+    assert registry.names() == sorted([*BUILT_INS, "store"])
     assert "store.create_discount" in registry.actions()
     assert "store-inbox" in registry.channels()
     assert isinstance(registry.for_channel("store-inbox"), StoreConnector)
@@ -83,7 +86,7 @@ def test_plugins_can_be_given_when_building() -> None:
     built = ConnectorRegistry(
         entry_points=False, plugins=[plugin_module("extra", StoreConnector())]
     )
-    assert built.names() == ["console", "shop", "store", "survey", "webhook"]
+    assert built.names() == sorted([*BUILT_INS, "store"])
 
 
 def test_the_built_ins_can_be_left_out() -> None:
@@ -106,7 +109,7 @@ def test_two_connectors_with_one_name_are_an_error(registry: ConnectorRegistry) 
         "'my_console' provide it; uninstall one of them or give it another name"
     )
     # The clashing plugin was not added: the registry is as it was.
-    assert registry.names() == ["console", "shop", "survey", "webhook"]
+    assert registry.names() == BUILT_INS
     assert registry.plugin_manager.get_plugin("my_console") is None
     assert type(registry.get("console")) is ConsoleConnector
 
@@ -204,10 +207,10 @@ def test_an_unknown_name_suggests_the_closest(registry: ConnectorRegistry) -> No
     error = raised.value
     assert str(error) == (
         "no connector named 'webhok' is installed: did you mean 'webhook'? "
-        "(installed connectors: console, shop, survey, webhook)"
+        "(installed connectors: console, mastodon, postmark, shop, smtp, survey, webhook)"
     )
     assert error.suggestion == "webhook"
-    assert error.installed == ["console", "shop", "survey", "webhook"]
+    assert error.installed == BUILT_INS
     assert not error.retryable
 
 
@@ -217,7 +220,7 @@ def test_an_unknown_name_without_a_close_match_lists_what_is_installed(
     with pytest.raises(ConnectorNotFoundError) as raised:
         registry.get("salesforce")
     assert str(raised.value) == (
-        "no connector named 'salesforce' is installed (installed connectors: console, shop, survey, webhook)"
+        "no connector named 'salesforce' is installed (installed connectors: console, mastodon, postmark, shop, smtp, survey, webhook)"
     )
     assert raised.value.suggestion is None
 
@@ -261,8 +264,8 @@ def test_two_providers_of_a_channel_need_a_route(registry: ConnectorRegistry) ->
     with pytest.raises(ConnectorPluginError) as raised:
         registry.for_channel("email")
     assert str(raised.value) == (
-        "the channel 'email' is provided by mail, other-mail: choose one with a route "
-        "(routes={'email': 'mail'})"
+        "the channel 'email' is provided by mail, other-mail: choose one with "
+        "CXFLOW_CHANNEL_EMAIL=mail (or a route: routes={'email': 'mail'})"
     )
     registry.route("email", "other-mail")
     assert registry.for_channel("email").name == "other-mail"

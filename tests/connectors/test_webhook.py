@@ -62,6 +62,7 @@ async def test_send_posts_the_message_signed(receiver: HttpReceiver) -> None:
         "body": "Hi Jane,\nthanks for signing up.",
         "html": None,
         "params": {"priority": "high"},
+        "unsubscribe_url": None,
     }
 
 
