@@ -102,6 +102,14 @@ def validate(
         bool,
         typer.Option(help="Channels and actions no installed connector provides are errors."),
     ] = False,
+    deployed: Annotated[
+        bool,
+        typer.Option(
+            "--deployed",
+            help="Also compare with the active versions in the store (CXFLOW_DATABASE_URL): "
+            "warns where a running experiment's split would change.",
+        ),
+    ] = False,
 ) -> None:
     """Check journey files and report every problem with its line and column."""
     from connectors.registry import default_registry
@@ -112,6 +120,15 @@ def validate(
         load_file(path, templates=templates, catalog=catalog, missing_connectors=severity)
         for path in journey_files(paths)
     ]
+    if deployed:
+        from engine.cli_runtime import add_experiment_warnings, open_store
+        from engine.settings import Settings
+
+        store = open_store(Settings.from_env())
+        try:
+            add_experiment_warnings(results, store)
+        finally:
+            store.dispose()
     if as_json:
         report = [
             {

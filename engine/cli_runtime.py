@@ -17,7 +17,7 @@ from rich.table import Table
 
 from connectors.registry import default_registry
 from dsl.compiled import CompiledJourney, ScheduleTriggerSpec
-from dsl.loader import load_file
+from dsl.loader import LoadResult, load_file
 from engine.settings import Settings
 from engine.store import Store
 from workflows.models import CustomerEvent, RunStatus
@@ -45,6 +45,19 @@ def open_store(settings: Settings) -> Store:
     return Store.open(settings.database_url)
 
 
+def add_experiment_warnings(results: list[LoadResult], store: Store) -> None:
+    """Warn where a journey changes the split of an experiment its active version runs."""
+    from dsl.changes import experiment_change_diagnostics
+
+    for result in results:
+        new = result.compiled
+        deployed = store.get_journey(new.id) if new is not None else None
+        if new is None or deployed is None or deployed.version == new.version:
+            continue
+        text = Path(result.file).read_text(encoding="utf-8")
+        result.diagnostics.extend(experiment_change_diagnostics(deployed, new, text, result.file))
+
+
 def deploy(
     paths: Annotated[
         list[Path],
@@ -67,13 +80,16 @@ def deploy(
     catalog = default_registry()
     results = [load_file(path, catalog=catalog) for path in journey_files(paths)]
     failed = [r for r in results if r.compiled is None]
-    for result in results:
-        print_diagnostics(result)
     if failed:
+        for result in results:
+            print_diagnostics(result)
         err.print(f"[red]{len(failed)} journey file(s) have errors: nothing was deployed[/]")
         raise typer.Exit(1)
     store = open_store(settings)
     try:
+        add_experiment_warnings(results, store)
+        for result in results:
+            print_diagnostics(result)
         deploy_checked(store, segments)
         for result in results:
             compiled = result.compiled
