@@ -17,8 +17,12 @@ $(STAMP_RUN): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e .
 	touch $@
 
-$(STAMP_TEST): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+# The example connector plugin (docs/connectors.md) is installed for the tests, which
+# check that cxflow finds it through its entry point.
+EXAMPLE_PLUGIN := examples/cxflow-ntfy
+
+$(STAMP_TEST): pyproject.toml $(EXAMPLE_PLUGIN)/pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[test]' -e $(EXAMPLE_PLUGIN)
 	touch $@ $(STAMP_RUN)
 
 install: $(STAMP_RUN)
