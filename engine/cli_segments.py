@@ -21,7 +21,13 @@ from dsl.segment_loader import (
     segment_files,
     segment_json_schema_text,
 )
-from dsl.segment_models import CompiledSegment, aggregate_of, dump_segment, walk
+from dsl.segment_models import (
+    CONDITION_KINDS,
+    CompiledSegment,
+    aggregate_of,
+    dump_segment,
+    walk,
+)
 from engine.cli_runtime import RuntimeProblemError, _client, err, open_store, out
 from engine.settings import Settings
 from engine.store import Store
@@ -262,15 +268,25 @@ def _customer_values(store: Store, segment: CompiledSegment, customer: str) -> l
     return lines
 
 
+def _ordered(value: Any) -> Any:
+    """The condition's kind first, then what it is of, then its test: as an author writes it."""
+    if isinstance(value, list):
+        return [_ordered(item) for item in value]
+    if not isinstance(value, dict):
+        return value
+    first = [k for k in (*CONDITION_KINDS, "of", "within") if k in value]
+    return {k: _ordered(value[k]) for k in [*first, *(k for k in value if k not in first)]}
+
+
 def _yaml(value: Any) -> str:
     from io import StringIO
 
     from ruamel.yaml import YAML
 
-    dumper = YAML(typ="safe", pure=True)
+    dumper = YAML(typ="rt", pure=True)
     dumper.default_flow_style = False
     stream = StringIO()
-    dumper.dump(value, stream)
+    dumper.dump(_ordered(value), stream)
     return "\n".join("  " + line for line in stream.getvalue().rstrip().splitlines())
 
 

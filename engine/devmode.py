@@ -14,6 +14,7 @@ import json
 import os
 import signal
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 
 from connectors.registry import default_registry
@@ -25,6 +26,7 @@ from engine.api_server import EmbeddedApiServer
 from engine.devserver import DevServerError, TemporalDevServer, port_is_free
 from engine.router import EventRouter
 from engine.schedules import sync_schedules
+from engine.segment_refresh import deploy_segments_beside, sync_segment_refresh
 from engine.settings import Settings
 from engine.store import Store
 
@@ -90,6 +92,7 @@ async def run_dev(
     settings = dev_settings(data_dir, port)
     registry = default_registry()
     store = Store.open(settings.database_url)
+    segments = deploy_segments_beside(store, journey_files, say)
     results = [load_file(path, catalog=registry) for path in journey_files]
     for result in results:
         if result.compiled is not None:
@@ -121,6 +124,10 @@ async def run_dev(
                 await stack.enter_async_context(api)
             deployed = [r.compiled for r in results if r.compiled]
             schedules = await sync_schedules(client, deployed, settings.task_queue)
+            every = timedelta(seconds=settings.segment_refresh_seconds)
+            refresh = await sync_segment_refresh(
+                client, store.active_segments(), settings.task_queue, every
+            )
             say(f"[bold]cxflow dev[/] is running (state in {data_dir}/)")
             say(f"  Temporal server  {server.address}")
             if server.ui_url:
@@ -139,6 +146,9 @@ async def run_dev(
                 say(f"    {compiled.id} {compiled.version} ({compiled.trigger.kind} trigger)")
             for schedule_id in schedules:
                 say(f"  schedule         {schedule_id}")
+            say(f"  segments         {len(segments)} deployed: {', '.join(s.id for s in segments)}")
+            if refresh:
+                say(f"  schedule         {refresh} (time-dependent segments, every {every})")
             _say_how_to_send(say, deployed, server.address, settings.database_url, api, data_dir)
             say("Press Ctrl-C to stop.")
             await _wait(stop, server, run_for, data_dir)

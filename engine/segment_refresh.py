@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
+from rich.markup import escape
 from temporalio import activity
 from temporalio.client import (
     Client,
@@ -27,6 +29,7 @@ from temporalio.client import (
 )
 from temporalio.service import RPCError, RPCStatusCode
 
+from dsl.segment_loader import find_segment_folder, load_segment_file, segment_files
 from dsl.segment_models import CompiledSegment
 from engine.segments import RefreshProgress, refresh_segments
 from engine.settings import Settings
@@ -113,3 +116,22 @@ class SegmentActivities:
         return SegmentRefreshResult(
             customers=done.customers, entered=done.entered, left=done.left, started=done.started
         )
+
+
+def deploy_segments_beside(
+    store: Store, journey_files: list[Path], say: Callable[[str], None]
+) -> list[CompiledSegment]:
+    """`cxflow dev`: deploy the ``segments/`` folder beside the journeys; report bad files."""
+    folder = find_segment_folder(journey_files[0]) if journey_files else None
+    if folder is None:
+        return []
+    deployed = []
+    for result in (load_segment_file(path) for path in segment_files([folder])):
+        if result.compiled is None:
+            for diagnostic in result.diagnostics:
+                say(f"[red]{escape(diagnostic.render())}[/]")
+            say(f"[yellow]not deployed[/] {escape(result.file)}: fix the errors above")
+            continue
+        store.deploy_segment(result.compiled, source=result.file)
+        deployed.append(result.compiled)
+    return deployed
