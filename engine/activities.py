@@ -10,6 +10,7 @@ window in between.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -22,6 +23,7 @@ from connectors.errors import ConnectorError, PermanentConnectorError
 from connectors.models import CallRequest, Recipient, SendRequest
 from connectors.registry import ConnectorRegistry
 from dsl.compiled import ScheduleTriggerSpec
+from engine.consent import ConsentDecision, decide, parse_policy, policy_for
 from engine.experiments import assign_variant
 from engine.localtime import next_local_time, quiet_hours_end, zone
 from engine.rendering import TemplateError, links_for, render, render_values
@@ -41,6 +43,7 @@ from workflows.models import (
 )
 
 DONE = ("sent", "skipped")
+log = logging.getLogger("cxflow.activities")
 
 
 def permanent(message: str, kind: str = "PermanentConnectorError") -> ApplicationError:
@@ -114,6 +117,18 @@ class JourneyActivities:
         )
         if claim.status in DONE:
             return SendOutcome(status=claim.status, detail=claim.detail)
+        consent = await asyncio.to_thread(
+            _consent, self.store, self.settings, run.customer_id, data.channel
+        )
+        if not consent.allowed:
+            log.info(
+                "skipped %s/%s for %s: no consent for %s",
+                run.journey_id,
+                data.step_id,
+                run.customer_id,
+                data.channel,
+            )
+            return await self._finish(data.idempotency_key, "skipped", consent.detail())
         if data.frequency_cap is not None:
             most, per_seconds, channels = data.frequency_cap
             since = datetime.now(UTC) - timedelta(seconds=per_seconds)
@@ -140,6 +155,7 @@ class JourneyActivities:
                 body=render(data.body, variables),
                 html=render(data.html, variables, html=True),
                 params=render_values(data.params, variables),
+                unsubscribe_url=variables["links"]["unsubscribe"],
             )
         except (TemplateError, PermanentConnectorError) as error:
             return await self._finish(data.idempotency_key, "failed", {"error": str(error)})
@@ -285,6 +301,13 @@ class JourneyActivities:
                 converted_at=data.at,
             ),
         )
+
+
+def _consent(store: Store, settings: Settings, customer_id: str, channel: str) -> ConsentDecision:
+    """May this customer be sent a message on this channel (engine.consent)?"""
+    policy = policy_for(parse_policy(settings.consent_policy), channel)
+    records = [] if policy == "none" else store.consents(customer_id, channel)
+    return decide(policy, channel, records)
 
 
 def _recipient(customer: Any, customer_id: str) -> Recipient:

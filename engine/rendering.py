@@ -10,10 +10,11 @@ from __future__ import annotations
 import hashlib
 import hmac
 from typing import Any
-from urllib.parse import urlencode
 
 import liquid
 from liquid.exceptions import LiquidError
+
+from engine.consent import unsubscribe_url
 
 TEXT = liquid.Environment()
 HTML = liquid.Environment(autoescape=True)
@@ -52,7 +53,4 @@ def sign(secret: str, *parts: str) -> str:
 
 def links_for(public_url: str, secret: str, customer_id: str, channel: str) -> dict[str, str]:
     """The `links` variable of templates: signed per customer and channel."""
-    query = urlencode(
-        {"customer": customer_id, "channel": channel, "sig": sign(secret, customer_id, channel)}
-    )
-    return {"unsubscribe": f"{public_url.rstrip('/')}/v1/unsubscribe?{query}"}
+    return {"unsubscribe": unsubscribe_url(public_url, secret, customer_id, channel)}

@@ -10,7 +10,9 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from engine.consent import DEFAULT_POLICY, parse_policy
 
 DEFAULT_DATA_DIR = Path(".cxflow")
 
@@ -36,6 +38,16 @@ class Settings(BaseModel):
     segment_refresh_seconds: int = Field(default=900, ge=10)
     public_url: str = Field(default="http://127.0.0.1:8000")
     secret_key: str = Field(default="cxflow-dev-secret-change-me")
+    consent_policy: str = Field(
+        default=DEFAULT_POLICY,
+        description="Consent per channel: opt-out, opt-in or none (see engine.consent)",
+    )
+
+    @field_validator("consent_policy")
+    @classmethod
+    def _readable_policy(cls, value: str) -> str:
+        parse_policy(value)  # its ConsentError (a ValueError) says how to write one
+        return value
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:

@@ -41,9 +41,11 @@ from sqlalchemy.sql import Executable
 
 from dsl.compiled import CompiledJourney
 from dsl.segment_models import AggregateSpec, CompiledSegment, dump_segment
+from engine.consent import ConsentError, ConsentRecord, clamp, consent_from_traits
 from engine.segment_records import SegmentChangeRecord, SegmentDecider, SegmentSummaryRecord
 from engine.store_tables import (
     Base,
+    ConsentRow,
     ConversionRow,
     CustomerRow,
     EventRow,
@@ -255,6 +257,7 @@ ERASED_PREFIX = "erased-"
 # instead; a test checks that every table with a customer column is in one of them.
 _ERASED_ROWS: tuple[tuple[type[Base], InstrumentedAttribute[str]], ...] = (
     (SegmentMembershipRow, SegmentMembershipRow.customer_id),
+    (ConsentRow, ConsentRow.customer_id),
     (SegmentChangeRow, SegmentChangeRow.customer_id),
     (EventRow, EventRow.customer_id),
     (CustomerRow, CustomerRow.id),
@@ -545,6 +548,10 @@ class Store:
         retried or replayed identify never overwrites newer traits.
         """
         properties = _json_object(event.properties, "event properties")
+        try:  # consent traits go to the consents table, not the profile
+            consent, traits = consent_from_traits(traits)
+        except ConsentError as error:
+            raise StoreError(f"traits: {error}") from None
         new_traits = _json_object(traits, "traits")
         if timezone is not None:
             _check_timezone(timezone)
@@ -568,6 +575,8 @@ class Store:
             if timezone is not None:
                 row.timezone = timezone
             row.updated_at = now
+            at = clamp(event.timestamp, event.received_at)
+            self._apply_consent(session, event.customer_id, consent, "identify", at)
             return True
 
     def mark_routed(self, message_id: str, at: datetime | None = None) -> None:
@@ -1246,3 +1255,62 @@ class Store:
                 func.json_extract(EventRow.properties, json_path),
             )
         )
+
+    # --- consent (engine.consent decides; these read and write) -----------------------------
+
+    def _apply_consent(
+        self,
+        session: Session,
+        customer_id: str,
+        changes: dict[str, bool],
+        source: str,
+        at: datetime,
+    ) -> list[str]:
+        """Record decisions (the customer's row is locked); older than the stored: ignored.
+
+        Returns the channels whose stored decision changed.
+        """
+        at = _aware(at, "a consent decision's time")
+        changed: list[str] = []
+        for channel, subscribed in sorted(changes.items()):
+            row = session.get(ConsentRow, (customer_id, channel))
+            if row is None:
+                session.add(
+                    ConsentRow(
+                        customer_id=customer_id,
+                        channel=channel,
+                        subscribed=subscribed,
+                        source=source,
+                        updated_at=at,
+                    )
+                )
+                changed.append(channel)
+            elif row.updated_at <= at:
+                if row.subscribed != subscribed:
+                    changed.append(channel)
+                row.subscribed, row.source, row.updated_at = subscribed, source, at
+        return changed
+
+    def set_consent(
+        self,
+        customer_id: str,
+        channel: str,
+        subscribed: bool,
+        source: str,
+        at: datetime | None = None,
+    ) -> bool:
+        """Record one decision (``channel`` ``*``: every channel), creating the customer if
+        missing; True when it changed what was stored."""
+        with self._writes.begin() as session:
+            self._locked_customer(session, customer_id, _now())
+            changes = {channel: subscribed}
+            return bool(self._apply_consent(session, customer_id, changes, source, at or _now()))
+
+    def consents(self, customer_id: str, channel: str | None = None) -> list[ConsentRecord]:
+        """The customer's decisions, by channel; with ``channel``, its own and ``*``'s."""
+        with self._reads.begin() as session:
+            statement = select(ConsentRow).where(ConsentRow.customer_id == customer_id)
+            if channel is not None:
+                statement = statement.where(ConsentRow.channel.in_((channel, "*")))
+            rows = session.scalars(statement.order_by(ConsentRow.channel))
+            return [ConsentRecord.model_validate(row, from_attributes=True) for row in rows]

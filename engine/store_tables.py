@@ -275,3 +275,17 @@ class SegmentChangeRow(Base):
         CheckConstraint("change IN ('entered', 'left')", name="change"),
         Index(None, "segment", "at"),
     )
+
+
+class ConsentRow(Base):
+    """A customer's consent decision for one channel (``*``: every channel); see engine.consent."""
+
+    __tablename__ = "consents"
+
+    customer_id: Mapped[str] = mapped_column(
+        ForeignKey("customers.id", ondelete="CASCADE"), primary_key=True
+    )
+    channel: Mapped[str] = mapped_column(String, primary_key=True)
+    subscribed: Mapped[bool] = mapped_column(Boolean)
+    source: Mapped[str] = mapped_column(String)
+    updated_at: Mapped[datetime]

@@ -26,6 +26,7 @@ def fill(store: Store, customer: str, tag: str) -> None:
     store.record_event(make_event(f"{tag}-m1", customer_id=customer))
     store.record_event(make_event(f"{tag}-m2", "order.completed", customer_id=customer))
     store.set_segments(customer, {"vip"})
+    store.set_consent(customer, "email", False, "unsubscribe_link")
     store.run_started(make_run(workflow_id, f"{tag}-run", customer_id=customer))
     store.run_finished(workflow_id, f"{tag}-run", "completed", ended_at=T0 + timedelta(hours=2))
     store.claim_message(f"{tag}-run:send", workflow_id, "send", "email", customer)
@@ -56,6 +57,7 @@ def test_erasure_deletes_personal_data_and_keeps_figures_under_a_pseudonym(
     assert erased.deleted == {
         "segment_memberships": 1,
         "segment_changes": 0,  # set_segments keeps no history; recompute_segments does
+        "consents": 1,
         "events": 2,
         "customers": 1,
     }
