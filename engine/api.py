@@ -18,23 +18,22 @@ create``), as HTTP Basic username (Segment's convention, empty password) or as
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import contextlib
 import logging
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBasic, HTTPBearer
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from engine.api_auth import AUTH_HELP, ApiProblemError, Source
+from engine.api_consent import router as consent_router
 from engine.api_models import (
     CALL_TOO_LARGE,
     CUSTOMER_ID_MISSING,
@@ -48,6 +47,7 @@ from engine.api_models import (
     IdentifyCall,
     TrackCall,
 )
+from engine.api_reports import router as reports_router
 from engine.api_survey import router as survey_router
 from engine.api_webhooks import router as webhooks_router
 from engine.router import EventRouter
@@ -74,26 +74,10 @@ Send customer events to cxflow, in the shapes of Segment's HTTP Tracking API.
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorBody, "description": "The body is not valid: `fields` says where."},
-    401: {"model": ErrorBody, "description": "No valid write key."},
+    401: {"model": ErrorBody, "description": "No valid key for this endpoint."},
     413: {"model": ErrorBody, "description": "The request or one call in it is too large."},
     500: {"model": ErrorBody, "description": "An internal error; nothing about it is shown."},
 }
-
-AUTH_HELP = (
-    "send your write key as the HTTP Basic username (empty password) or as "
-    "`Authorization: Bearer <key>`; create one with `cxflow keys create --source NAME`"
-)
-
-_basic = HTTPBasic(auto_error=False, description="The write key as username, empty password.")
-_bearer = HTTPBearer(auto_error=False, description="`Authorization: Bearer <write key>`.")
-
-
-class _ProblemError(Exception):
-    def __init__(self, status: int, error: str, fields: Sequence[FieldProblem] = ()) -> None:
-        super().__init__(error)
-        self.status = status
-        self.error = error
-        self.fields = list(fields)
 
 
 def _error(status: int, error: str, fields: Sequence[FieldProblem] = ()) -> JSONResponse:
@@ -244,50 +228,13 @@ async def _http_error(request: Request, error: Exception) -> JSONResponse:
 
 
 async def _problem(request: Request, error: Exception) -> JSONResponse:
-    assert isinstance(error, _ProblemError)
+    assert isinstance(error, ApiProblemError)
     return _error(error.status, error.error, error.fields)
 
 
 async def _internal_error(request: Request, error: Exception) -> JSONResponse:
     log.error("internal error on %s %s", request.method, request.url.path, exc_info=error)
     return _error(500, "internal error: the calls may not be stored; retry later")
-
-
-# --- auth -----------------------------------------------------------------------------------
-
-
-def _basic_username(request: Request) -> str | None:
-    """The Basic username; HTTPBasic refuses an empty password, which Segment sends."""
-    header = request.headers.get("authorization", "")
-    scheme, _, encoded = header.partition(" ")
-    if scheme.lower() != "basic" or not encoded:
-        return None
-    try:
-        decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
-        return None
-    return decoded.partition(":")[0]
-
-
-async def authenticate(
-    request: Request,
-    _basic_credentials: Annotated[Any, Depends(_basic)],
-    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> str:
-    """The source whose write key the request carries; 401 otherwise."""
-    key = bearer.credentials if bearer is not None else _basic_username(request)
-    if not key:
-        raise _ProblemError(401, AUTH_HELP)
-    store: Store = request.app.state.store
-    source = await asyncio.to_thread(store.check_write_key, key)
-    if source is None:
-        raise _ProblemError(
-            401, "unknown write key: check it, or create one with `cxflow keys create`"
-        )
-    return source
-
-
-Source = Annotated[str, Depends(authenticate)]
 
 
 # --- the app --------------------------------------------------------------------------------
@@ -421,13 +368,15 @@ def create_app(
     app.add_middleware(BodyLimit)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(HTTPException, _http_error)
-    app.add_exception_handler(_ProblemError, _problem)
+    app.add_exception_handler(ApiProblemError, _problem)
     app.add_exception_handler(Exception, _internal_error)
 
     app.state.store = store
     app.state.events = api  # for the survey and webhook endpoints
     app.include_router(survey_router)
     app.include_router(webhooks_router)
+    app.include_router(consent_router)
+    app.include_router(reports_router)
 
     @app.post("/v1/track", summary="Record an event", response_model=Accepted)
     async def track(call: TrackCall, source: Source) -> Accepted:

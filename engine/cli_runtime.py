@@ -19,7 +19,7 @@ from connectors.registry import default_registry
 from dsl.compiled import CompiledJourney, ScheduleTriggerSpec
 from dsl.loader import LoadResult, load_file
 from engine.settings import Settings
-from engine.store import Store
+from engine.store import KeyScope, Store
 from workflows.models import CustomerEvent, RunStatus
 
 # Piped output (CI logs, scripts) gets wide tables instead of rich's 80 columns.
@@ -389,26 +389,31 @@ async def _serve_api(settings: Settings, store: Store, host: str, port: int) -> 
 @keys_app.command("create")
 def keys_create(
     source: Annotated[str, typer.Option(help="The emitting system, e.g. web-shop.")],
+    scope: Annotated[
+        KeyScope,
+        typer.Option(help="write: send events; read: read reports (/v1/journeys/ID/report)."),
+    ] = "write",
 ) -> None:
-    """Create a write key for a source; it is printed once and stored only hashed."""
+    """Create an API key for a source; it is printed once and stored only hashed."""
     store = open_store(Settings.from_env())
     try:
-        key = store.create_write_key(source)
+        key = store.create_write_key(source, scope)
     finally:
         store.dispose()
-    err.print(f"write key for {escape(source)} (shown once: keep it in your secret store):")
+    err.print(f"{scope} key for {escape(source)} (shown once: keep it in your secret store):")
     sys.stdout.write(key + "\n")
 
 
 @keys_app.command("list")
 def keys_list() -> None:
-    """The write keys' sources, prefixes and creation times (never the keys)."""
+    """The API keys' sources, scopes, prefixes and creation times (never the keys)."""
     store = open_store(Settings.from_env())
     try:
-        table = Table("source", "key starts with", "created")
+        table = Table("source", "scope", "key starts with", "created")
         for record in store.write_keys():
             table.add_row(
                 record.source,
+                record.scope,
                 record.key_prefix + "...",
                 record.created_at.strftime("%Y-%m-%d %H:%M:%S"),
             )

@@ -61,6 +61,8 @@ from engine.store_tables import (
 )
 
 RunStatus = Literal["running", "completed", "exited", "failed"]
+KeyScope = Literal["write", "read"]
+KEY_SCOPES: tuple[KeyScope, ...] = ("write", "read")
 MessageStatus = Literal["pending", "sent", "skipped", "failed"]
 
 FINISHED_RUN_STATUSES = ("completed", "exited", "failed")
@@ -101,11 +103,12 @@ class EventRecord(Record):
 
 
 class WriteKeyRecord(Record):
-    """A write key as listed: its source and first characters, never the key itself."""
+    """An API key as listed: its source, scope and first characters, never the key itself."""
 
     source: str
     key_prefix: str
     created_at: AwareDatetime
+    scope: str
 
 
 class ErasureRecord(Record):
@@ -954,16 +957,19 @@ class Store:
 
     # --- API write keys ---------------------------------------------------------------------
 
-    def create_write_key(self, source: str) -> str:
-        """A new write key for the event source; the key is returned once and stored hashed.
+    def create_write_key(self, source: str, scope: KeyScope = "write") -> str:
+        """A new API key for the source; the key is returned once and stored hashed.
 
-        A source may hold several keys (to rotate one without downtime).
+        A source may hold several keys (to rotate one without downtime). ``write``
+        keys send events; ``read`` keys read reports.
         """
         if not _SOURCE_NAME.match(source):
             raise StoreError(
                 f"source name {source!r} must be 1 to 100 letters, digits, '.', '_' or '-', "
                 "starting with a letter or digit, e.g. web-shop"
             )
+        if scope not in KEY_SCOPES:
+            raise StoreError(f"a key's scope is one of {', '.join(KEY_SCOPES)}; got {scope!r}")
         key = WRITE_KEY_PREFIX + secrets.token_urlsafe(24)  # 24 bytes: 32 url-safe characters
         with self._writes.begin() as session:
             session.add(
@@ -972,17 +978,18 @@ class Store:
                     source=source,
                     key_prefix=key[: len(WRITE_KEY_PREFIX) + 4],
                     created_at=_now(),
+                    scope=scope,
                 )
             )
         return key
 
-    def check_write_key(self, key: str) -> str | None:
-        """The source the key belongs to, or None when it is not a known key."""
+    def check_write_key(self, key: str, scope: KeyScope = "write") -> str | None:
+        """The source the key belongs to, or None when it is not a known key of that scope."""
         if not _WRITE_KEY.match(key):
             return None
         with self._reads.begin() as session:
             row = session.get(WriteKeyRow, _key_hash(key))
-            return None if row is None else row.source
+            return None if row is None or row.scope != scope else row.source
 
     def write_keys(self) -> list[WriteKeyRecord]:
         """Every write key's source, prefix and creation time, by source then age."""
@@ -990,7 +997,10 @@ class Store:
         with self._reads.begin() as session:
             return [
                 WriteKeyRecord(
-                    source=row.source, key_prefix=row.key_prefix, created_at=row.created_at
+                    source=row.source,
+                    key_prefix=row.key_prefix,
+                    created_at=row.created_at,
+                    scope=row.scope,
                 )
                 for row in session.scalars(statement)
             ]

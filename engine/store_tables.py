@@ -231,7 +231,7 @@ class ConversionRow(Base):
 
 
 class WriteKeyRow(Base):
-    """An API write key of one event source; only its SHA-256 is kept, never the key."""
+    """An API key of one source (write or read); only its SHA-256 is kept, never the key."""
 
     __tablename__ = "write_keys"
 
@@ -239,6 +239,8 @@ class WriteKeyRow(Base):
     source: Mapped[str] = mapped_column(String)
     key_prefix: Mapped[str] = mapped_column(String)
     created_at: Mapped[datetime]
+    # "write" sends events, "read" reads reports (see engine.api_auth).
+    scope: Mapped[str] = mapped_column(String, default="write", server_default="write")
 
     __table_args__ = (Index(None, "source"),)
 
