@@ -94,7 +94,7 @@ class NtfyConnector(HttpConnector):
 
     async def publish(self, message: dict[str, Any], idempotency_key: str) -> Published:
         """POST the message; errors are mapped from the status (429 and 5xx are retried)."""
-        headers = {}
+        headers: dict[str, str] = {}
         token = self.setting("TOKEN")
         if token:
             headers["Authorization"] = f"Bearer {token}"
