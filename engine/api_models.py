@@ -27,10 +27,13 @@ from pydantic import (
     Field,
     JsonValue,
     StringConstraints,
+    field_validator,
     model_validator,
 )
 from pydantic.config import JsonDict
 from pydantic_core import PydanticCustomError
+
+from engine.consent import check_traits as check_consent_traits
 
 MAX_CALL_BYTES = 32 * 1024
 MAX_BATCH_BYTES = 500 * 1024
@@ -241,8 +244,12 @@ class IdentifyCall(CallBase):
     traits: JsonObject = Field(
         default_factory=dict,
         description="Profile fields, a JSON object, merged shallowly into the stored ones. "
-        "`timezone` (an IANA name such as Europe/Paris) also sets the customer's time zone.",
+        "`timezone` (an IANA name such as Europe/Paris) also sets the customer's time zone. "
+        "Consent is not a profile field: `subscriptions` ({channel: true|false}) and "
+        "`unsubscribed` (true|false, every channel) set it and are not stored as traits.",
     )
+
+    _consent_readable = field_validator("traits")(check_consent_traits)
 
 
 class BatchTrackCall(TrackCall):
