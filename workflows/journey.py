@@ -66,6 +66,9 @@ MAX_HISTORY_EVENTS = 5_000
 SEEN_IDS_KEPT = 500
 # Engine changes that would change the path of runs in flight, each behind workflow.patched.
 PATCH_FINISH_AFTER_HANDLERS = "finish-after-signal-handlers"
+# Run bookkeeping (started, each step, finished) as local activities: one marker event
+# each instead of an activity's three events and a workflow task (bench/: 2.4x history).
+PATCH_LOCAL_BOOKKEEPING = "local-bookkeeping"
 
 
 def workflow_id_for(journey_id: str, customer_id: str) -> str:
@@ -462,21 +465,31 @@ class JourneyWorkflow:
         trigger: CustomerEvent | None = None,
         at: datetime | None = None,
     ) -> None:
-        await workflow.execute_activity(
-            "record_run",
-            RunRecordInput(
-                run=self._context,
-                event=event,
-                step_id=step_id,
-                status=status,
-                reason=reason,
-                variant=variant,
-                trigger_message_id=trigger.message_id if trigger else None,
-                at=at or workflow.now(),
-            ),
-            start_to_close_timeout=self._timeout,
-            retry_policy=ACTIVITY_RETRY,
+        record = RunRecordInput(
+            run=self._context,
+            event=event,
+            step_id=step_id,
+            status=status,
+            reason=reason,
+            variant=variant,
+            trigger_message_id=trigger.message_id if trigger else None,
+            at=at or workflow.now(),
         )
+        if workflow.patched(PATCH_LOCAL_BOOKKEEPING):
+            # Idempotent store writes, so a local activity's at-least-once is enough.
+            await workflow.execute_local_activity(
+                "record_run",
+                record,
+                start_to_close_timeout=self._timeout,
+                retry_policy=ACTIVITY_RETRY,
+            )
+        else:
+            await workflow.execute_activity(
+                "record_run",
+                record,
+                start_to_close_timeout=self._timeout,
+                retry_policy=ACTIVITY_RETRY,
+            )
 
     async def _activity(
         self, name: str, arg: Any, *, result_type: Any = None, allow_failure: bool = False
