@@ -257,6 +257,7 @@ def dev(
 
 
 def _register_runtime_commands() -> None:
+    from engine.cli_consent import customers_consent
     from engine.cli_runtime import (
         api,
         connectors_app,
@@ -281,6 +282,7 @@ def _register_runtime_commands() -> None:
     app.add_typer(connectors_app, name="connectors")
     app.add_typer(keys_app, name="keys")
     app.add_typer(segments_app, name="segments")
+    customers_app.command("consent")(customers_consent)
     app.add_typer(customers_app, name="customers")
 
 
