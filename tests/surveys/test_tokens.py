@@ -12,11 +12,14 @@ from connectors.builtin.survey import (
     ExpiredSurveyTokenError,
     InvalidSurveyTokenError,
     LinkInputs,
+    SurveyConnector,
     SurveyScoreError,
     SurveyToken,
     decode_token,
     encode_token,
 )
+from connectors.errors import PermanentConnectorError
+from connectors.models import CallRequest
 
 SECRET = "unit-secret"
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -117,3 +120,40 @@ def test_link_inputs_check_the_survey_id_and_duration() -> None:
         LinkInputs(survey="NPS survey")
     with pytest.raises(ValueError, match="kind"):
         LinkInputs.model_validate({"survey": "x", "kind": "stars"})
+
+
+def link_call(**inputs: str) -> CallRequest:
+    return CallRequest(
+        idempotency_key="journey:j:ada/r/link/1",
+        action="link",
+        journey_id="j",
+        step_id="link",
+        customer_id="ada",
+        inputs=inputs,
+    )
+
+
+@pytest.mark.asyncio
+async def test_the_link_action_through_the_connector_path() -> None:
+    environ = {"CXFLOW_SURVEY_SECRET": SECRET, "CXFLOW_SURVEY_PUBLIC_URL": "https://cx.example/"}
+    result = await SurveyConnector(environ=environ).call(link_call(survey="nps", kind="nps"))
+    url = str(result.output["url"])
+    assert url.startswith("https://cx.example/v1/surveys/v1.")
+    token = decode_token(SECRET, url.rsplit("/", 1)[1])
+    assert (token.customer_id, token.journey_id) == ("ada", "j")
+    assert token.idempotency_key == "journey:j:ada/r/link/1"
+    assert (result.output["min_score"], result.output["max_score"]) == (0, 10)
+
+
+@pytest.mark.asyncio
+async def test_the_link_action_explains_its_errors() -> None:
+    with pytest.raises(PermanentConnectorError, match="set CXFLOW_SURVEY_SECRET"):
+        await SurveyConnector(environ={}).call(link_call(survey="nps"))
+    configured = SurveyConnector(environ={"CXFLOW_SURVEY_SECRET": SECRET})
+    with pytest.raises(PermanentConnectorError, match=r"expires_in: .*'soon' is not a duration"):
+        await configured.call(link_call(survey="nps", expires_in="soon"))
+    wrong_url = SurveyConnector(
+        environ={"CXFLOW_SURVEY_SECRET": SECRET, "CXFLOW_SURVEY_PUBLIC_URL": "cx.example"}
+    )
+    with pytest.raises(PermanentConnectorError, match="CXFLOW_SURVEY_PUBLIC_URL must be a URL"):
+        await wrong_url.call(link_call(survey="nps"))
