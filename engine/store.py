@@ -10,6 +10,7 @@ records defined here, never ORM objects.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import re
 import secrets
@@ -42,6 +43,7 @@ from sqlalchemy.sql import Executable
 from dsl.compiled import CompiledJourney
 from dsl.segment_models import AggregateSpec, CompiledSegment, dump_segment
 from engine.consent import ConsentError, ConsentRecord, clamp, consent_from_traits
+from engine.schema import SchemaError, upgrade
 from engine.segment_records import SegmentChangeRecord, SegmentDecider, SegmentSummaryRecord
 from engine.store_tables import (
     Base,
@@ -359,18 +361,27 @@ class Store:
         """A store with its tables created."""
         store = cls(url, search_path=search_path)
         try:
-            store.create_all()
+            store.migrate()
         except BaseException:
             store.dispose()
             raise
         return store
 
-    def create_all(self) -> None:
-        """Create the missing tables (no migrations yet: existing tables are left as they are)."""
+    def migrate(self) -> None:
+        """Bring the schema to the newest migration (engine/migrations; see engine.schema)."""
         try:
             if self._sqlite and self._database:
-                Path(self._database).parent.mkdir(parents=True, exist_ok=True)
-            Base.metadata.create_all(self._write_engine)
+                database = Path(self._database)
+                database.parent.mkdir(parents=True, exist_ok=True)
+                # A new file's first connections race to switch it to WAL, which SQLite
+                # refuses at once ("database is locked"): openers on this machine queue.
+                with database.with_name(database.name + ".lock").open("a") as lock:
+                    fcntl.flock(lock, fcntl.LOCK_EX)
+                    upgrade(self._write_engine)
+            else:
+                upgrade(self._write_engine)
+        except SchemaError as error:
+            raise StoreError(f"cannot open the store at {self.url}: {error}") from None
         except (SQLAlchemyError, OSError) as error:
             reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
             raise StoreError(f"cannot open the store at {self.url}: {reason}") from None

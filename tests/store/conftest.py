@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -69,3 +70,36 @@ def journey() -> CompiledJourney:
     compiled = load_file(REPO / "journeys" / "abandoned-cart.yaml").compiled
     assert compiled is not None
     return compiled
+
+
+@dataclass(frozen=True)
+class EmptyDatabase:
+    """An empty SQLite file or PostgreSQL schema: how to open a store on it, and an engine."""
+
+    url: str
+    search_path: str | None
+    engine: Engine
+
+    def open(self) -> Store:
+        return Store.open(self.url, search_path=self.search_path)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def empty_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[EmptyDatabase]:
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'cxflow.db'}"
+        engine = create_engine(url)
+        yield EmptyDatabase(url, None, engine)
+        engine.dispose()
+        return
+    admin: Engine = request.getfixturevalue("postgres_admin")
+    schema = f"cxflow_test_{uuid.uuid4().hex[:12]}"
+    with admin.begin() as connection:
+        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    engine = create_engine(POSTGRES_URL, connect_args={"options": f"-csearch_path={schema}"})
+    try:
+        yield EmptyDatabase(POSTGRES_URL, schema, engine)
+    finally:
+        engine.dispose()
+        with admin.begin() as connection:
+            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))

@@ -514,13 +514,13 @@ def test_sqlite_store_creates_its_folder_and_uses_wal(tmp_path: Path) -> None:
     path = tmp_path / ".cxflow" / "cxflow.db"
     store = Store(f"sqlite:///{path}")
     assert not path.exists()
-    store.create_all()
+    store.migrate()
     store.upsert_customer("c1", {"a": 1})
     store.dispose()
     with sqlite3.connect(path) as connection:
         assert connection.execute("PRAGMA journal_mode").fetchone() == ("wal",)
 
-    reopened = Store.open(f"sqlite:///{path}")  # create_all again leaves the data alone
+    reopened = Store.open(f"sqlite:///{path}")  # migrating again leaves the data alone
     customer = reopened.get_customer("c1")
     reopened.dispose()
     assert customer is not None and customer.traits == {"a": 1}
