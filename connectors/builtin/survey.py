@@ -162,7 +162,10 @@ def decode_token(secret: str, text: str, now: datetime | None = None) -> SurveyT
         "Open the link from the message again."
     )
     parts = text.split(".")
-    if len(text) > MAX_TOKEN_CHARS or len(parts) != 3 or parts[0] != TOKEN_VERSION:
+    # Non-ASCII text is no token of ours (and hmac.compare_digest refuses to compare it).
+    if len(text) > MAX_TOKEN_CHARS or not text.isascii() or len(parts) != 3:
+        raise invalid
+    if parts[0] != TOKEN_VERSION:
         raise invalid
     _, payload, signature = parts
     if not hmac.compare_digest(_signature(secret, payload), signature):

@@ -99,6 +99,7 @@ async def test_a_changed_link_is_not_found(surveys: ApiServer) -> None:
     assert response.status_code == 404
     assert response.json()["error"].startswith("This survey link is not valid")
     assert (await get(f"{surveys.url}/v1/surveys/nonsense")).status_code == 404
+    assert (await get(f"{surveys.url}/v1/surveys/v1.%C3%A9.%C3%BC?score=1")).status_code == 404
 
 
 async def test_a_link_signed_with_another_secret_is_not_found(surveys: ApiServer) -> None:

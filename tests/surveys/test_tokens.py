@@ -64,7 +64,7 @@ def test_a_changed_payload_fails_its_signature() -> None:
 
 @pytest.mark.parametrize(
     "text",
-    ["", "v1", "v1..", "v2.abc.def", "v1.abc.def", "v1.%%%.***", "x" * 5000, "v1.a.b.c"],
+    ["", "v1", "v1..", "v2.abc.def", "v1.abc.def", "v1.%%%.***", "x" * 5000, "v1.a.b.c", "v1.é.ü"],
 )
 def test_garbage_is_invalid_not_an_error(text: str) -> None:
     with pytest.raises(InvalidSurveyTokenError):
