@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import uuid
 from collections.abc import AsyncIterator, Sequence
@@ -252,6 +253,21 @@ def _timezone(call: IdentifyCall) -> str | None:
     return None
 
 
+def _is_track(call: TrackCall | IdentifyCall) -> bool:
+    return isinstance(call, TrackCall)
+
+
+def _record(event: CustomerEvent, received: datetime) -> EventRecord:
+    return EventRecord(
+        message_id=event.message_id,
+        customer_id=event.customer_id,
+        name=event.name,
+        properties=dict(event.properties),
+        timestamp=event.timestamp,
+        received_at=received,
+    )
+
+
 class EventApi:
     """Stores then dispatches calls; one per app."""
 
@@ -281,16 +297,11 @@ class EventApi:
         if isinstance(call, TrackCall):
             new = await self.router.accept(event)
         else:
-            record = EventRecord(
-                message_id=event.message_id,
-                customer_id=event.customer_id,
-                name=event.name,
-                properties=dict(event.properties),
-                timestamp=event.timestamp,
-                received_at=received,
-            )
             new = await asyncio.to_thread(
-                self.store.record_identify, record, dict(call.traits), _timezone(call)
+                self.store.record_identify,
+                _record(event, received),
+                dict(call.traits),
+                _timezone(call),
             )
         return event if new else None
 
@@ -304,7 +315,21 @@ class EventApi:
     ) -> list[CustomerEvent]:
         """:meth:`handle`, returning the new events (duplicates left out)."""
         received = datetime.now(UTC)
-        new = [event for call in calls if (event := await self._store(call, received))]
+        new: list[CustomerEvent] = []
+        index = 0
+        while index < len(calls):
+            # Consecutive track calls (most of a batch) are stored in one transaction.
+            tracks = list(itertools.takewhile(_is_track, calls[index:]))
+            if tracks:
+                events = [self._event(call, received) for call in tracks]
+                records = [_record(event, received) for event in events]
+                stored = await asyncio.to_thread(self.store.record_events, records)
+                new += [event for event, is_new in zip(events, stored, strict=True) if is_new]
+                index += len(tracks)
+            else:
+                if event := await self._store(calls[index], received):
+                    new.append(event)
+                index += 1
         if new:
             try:
                 async with asyncio.timeout(self.dispatch_timeout):

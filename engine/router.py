@@ -54,6 +54,23 @@ class EventRouter:
         self.task_queue = task_queue
         self.activity_timeout_seconds = activity_timeout_seconds
         self.segments = SegmentEngine(store)
+        self._active_versions: frozenset[tuple[str, str]] | None = None
+        self._active: list[CompiledJourney] = []
+
+    def _load_active_journeys(self) -> list[CompiledJourney]:
+        """The active journeys, decoded again only when a deploy changed which are active.
+
+        Every event needs them; decoding every compiled journey per event was the
+        largest cost of ingest (bench/ingest.py).
+        """
+        versions = self.store.active_versions()
+        if versions != self._active_versions:
+            self._active = self.store.active_journeys()
+            self._active_versions = versions
+        return self._active
+
+    async def active_journeys(self) -> list[CompiledJourney]:
+        return await asyncio.to_thread(self._load_active_journeys)
 
     async def route(self, event: CustomerEvent) -> RouteResult:
         """Accept the event (store it), then hand it to Temporal.
@@ -83,7 +100,7 @@ class EventRouter:
         # Segments first, so entry gates and segment() in conditions see the new membership.
         change = await asyncio.to_thread(self.segments.on_event, event.customer_id, event.name)
         result.segments_entered, result.segments_left = change.entered, change.left
-        journeys = await asyncio.to_thread(self.store.active_journeys)
+        journeys = await self.active_journeys()
         view = await self._customer(event.customer_id)
         for journey in journeys:
             workflow_id = workflow_id_for(journey.id, event.customer_id)
@@ -143,7 +160,7 @@ class EventRouter:
 
     async def segments_entered(self, customer_id: str, segments: set[str]) -> list[str]:
         """Start the journeys triggered by entering any of ``segments``."""
-        journeys = await asyncio.to_thread(self.store.active_journeys)
+        journeys = await self.active_journeys()
         started = []
         for journey in journeys:
             trigger = journey.trigger

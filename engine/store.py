@@ -14,6 +14,7 @@ import fcntl
 import hashlib
 import re
 import secrets
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal, cast
@@ -539,19 +540,26 @@ class Store:
 
     def record_event(self, event: EventRecord) -> bool:
         """Append an event; False (and nothing changes) when its message_id is already stored."""
-        properties = _json_object(event.properties, "event properties")
+        return self.record_events([event])[0]
+
+    def record_events(self, events: Sequence[EventRecord]) -> list[bool]:
+        """Append events in one transaction (all or none); per event, whether it was new."""
+        rows = [(event, _json_object(event.properties, "event properties")) for event in events]
         with self._writes.begin() as session:
-            return self._insert_ignore(
-                session,
-                EventRow,
-                ["message_id"],
-                message_id=event.message_id,
-                customer_id=event.customer_id,
-                name=event.name,
-                properties=properties,
-                timestamp=event.timestamp,
-                received_at=event.received_at,
-            )
+            return [
+                self._insert_ignore(
+                    session,
+                    EventRow,
+                    ["message_id"],
+                    message_id=event.message_id,
+                    customer_id=event.customer_id,
+                    name=event.name,
+                    properties=properties,
+                    timestamp=event.timestamp,
+                    received_at=event.received_at,
+                )
+                for event, properties in rows
+            ]
 
     def record_identify(
         self, event: EventRecord, traits: dict[str, Any], timezone: str | None = None
@@ -683,6 +691,14 @@ class Store:
         )
         with self._reads.begin() as session:
             return [_journey(row) for row in session.scalars(statement)]
+
+    def active_versions(self) -> frozenset[tuple[str, str]]:
+        """(journey id, version) of every active journey: cheap, to tell when to reload them."""
+        statement = select(JourneyVersionRow.journey_id, JourneyVersionRow.version).where(
+            JourneyVersionRow.active
+        )
+        with self._reads.begin() as session:
+            return frozenset((journey, version) for journey, version in session.execute(statement))
 
     def get_journey(self, journey_id: str, version: str | None = None) -> CompiledJourney | None:
         """That version of the journey, or the active one when ``version`` is None."""

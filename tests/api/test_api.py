@@ -17,7 +17,6 @@ from engine.router import EventRouter
 from tests.api.conftest import ApiServer, serve
 from tests.runtime.conftest import Engine, compiled_text
 from workflows.journey import workflow_id_for
-from workflows.models import CustomerEvent
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -305,17 +304,15 @@ async def test_calls_accepted_while_temporal_is_down_are_routed_later(engine: En
     assert outcome.status == "completed"
 
 
-class BrokenRouter(EventRouter):
-    async def accept(self, event: CustomerEvent) -> bool:
+async def test_internal_errors_answer_500_without_details(
+    engine: Engine, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*args: object) -> list[bool]:
         raise RuntimeError("database password is hunter2")
 
-
-async def test_internal_errors_answer_500_without_details(
-    engine: Engine, caplog: pytest.LogCaptureFixture
-) -> None:
     key = engine.store.create_write_key("test")
-    router = BrokenRouter(engine.client, engine.store, engine.task_queue)
-    async with serve(create_app(engine.store, router)) as url, httpx.AsyncClient() as client:
+    monkeypatch.setattr(engine.store, "record_events", broken)  # the store fails mid-request
+    async with serve(create_app(engine.store, engine.router)) as url, httpx.AsyncClient() as client:
         response = await client.post(
             f"{url}/v1/track", json=track(), headers={"Authorization": f"Bearer {key}"}
         )

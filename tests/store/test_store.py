@@ -535,3 +535,12 @@ def test_sqlite_enforces_foreign_keys(tmp_path: Path) -> None:
         assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
         assert connection.exec_driver_sql("PRAGMA busy_timeout").scalar() == 30_000
     store.dispose()
+
+
+def test_record_events_stores_a_batch_in_one_transaction(store: Store) -> None:
+    store.record_event(make_event("b-0"))
+    flags = store.record_events([make_event("b-0"), make_event("b-1"), make_event("b-1")])
+    assert flags == [False, True, False]  # stored before, new, repeated within the batch
+    with pytest.raises(StoreError, match="event properties"):
+        store.record_events([make_event("b-2"), make_event("b-3", properties={"x": {1, 2}})])
+    assert {e.message_id for e in store.events_for("c1")} == {"b-0", "b-1"}  # none of the bad batch
