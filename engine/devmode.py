@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import json
 import os
+import secrets
 import signal
 from collections.abc import Callable
 from datetime import timedelta
@@ -40,6 +41,21 @@ def dev_settings(data_dir: Path, port: int) -> Settings:
             "database_url": f"sqlite:///{data_dir / 'cxflow.db'}",
         }
     )
+
+
+def dev_links_environment(data_dir: Path, api_port: int | None) -> None:
+    """Sign unsubscribe and survey links with a secret of this data folder, pointing at the
+    dev API, unless the environment says otherwise."""
+    secret_file = data_dir / "dev-secret"
+    if not secret_file.exists():
+        secret_file.write_text(secrets.token_urlsafe(32) + "\n", encoding="utf-8")
+        secret_file.chmod(0o600)
+    secret = secret_file.read_text(encoding="utf-8").strip()
+    os.environ.setdefault("CXFLOW_SECRET_KEY", secret)
+    os.environ.setdefault("CXFLOW_SURVEY_SECRET", secret)
+    if api_port is not None:
+        os.environ.setdefault("CXFLOW_PUBLIC_URL", f"http://127.0.0.1:{api_port}")
+        os.environ.setdefault("CXFLOW_SURVEY_PUBLIC_URL", f"http://127.0.0.1:{api_port}")
 
 
 def dev_write_key_path(data_dir: Path) -> Path:
@@ -83,6 +99,7 @@ async def run_dev(
         )
     data_dir.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("CXFLOW_CONSOLE_OUTBOX", str(data_dir / "outbox.jsonl"))
+    dev_links_environment(data_dir, api_port)
     sandbox: ShopifySandbox | None = None
     if not os.environ.get("CXFLOW_SHOP_STORE_URL"):
         # No store configured: the shipped journeys' shop.* calls go to a local Shopify.

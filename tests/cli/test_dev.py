@@ -19,7 +19,7 @@ from temporalio.client import Client
 
 from connectors.registry import default_registry
 from dsl.loader import load_file
-from engine.devmode import dev_write_key
+from engine.devmode import dev_links_environment, dev_write_key
 from engine.store import Store
 from tests.cli.conftest import CXFLOW
 from tests.conftest import JOURNEYS
@@ -223,3 +223,24 @@ def test_the_dev_write_key_is_kept_across_restarts_and_private(tmp_path: Path) -
         assert store.check_write_key(replaced) == "dev"
     finally:
         store.dispose()
+
+
+def test_dev_signs_links_with_a_kept_secret_and_points_them_at_its_api(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    names = ("CXFLOW_SECRET_KEY", "CXFLOW_SURVEY_SECRET", "CXFLOW_PUBLIC_URL",
+             "CXFLOW_SURVEY_PUBLIC_URL")  # fmt: skip
+    for name in names:
+        monkeypatch.delenv(name, raising=False)
+    dev_links_environment(tmp_path, 8123)
+    secret = os.environ["CXFLOW_SURVEY_SECRET"]
+    assert len(secret) >= 40 and os.environ["CXFLOW_SECRET_KEY"] == secret
+    assert os.environ["CXFLOW_SURVEY_PUBLIC_URL"] == "http://127.0.0.1:8123"
+    assert os.environ["CXFLOW_PUBLIC_URL"] == "http://127.0.0.1:8123"
+    assert (tmp_path / "dev-secret").stat().st_mode & 0o777 == 0o600
+    for name in names:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("CXFLOW_SURVEY_SECRET", "from-the-operator")
+    dev_links_environment(tmp_path, 8123)
+    assert os.environ["CXFLOW_SURVEY_SECRET"] == "from-the-operator"
+    assert os.environ["CXFLOW_SECRET_KEY"] == secret  # the same file, kept across restarts
