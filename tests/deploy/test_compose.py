@@ -26,6 +26,7 @@ from ruamel.yaml import YAML
 from sqlalchemy import create_engine, make_url, text
 from sqlalchemy.exc import OperationalError
 
+from connectors.registry import default_registry
 from engine.settings import Settings
 from engine.store import Store
 
@@ -346,12 +347,18 @@ def test_compose_sets_only_real_settings_and_all_of_them() -> None:
         f"settings compose leaves at their development defaults: "
         f"{sorted(SETTING_VARIABLES - cxflow_variables)}"
     )
-    # Every CXFLOW_ variable anywhere in the file is a setting, or a name the
-    # file itself defines for the stack (the cxflow database's role and name).
+    # Every CXFLOW_ variable anywhere in the file is a setting, a connector's setting
+    # (named in the comment on cxflow.env), or a name the file itself defines for the
+    # stack (the cxflow database's role and name).
     stack_variables = {"CXFLOW_DB_NAME", "CXFLOW_DB_USER", "CXFLOW_DB_PASSWORD"}
     stack_variables |= {"CXFLOW_IMAGE", "CXFLOW_API_PORT"}
+    connector_variables = {
+        connector.config.variable(setting.key)
+        for connector in default_registry()
+        for setting in connector.declared_settings()
+    }
     mentioned = set(re.findall(r"\bCXFLOW_[A-Z0-9_]+", COMPOSE_FILE.read_text("utf-8")))
-    known = SETTING_VARIABLES | stack_variables
+    known = SETTING_VARIABLES | stack_variables | connector_variables
     assert mentioned <= known, f"not settings: {sorted(mentioned - known)}"
 
 
@@ -614,3 +621,9 @@ def test_docker_compose_resolves_settings_the_engine_accepts(docker_compose: lis
     assert "ports" not in worker and "container_name" not in worker
     conditions = {dep: spec["condition"] for dep, spec in worker["depends_on"].items()}
     assert conditions["temporal-create-namespace"] == "service_completed_successfully"
+
+
+def test_connector_settings_come_from_an_optional_env_file_for_api_and_workers() -> None:
+    for service in CXFLOW_SERVICES:
+        env_files = compose()["services"][service]["env_file"]
+        assert env_files == [{"path": "cxflow.env", "required": False}]
