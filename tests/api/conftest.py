@@ -7,16 +7,25 @@ schemathesis) must be called through ``asyncio.to_thread``.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
+import pytest
 import pytest_asyncio
+from sqlalchemy import Engine as SqlEngine
+from sqlalchemy import text
 from starlette.types import ASGIApp
+from temporalio.testing import WorkflowEnvironment
 
 from engine.api import create_app
 from engine.api_server import EmbeddedApiServer
-from tests.runtime.conftest import Engine, engine, receiver  # noqa: F401
+from engine.store import Store
+from tests.peers.http_receiver import HttpReceiver
+from tests.runtime.conftest import Engine, engine, receiver, running_engine  # noqa: F401
+from tests.store.conftest import POSTGRES_URL, postgres_admin  # noqa: F401
 
 REROUTE_INTERVAL = 0.2
 
@@ -47,3 +56,31 @@ async def api(engine: Engine) -> AsyncIterator[ApiServer]:  # noqa: F811
     app = create_app(engine.store, engine.router, reroute_interval=REROUTE_INTERVAL)
     async with serve(app) as url:
         yield ApiServer(url=url, key=key, engine=engine)
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def postgres_api(
+    request: pytest.FixtureRequest,
+    time_skipping: WorkflowEnvironment,
+    tmp_path: Path,
+    receiver: HttpReceiver,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+    postgres_admin: SqlEngine,  # noqa: F811
+) -> AsyncIterator[ApiServer]:
+    """The event API and a worker on a PostgreSQL store (a private schema)."""
+    schema = f"cxflow_api_{uuid.uuid4().hex[:12]}"
+    with postgres_admin.begin() as connection:
+        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    store = Store.open(POSTGRES_URL, search_path=schema)
+    try:
+        async with running_engine(
+            time_skipping, request.node.name, tmp_path, receiver, monkeypatch, store=store
+        ) as pg_engine:
+            key = store.create_write_key("test")
+            app = create_app(store, pg_engine.router, reroute_interval=REROUTE_INTERVAL)
+            async with serve(app) as url:
+                yield ApiServer(url=url, key=key, engine=pg_engine)
+    finally:
+        store.dispose()
+        with postgres_admin.begin() as connection:
+            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))

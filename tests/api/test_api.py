@@ -132,7 +132,19 @@ async def test_a_duplicate_message_id_is_accepted_and_changes_nothing(api: ApiSe
     assert len(api.engine.store.get_runs(journey_id="hello")) == 1
 
 
-async def test_one_message_id_sent_from_8_threads_at_once_is_stored_once(api: ApiServer) -> None:
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_api(request: pytest.FixtureRequest) -> ApiServer:
+    """The API on a SQLite store, then on a PostgreSQL one."""
+    server: ApiServer = request.getfixturevalue(
+        "api" if request.param == "sqlite" else "postgres_api"
+    )
+    return server
+
+
+async def test_one_message_id_sent_from_8_threads_at_once_is_stored_once(
+    any_api: ApiServer,
+) -> None:
+    api = any_api
     ada = f"ada-{uuid.uuid4()}"  # workflow ids outlive the test on the shared server
     api.engine.deploy(compiled_text(HELLO))
     body = track(ada)

@@ -126,8 +126,12 @@ async def running_engine(
     receiver: HttpReceiver,
     monkeypatch: pytest.MonkeyPatch,
     registry: ConnectorRegistry | None = None,
+    store: Store | None = None,
 ) -> AsyncIterator[Engine]:
     """A store, a worker and a router on ``env``, with the console outbox in ``tmp_path``.
+
+    The store is a SQLite file in ``tmp_path`` unless ``store`` is given (its owner
+    disposes of it).
 
     The built-in ``shop`` connector talks to a Shopify sandbox of its own, with its log
     in ``tmp_path`` to read when a test fails. The connectors are the built-ins unless
@@ -139,7 +143,9 @@ async def running_engine(
     monkeypatch.setenv("CXFLOW_SHOP_WEBHOOK_SECRET", SHOP_WEBHOOK_SECRET)
     task_queue = f"test-{uuid.uuid4()}"
     settings = Settings(task_queue=task_queue, database_url=f"sqlite:///{tmp_path / 'store.db'}")
-    store = Store.open(settings.database_url)
+    owned = store is None
+    if store is None:
+        store = Store.open(settings.database_url)
     if registry is None:
         registry = ConnectorRegistry(entry_points=False)
     with ShopifySandbox(log=tmp_path / "shop-sandbox.jsonl") as shop:
@@ -159,7 +165,8 @@ async def running_engine(
                     test_name=name,
                 )
         finally:
-            store.dispose()
+            if owned:
+                store.dispose()
 
 
 @pytest_asyncio.fixture(loop_scope="session")
