@@ -923,11 +923,16 @@ class Store:
     def sent_count_since(
         self, customer_id: str, since: datetime, channels: list[str] | None = None
     ) -> int:
-        """Messages sent to the customer at or after ``since`` (on these channels), for caps."""
+        """Messages sent to the customer at or after ``since`` (on these channels), for caps.
+
+        Only sends count: the log also holds connector calls (``shop.create_discount``),
+        whose channel column is the action, always with a dot, which no channel has.
+        """
         statement = select(func.count()).where(
             MessageRow.customer_id == customer_id,
             MessageRow.status == "sent",
             MessageRow.completed_at >= _aware(since, "since"),
+            ~MessageRow.channel.contains("."),
         )
         if channels is not None:
             statement = statement.where(MessageRow.channel.in_(channels))

@@ -382,6 +382,7 @@ def test_sent_count_since_windows_and_channels(store: Store) -> None:
         ("k3", "sms", "sent"),
         ("k4", "email", "failed"),
         ("k5", "email", "skipped"),
+        ("k8", "shop.create_discount", "sent"),  # a connector call, not a message
     ]:
         store.claim_message(key, "wf-1", key, channel, "c1")
         store.complete_message(key, status, {})
