@@ -206,7 +206,12 @@ def unsubscribe_token(secret: str, customer_id: str, channel: str) -> str:
 def read_unsubscribe_token(secret: str, token: str) -> tuple[str, str]:
     """(customer id, channel) of a token signed with ``secret``; ConsentError otherwise."""
     payload, dot, signature = token.strip().partition(".")
-    if not dot or not hmac.compare_digest(_signature(secret, payload), signature):
+    # compare_digest refuses non-ASCII text; no real token has any.
+    if (
+        not dot
+        or not token.isascii()
+        or not hmac.compare_digest(_signature(secret, payload), signature)
+    ):
         raise ConsentError("this unsubscribe link is not valid (it may have been cut short)")
     try:
         data = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))

@@ -17,6 +17,7 @@ import pytest
 import trustme
 
 from connectors.sandbox.mastodon import MastodonSandbox
+from connectors.sandbox.postmark import PostmarkSandbox
 from tests.peers.smtp_server import SmtpPeer
 from tests.runtime.conftest import engine, receiver  # noqa: F401
 
@@ -58,3 +59,13 @@ def peers(tls_ca: trustme.CA, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
         }.items():
             monkeypatch.setenv(name, value)
         yield Peers(smtp=smtp, mastodon=mastodon)
+
+
+@pytest.fixture
+def postmark(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[PostmarkSandbox]:
+    """The Postmark sandbox as the only configured email provider."""
+    with PostmarkSandbox(log=tmp_path / "postmark.jsonl") as sandbox:
+        monkeypatch.setenv("CXFLOW_POSTMARK_API_URL", sandbox.url)
+        monkeypatch.setenv("CXFLOW_POSTMARK_SERVER_TOKEN", sandbox.server_token)
+        monkeypatch.setenv("CXFLOW_POSTMARK_FROM", "Shop <news@shop.example>")
+        yield sandbox

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pytest
 
+from connectors.sandbox.postmark import PostmarkSandbox
 from engine.experiments import assign_variant
 from engine.store import EventRecord
 from tests.messaging.conftest import SMTP_USER, Peers
@@ -118,3 +119,21 @@ async def test_consent_is_per_channel(engine: Engine, peers: Peers) -> None:
     assert statuses == {"plain-reminder": "skipped", "social-nudge": "sent"}
     detail = log(engine, customer)["plain-reminder"][2]
     assert (detail["reason"], detail["source"]) == ("no_consent", "unsubscribe_link")
+
+
+async def test_postmark_takes_the_email_channel_when_it_is_the_one_configured(
+    engine: Engine, postmark: PostmarkSandbox
+) -> None:
+    engine.deploy(compiled("abandoned-cart"))
+    customer = vip_in_reminder("grace")
+    engine.store.upsert_customer(customer, {"first_name": "Grace", "email": "grace@example.com"})
+    await engine.send(customer, "cart.updated", item_count=1)
+    await engine.outcome(workflow_id_for("abandoned-cart", customer))
+
+    [message] = postmark.messages
+    assert message.to == "Grace <grace@example.com>"
+    assert message.subject == "Grace, you left something in your cart"
+    assert message.headers["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    sent = log(engine, customer)["plain-reminder"]
+    assert sent[:2] == ("email", "sent")
+    assert sent[2]["provider_message_id"] == message.message_id
