@@ -13,7 +13,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from temporalio import activity
 from temporalio.client import Client
@@ -23,12 +23,17 @@ from connectors.errors import ConnectorError, PermanentConnectorError
 from connectors.models import CallRequest, Recipient, SendRequest
 from connectors.registry import ConnectorRegistry
 from dsl.compiled import ScheduleTriggerSpec
+from dsl.segment_models import IDENTIFY_EVENT
 from engine.consent import ConsentDecision, decide, parse_policy, policy_for
 from engine.experiments import assign_variant
 from engine.localtime import next_local_time, quiet_hours_end, zone
 from engine.rendering import TemplateError, links_for, render, render_values
 from engine.settings import Settings
 from engine.store import ConversionRecord, RunRecord, Store
+
+if TYPE_CHECKING:
+    from engine.router import EventRouter
+
 from workflows.models import (
     AssignInput,
     CallInput,
@@ -65,6 +70,7 @@ class JourneyActivities:
         self.connectors = connectors
         self.settings = settings
         self.client = client
+        self._router: EventRouter | None = None
 
     def all(self) -> list[Callable[..., Any]]:
         return [
@@ -214,10 +220,26 @@ class JourneyActivities:
 
     @activity.defn(name="update_profile")
     async def update_profile(self, data: ProfileUpdateInput) -> None:
+        """Change traits, then recompute the customer's trait segments as an identify would.
+
+        Segments entered start their journeys when the worker has a Temporal client;
+        a retry recomputes to the same result and starts nothing twice (workflow ids).
+        """
+        from engine.router import EventRouter
+
+        customer_id = data.run.customer_id
         values = render_values(data.set, dict(data.variables))
-        await asyncio.to_thread(
-            self.store.update_traits, data.run.customer_id, values, list(data.unset)
+        await asyncio.to_thread(self.store.update_traits, customer_id, values, list(data.unset))
+        router = self._router or EventRouter(
+            self.client,  # type: ignore[arg-type]  # only used below when there is one
+            self.store,
+            self.settings.task_queue,
+            self.settings.activity_timeout_seconds,
         )
+        self._router = router
+        change = await asyncio.to_thread(router.segments.on_event, customer_id, IDENTIFY_EVENT)
+        if change.entered and self.client is not None:
+            await router.segments_entered(customer_id, change.entered)
 
     @activity.defn(name="record_run")
     async def record_run(self, data: RunRecordInput) -> None:

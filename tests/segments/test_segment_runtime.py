@@ -193,3 +193,32 @@ async def test_the_refresh_schedule_follows_the_deployed_segments(
     assert described.schedule.spec.intervals[0].every == timedelta(minutes=2)
     assert await sync_segment_refresh(client, [segment(STAFF)], queue, timedelta(minutes=2)) is None
     assert REFRESH_SCHEDULE_ID not in [s.id async for s in await client.list_schedules()]
+
+
+SIGN_UP_STAFF = """\
+journey: sign-up-staff
+name: Sign up staff
+trigger: { event: staff.joined }
+steps:
+  - id: set-email
+    update_profile:
+      set:
+        email: "{{ event.properties.email }}"
+"""
+
+
+@ASYNC
+async def test_traits_a_journey_sets_move_the_customer_and_start_journeys(
+    engine: Engine,
+) -> None:
+    engine.store.deploy_segment(segment(STAFF))
+    engine.deploy(compiled_text(SIGN_UP_STAFF))
+    engine.deploy(compiled_text(STAFF_HELLO))
+    bo = f"bo-{uuid.uuid4()}"
+    routed = await engine.send(bo, "staff.joined", email="bo@shop.example")
+    assert routed.started == [workflow_id_for("sign-up-staff", bo)]  # not staff yet
+    await engine.outcome(workflow_id_for("sign-up-staff", bo))
+    customer = engine.store.get_customer(bo)
+    assert customer is not None and customer.segments == ["staff"]
+    assert (await engine.outcome(workflow_id_for("staff-hello", bo))).status == "completed"
+    assert [m["body"] for m in engine.outbox_messages()] == ["Hi colleague bo@shop.example"]
