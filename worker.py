@@ -8,6 +8,8 @@ polling, lets running activities finish within the grace period, and exits.
 from __future__ import annotations
 
 import asyncio
+import logging
+import os
 import signal
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -75,12 +77,24 @@ async def run_worker(settings: Settings | None = None) -> None:
 
 
 def main() -> None:
-    """Run the worker; a configuration or connection problem is one line, not a traceback."""
+    """Run the worker; a configuration or connection problem is one line, not a traceback.
+
+    Like the CLI, it leaves with ``os._exit`` once stopped: the Temporal client's
+    threads can abort CPython's finalisation (temporalio/sdk-python#300).
+    """
+    code = _run()
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+def _run() -> int:
     try:
         asyncio.run(run_worker())
     except (SettingsError, StoreError, ConnectorError) as problem:
         sys.stderr.write(f"cxflow worker: {problem}\n")
-        sys.exit(2)
+        return 2
     except RuntimeError as error:  # the SDK's "failed client connect" and the like
         if "connect" not in str(error).lower():
             raise
@@ -89,7 +103,8 @@ def main() -> None:
             f"cxflow worker: cannot reach Temporal at {address} ({error}): start it, or set "
             "CXFLOW_TEMPORAL_ADDRESS\n"
         )
-        sys.exit(2)
+        return 2
+    return 0
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import sys
 from collections.abc import Iterable
@@ -290,14 +291,33 @@ _register_runtime_commands()
 
 
 def main() -> None:
-    """Entry point: run the app and turn every failure into a message, never a traceback."""
+    """Entry point: run the app and turn every failure into a message, never a traceback.
+
+    Then leave at once: the Temporal client's Rust threads can crash CPython's
+    finalisation ("PyGILState_Release ... finalizing", temporalio/sdk-python#300),
+    which would turn a finished command into an abort. Commands close what they
+    opened themselves; output and logs are flushed here.
+    """
+    code = _run()
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+def _run() -> int:
     try:
         app()
+    except SystemExit as leaving:
+        if leaving.code is None or isinstance(leaving.code, int):
+            return leaving.code or 0
+        err.print(f"[red]cxflow: {escape(str(leaving.code))}[/]")
+        return 1
     except (UsageError, DevServerError, RuntimeProblemError, SettingsError, StoreError) as problem:
         err.print(f"[red]cxflow: {escape(str(problem))}[/]")
-        sys.exit(2)
+        return 2
     except KeyboardInterrupt:
-        sys.exit(130)
+        return 130
     except Exception as error:  # last line of defence: keep tracebacks away from users
         if os.environ.get("CXFLOW_DEBUG"):
             raise
@@ -305,7 +325,8 @@ def main() -> None:
             f"[red]cxflow: internal error ({type(error).__name__}: {escape(str(error))}). "
             "This is a bug in cxflow: rerun with CXFLOW_DEBUG=1 and report the traceback.[/]"
         )
-        sys.exit(3)
+        return 3
+    return 0
 
 
 if __name__ == "__main__":
