@@ -13,7 +13,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from temporalio import activity
 from temporalio.client import Client
@@ -28,12 +28,9 @@ from engine.consent import ConsentDecision, decide, parse_policy, policy_for
 from engine.experiments import assign_variant
 from engine.localtime import next_local_time, quiet_hours_end, zone
 from engine.rendering import TemplateError, links_for, render, render_values
+from engine.segments import SegmentEngine
 from engine.settings import Settings
 from engine.store import ConversionRecord, RunRecord, Store
-
-if TYPE_CHECKING:
-    from engine.router import EventRouter
-
 from workflows.models import (
     AssignInput,
     CallInput,
@@ -70,7 +67,7 @@ class JourneyActivities:
         self.connectors = connectors
         self.settings = settings
         self.client = client
-        self._router: EventRouter | None = None
+        self.segments = SegmentEngine(store)
 
     def all(self) -> list[Callable[..., Any]]:
         return [
@@ -230,15 +227,14 @@ class JourneyActivities:
         customer_id = data.run.customer_id
         values = render_values(data.set, dict(data.variables))
         await asyncio.to_thread(self.store.update_traits, customer_id, values, list(data.unset))
-        router = self._router or EventRouter(
-            self.client,  # type: ignore[arg-type]  # only used below when there is one
-            self.store,
-            self.settings.task_queue,
-            self.settings.activity_timeout_seconds,
-        )
-        self._router = router
-        change = await asyncio.to_thread(router.segments.on_event, customer_id, IDENTIFY_EVENT)
+        change = await asyncio.to_thread(self.segments.on_event, customer_id, IDENTIFY_EVENT)
         if change.entered and self.client is not None:
+            router = EventRouter(
+                self.client,
+                self.store,
+                self.settings.task_queue,
+                self.settings.activity_timeout_seconds,
+            )
             await router.segments_entered(customer_id, change.entered)
 
     @activity.defn(name="record_run")
