@@ -21,8 +21,8 @@ from temporalio.worker import Worker
 
 from connectors.errors import ConnectorError
 from connectors.registry import ConnectorRegistry, default_registry
-from engine.activities import JourneyActivities
-from engine.segment_refresh import SegmentActivities
+from engine.runtime.activities import JourneyActivities
+from engine.segments.refresh import SegmentActivities
 from engine.settings import Settings, SettingsError
 from engine.store import Store, StoreError
 from workflows.journey import JourneyWorkflow

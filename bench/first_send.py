@@ -39,10 +39,10 @@ from temporalio.testing import WorkflowEnvironment
 from bench.common import append_results
 from connectors.registry import ConnectorRegistry
 from dsl.loader import load_text
-from engine.api import create_app
-from engine.api_server import EmbeddedApiServer
-from engine.devserver import find_binary
-from engine.router import EventRouter
+from engine.api.app import create_app
+from engine.api.server import EmbeddedApiServer
+from engine.ingest.router import EventRouter
+from engine.runtime.devserver import find_binary
 from engine.settings import Settings
 from engine.store import Store
 from worker import build_worker

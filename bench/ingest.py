@@ -36,7 +36,7 @@ from sqlalchemy import create_engine, text
 from temporalio.testing import WorkflowEnvironment
 
 from bench.common import append_results
-from engine.devserver import find_binary, wait_for_port
+from engine.runtime.devserver import find_binary, wait_for_port
 from engine.store import Store
 
 Backend = Literal["sqlite", "postgresql"]

@@ -45,8 +45,8 @@ from connectors.registry import ConnectorRegistry
 from connectors.sandbox.shopify import ShopifySandbox
 from dsl.compiled import CompiledJourney
 from dsl.loader import load_text
-from engine.activities import JourneyActivities
-from engine.devserver import find_binary
+from engine.runtime.activities import JourneyActivities
+from engine.runtime.devserver import find_binary
 from engine.settings import Settings
 from engine.store import Store
 from workflows.journey import JourneyWorkflow

@@ -32,8 +32,8 @@ from temporalio.testing import WorkflowEnvironment
 
 from bench.common import append_results
 from dsl.loader import load_text
-from engine.devserver import find_binary
-from engine.router import EventRouter
+from engine.ingest.router import EventRouter
+from engine.runtime.devserver import find_binary
 from engine.store import Store
 from workflows.models import CustomerEvent
 

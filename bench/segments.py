@@ -29,7 +29,7 @@ from sqlalchemy import create_engine, text
 from bench.common import append_results
 from dsl.segment_loader import load_segment_text
 from dsl.segment_models import CompiledSegment
-from engine.segments import SegmentEngine
+from engine.segments.evaluation import SegmentEngine
 from engine.store import EventRecord, Store
 
 POSTGRES_URL = os.environ.get(

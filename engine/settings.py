@@ -12,7 +12,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from engine.consent import DEFAULT_POLICY, parse_policy
+from engine.privacy.consent import DEFAULT_POLICY, parse_policy
 
 DEFAULT_DATA_DIR = Path(".cxflow")
 
@@ -40,7 +40,7 @@ class Settings(BaseModel):
     secret_key: str = Field(default="cxflow-dev-secret-change-me")
     consent_policy: str = Field(
         default=DEFAULT_POLICY,
-        description="Consent per channel: opt-out, opt-in or none (see engine.consent)",
+        description="Consent per channel: opt-out, opt-in or none (see engine.privacy.consent)",
     )
 
     @field_validator("consent_policy")

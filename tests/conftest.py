@@ -10,7 +10,7 @@ import pytest_asyncio
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from engine.devserver import find_binary
+from engine.runtime.devserver import find_binary
 
 REPO = Path(__file__).resolve().parent.parent
 JOURNEYS = REPO / "journeys"

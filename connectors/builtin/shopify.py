@@ -223,7 +223,7 @@ class ShopifyConnector(HttpConnector):
         Setting(
             key="API_VERSION", description="The Admin API version", default=DEFAULT_API_VERSION
         ),
-        # Read by the event API's /v1/webhooks/shopify (engine.api_webhooks), not by actions.
+        # Read by the /v1/webhooks/shopify route (the Shopify webhooks), not by actions.
         Setting(
             key="WEBHOOK_SECRET",
             description="The app's shared secret that signs its webhooks (X-Shopify-Hmac-Sha256)",

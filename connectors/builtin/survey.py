@@ -3,7 +3,7 @@
 ``call: survey.link`` makes a link for one customer, one survey and one step of
 one run; the journey puts it in a message (``{{ survey.url }}``, or one link per
 score: ``{{ survey.url }}?score=9``). The event API's survey endpoint
-(:mod:`engine.api_survey`) checks the link and records the answer as a
+(:mod:`engine.api.survey`) checks the link and records the answer as a
 ``survey.responded`` event, which the run waits for (``wait_for: {event:
 survey.responded}``) and branches on (``response.properties.score``).
 

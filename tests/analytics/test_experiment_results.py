@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from scipy import stats
 
-from engine.analytics import experiment_results
-from engine.experiments import assign_variant
+from engine.analytics.experiments import experiment_results
+from engine.runtime.assignment import assign_variant
 from engine.store import ConversionRecord, Store
 from tests.runtime.conftest import compiled
 

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from engine.report import build_report, render_html
+from engine.analytics.report import build_report, render_html
 from tests.runtime.conftest import Engine, compiled_text
 from workflows.journey import workflow_id_for
 

@@ -7,7 +7,7 @@ import math
 import pytest
 from scipy import integrate, stats
 
-from engine.stats import (
+from engine.analytics.stats import (
     chi_square_independence,
     chi_square_sf,
     lift,

@@ -20,8 +20,8 @@ from sqlalchemy import text
 from starlette.types import ASGIApp
 from temporalio.testing import WorkflowEnvironment
 
-from engine.api import create_app
-from engine.api_server import EmbeddedApiServer
+from engine.api.app import create_app
+from engine.api.server import EmbeddedApiServer
 from engine.store import Store
 from tests.peers.http_receiver import HttpReceiver
 from tests.runtime.conftest import Engine, engine, receiver, running_engine  # noqa: F401

@@ -12,8 +12,8 @@ import pytest
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
-from engine.api import create_app
-from engine.router import EventRouter
+from engine.api.app import create_app
+from engine.ingest.router import EventRouter
 from tests.api.conftest import ApiServer, serve
 from tests.runtime.conftest import Engine, compiled_text
 from workflows.journey import workflow_id_for
@@ -324,7 +324,10 @@ async def test_internal_errors_answer_500_without_details(
 
     key = engine.store.create_write_key("test")
     monkeypatch.setattr(engine.store, "record_events", broken)  # the store fails mid-request
-    async with serve(create_app(engine.store, engine.router)) as url, httpx.AsyncClient() as client:
+    async with (
+        serve(create_app(engine.store, engine.router)) as url,
+        httpx.AsyncClient() as client,
+    ):
         response = await client.post(
             f"{url}/v1/track", json=track(), headers={"Authorization": f"Bearer {key}"}
         )

@@ -9,8 +9,8 @@ from datetime import datetime
 import pytest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from engine.api import create_app
-from engine.client import CxflowClient, CxflowClientError
+from engine.api.app import create_app
+from engine.api.client import CxflowClient, CxflowClientError
 from tests.api.conftest import ApiServer, serve
 from tests.runtime.conftest import Engine, compiled_text
 from workflows.journey import workflow_id_for

@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from engine.report import build_report
+from engine.analytics.report import build_report
 from tests.analytics.test_experiment_results import simulate
 from tests.api.conftest import ApiServer
 from tests.runtime.conftest import compiled

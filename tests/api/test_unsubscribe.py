@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from engine.consent import unsubscribe_url
+from engine.privacy.consent import unsubscribe_url
 from engine.settings import Settings
 from tests.api.conftest import ApiServer
 from tests.runtime.conftest import compiled

@@ -19,7 +19,7 @@ from temporalio.client import Client
 
 from connectors.registry import default_registry
 from dsl.loader import load_file
-from engine.devmode import dev_links_environment, dev_write_key
+from engine.cli.dev import dev_links_environment, dev_write_key
 from engine.store import Store
 from tests.cli.conftest import CXFLOW
 from tests.conftest import JOURNEYS

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from engine.consent import (
+from engine.privacy.consent import (
     ConsentError,
     ConsentRecord,
     consent_from_traits,

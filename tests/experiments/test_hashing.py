@@ -20,7 +20,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from engine.experiments import (
+from engine.runtime.assignment import (
     assign_variant,
     bucket_ranges,
     choose_variation,

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from engine.experiments import assign_variant
+from engine.runtime.assignment import assign_variant
 from tests.peers.http_receiver import HttpReceiver
 from tests.runtime.conftest import compiled_text, running_engine
 from workflows.journey import workflow_id_for

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from connectors.sandbox.postmark import PostmarkSandbox
-from engine.experiments import assign_variant
+from engine.runtime.assignment import assign_variant
 from engine.store import EventRecord
 from tests.messaging.conftest import SMTP_USER, Peers
 from tests.runtime.conftest import Engine, compiled

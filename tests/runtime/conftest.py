@@ -26,7 +26,7 @@ from connectors.registry import ConnectorRegistry
 from connectors.sandbox.shopify import ShopifySandbox
 from dsl.compiled import CompiledJourney
 from dsl.loader import load_file, load_text
-from engine.router import EventRouter, RouteResult
+from engine.ingest.router import EventRouter, RouteResult
 from engine.settings import Settings
 from engine.store import Store
 from tests.conftest import JOURNEYS

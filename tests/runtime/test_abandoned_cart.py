@@ -11,7 +11,7 @@ from datetime import timedelta
 import pytest
 
 from connectors.builtin.shopify import discount_code
-from engine.experiments import assign_variant
+from engine.runtime.assignment import assign_variant
 from tests.runtime.conftest import Engine, compiled
 from workflows.journey import workflow_id_for
 from workflows.models import RunOutcome, RunStatus

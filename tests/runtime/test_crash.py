@@ -35,7 +35,7 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
-from engine.router import EventRouter
+from engine.ingest.router import EventRouter
 from engine.store import Store
 from tests.peers.http_receiver import HttpReceiver, ReceivedRequest, Reply
 from tests.runtime.conftest import compiled_text

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from engine.localtime import next_local_time, quiet_hours_end, zone
+from engine.runtime.localtime import next_local_time, quiet_hours_end, zone
 
 BERLIN = zone("Europe/Berlin")
 NEW_YORK = zone("America/New_York")

@@ -9,7 +9,7 @@ import pytest
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
-from engine.router import EventRouter
+from engine.ingest.router import EventRouter
 from tests.runtime.conftest import Engine, compiled_text
 from workflows.journey import workflow_id_for
 from workflows.models import CustomerEvent

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from temporalio.api.enums.v1 import EventType
 
-from engine.localtime import next_local_time
+from engine.runtime.localtime import next_local_time
 from tests.runtime.conftest import Engine, compiled_text
 from workflows.journey import workflow_id_for
 

@@ -14,8 +14,8 @@ from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 
 from connectors.registry import ConnectorRegistry
-from engine.router import RoutingError
-from engine.schedules import schedule_id_for, sync_schedules
+from engine.ingest.router import RoutingError
+from engine.runtime.schedules import schedule_id_for, sync_schedules
 from engine.settings import Settings
 from engine.store import Store
 from tests.runtime.conftest import Engine, compiled_text

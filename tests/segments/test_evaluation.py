@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from engine.segments import evaluate
+from engine.segments.evaluation import evaluate
 from tests.segments.conftest import NOW, segment
 
 TRAITS: dict[str, Any] = {

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from engine.segment_refresh import REFRESH_SCHEDULE_ID
+from engine.segments.refresh import REFRESH_SCHEDULE_ID
 from tests.cli.test_runtime_commands import ASYNC, cxflow, engine_env  # noqa: F401
 
 VIP = """\

@@ -12,7 +12,7 @@ import pytest
 from temporalio.client import ScheduleIntervalSpec
 from temporalio.testing import WorkflowEnvironment
 
-from engine.segment_refresh import REFRESH_SCHEDULE_ID, sync_segment_refresh
+from engine.segments.refresh import REFRESH_SCHEDULE_ID, sync_segment_refresh
 from tests.api.conftest import ApiServer
 from tests.runtime.conftest import Engine, compiled_text
 from tests.segments.conftest import add_event, segment

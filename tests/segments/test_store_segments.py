@@ -8,7 +8,7 @@ from datetime import timedelta
 from sqlalchemy import text
 
 from dsl.segment_models import AggregateSpec
-from engine.segments import SegmentEngine
+from engine.segments.evaluation import SegmentEngine
 from engine.store import Store
 from tests.segments.conftest import NOW, add_event, segment
 

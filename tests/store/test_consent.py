@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from engine.consent import decide
+from engine.privacy.consent import decide
 from engine.store import EventRecord, Store, StoreError
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)

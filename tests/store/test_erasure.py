@@ -13,7 +13,7 @@ from engine.store import (
     ConversionRecord,
     Store,
 )
-from engine.store_tables import Base
+from engine.store.tables import Base
 from tests.store.test_store import T0, make_event, make_run
 
 ADA, BOB = "ada:1", "bob"

@@ -8,9 +8,9 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
-from engine.schema import current, head
 from engine.store import StoreError
-from engine.store_tables import Base
+from engine.store.migrate import current, head
+from engine.store.tables import Base
 from tests.store.conftest import EmptyDatabase
 
 
@@ -24,7 +24,7 @@ def test_the_migrations_build_exactly_the_tables_the_models_describe(
         assert current(connection) == head()
     assert differences == [], (
         "engine/store_tables.py and engine/migrations disagree: write a revision with "
-        '`python -m engine.schema revision "what changed"`'
+        '`python -m engine.store.migrate revision "what changed"`'
     )
 
 

@@ -1,0 +1,268 @@
+"""`cxflow report`: a journey's runs and experiment results, in the terminal or as one HTML page.
+
+The HTML page is self-contained (inline CSS and SVG, no scripts, no network),
+so it can be mailed or attached to a ticket and still render.
+"""
+
+from __future__ import annotations
+
+import html
+from collections import Counter
+
+from pydantic import BaseModel, ConfigDict
+from rich.console import Console
+from rich.table import Table
+
+from dsl.compiled import CompiledJourney
+from engine.analytics.experiments import ExperimentResult, experiment_results
+from engine.store import Store
+
+
+class RunSummary(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    runs: int
+    customers: int
+    by_status: dict[str, int]
+    waiting_at: dict[str, int]
+    conversions: int
+
+
+class FunnelStep(BaseModel):
+    """One step of the funnel: the runs that reached it, as a share of all runs."""
+
+    model_config = ConfigDict(frozen=True)
+
+    step_id: str
+    kind: str
+    runs: int
+    customers: int
+    reached_rate: float | None
+    completed: int
+    exited: int
+    failed: int
+    running: int
+    converted: int
+    conversion_rate: float | None
+
+
+class JourneyReport(BaseModel):
+    """Everything the report shows; also what the JSON endpoint serves."""
+
+    model_config = ConfigDict(frozen=True)
+
+    journey_id: str
+    name: str
+    version: str
+    summary: RunSummary
+    funnel: list[FunnelStep]
+    experiments: list[ExperimentResult]
+
+
+def _rate(part: int, whole: int) -> float | None:
+    return part / whole if whole else None
+
+
+def build_funnel(store: Store, journey: CompiledJourney, runs: int) -> list[FunnelStep]:
+    """Every step of the journey in its written order, reached or not."""
+    visits = {record.step_id: record for record in store.step_funnel(journey.id)}
+    steps = []
+    for step_id, node in journey.steps.items():
+        record = visits.get(step_id)
+        reached = record.runs if record else 0
+        converted = record.converted if record else 0
+        steps.append(
+            FunnelStep(
+                step_id=step_id,
+                kind=node.kind,
+                runs=reached,
+                customers=record.customers if record else 0,
+                reached_rate=_rate(reached, runs),
+                completed=record.completed if record else 0,
+                exited=record.exited if record else 0,
+                failed=record.failed if record else 0,
+                running=record.running if record else 0,
+                converted=converted,
+                conversion_rate=_rate(converted, reached),
+            )
+        )
+    return steps
+
+
+def build_report(store: Store, journey: CompiledJourney, limit: int = 100_000) -> JourneyReport:
+    runs = store.get_runs(journey_id=journey.id, limit=limit)
+    summary = RunSummary(
+        runs=len(runs),
+        customers=len({r.customer_id for r in runs}),
+        by_status=dict(Counter(r.status for r in runs)),
+        waiting_at=dict(
+            Counter(r.current_step for r in runs if r.status == "running" and r.current_step)
+        ),
+        conversions=len(store.conversions(journey.id)),
+    )
+    return JourneyReport(
+        journey_id=journey.id,
+        name=journey.name,
+        version=journey.version,
+        summary=summary,
+        funnel=build_funnel(store, journey, summary.runs),
+        experiments=experiment_results(store, journey),
+    )
+
+
+def _percent(value: float | None) -> str:
+    return "–" if value is None else f"{value * 100:.1f}%"
+
+
+def print_report(report: JourneyReport, console: Console) -> None:
+    summary = report.summary
+    console.print(f"[bold]{report.name}[/] ({report.journey_id} {report.version})")
+    statuses = ", ".join(f"{k} {v}" for k, v in sorted(summary.by_status.items())) or "none"
+    console.print(
+        f"{summary.runs} runs of {summary.customers} customers ({statuses}); "
+        f"{summary.conversions} conversions"
+    )
+    if summary.waiting_at:
+        waiting = ", ".join(f"{k} {v}" for k, v in sorted(summary.waiting_at.items()))
+        console.print(f"running now at: {waiting}")
+    funnel = Table(
+        "step", "kind", "runs", "reached", "customers", "running", "completed", "exited",
+        "failed", "converted", "conv. rate", title="funnel (runs that reached each step)",
+    )  # fmt: skip
+    for step in report.funnel:
+        funnel.add_row(
+            step.step_id, step.kind, str(step.runs), _percent(step.reached_rate),
+            str(step.customers), str(step.running), str(step.completed), str(step.exited),
+            str(step.failed), str(step.converted), _percent(step.conversion_rate),
+        )  # fmt: skip
+    console.print(funnel)
+    for experiment in report.experiments:
+        table = Table(
+            "variant", "exposures", "conversions", "rate (95% CI)", "lift", "P(beats " +
+            experiment.baseline + ")",
+            title=f"experiment {experiment.experiment} (step {experiment.step_id})",
+        )  # fmt: skip
+        for v in experiment.variants:
+            table.add_row(
+                v.name + (" (holdout)" if v.holdout else ""),
+                str(v.exposures),
+                str(v.conversions),
+                f"{_percent(v.rate)} ({_percent(v.rate_low)}–{_percent(v.rate_high)})",
+                _percent(v.lift),
+                _percent(v.probability_to_beat_baseline),
+            )
+        console.print(table)
+        verdict = (
+            "[red]sample-ratio mismatch: the split does not match the weights; do not trust "
+            "these results[/]"
+            if experiment.sample_ratio_mismatch
+            else f"chi-square p = {experiment.p_value:.3g}"
+        )
+        console.print(verdict)
+
+
+def render_html(report: JourneyReport) -> str:
+    """A self-contained HTML page a marketer can open anywhere."""
+    e = html.escape
+    summary = report.summary
+    parts = [
+        "<!doctype html><html lang='en'><head><meta charset='utf-8'>",
+        f"<title>{e(report.name)} — cxflow report</title>",
+        "<style>body{font:15px/1.45 system-ui,sans-serif;margin:2rem;max-width:60rem;color:#222}"
+        "table{border-collapse:collapse;margin:1rem 0}td,th{padding:.35rem .7rem;border-bottom:"
+        "1px solid #ddd;text-align:right}th:first-child,td:first-child{text-align:left}"
+        ".warn{color:#b00020;font-weight:600}.muted{color:#666}</style></head><body>",
+        f"<h1>{e(report.name)}</h1>",
+        f"<p class='muted'>{e(report.journey_id)} · version {e(report.version)}</p>",
+        f"<p>{summary.runs} runs of {summary.customers} customers · "
+        f"{summary.conversions} conversions</p>",
+    ]
+    if summary.by_status:
+        parts.append("<table><tr><th>status</th><th>runs</th><th>share</th></tr>")
+        parts += [
+            f"<tr><td>{e(k)}</td><td>{v}</td><td>{_percent(_rate(v, summary.runs))}</td></tr>"
+            for k, v in sorted(summary.by_status.items())
+        ]
+        parts.append("</table>")
+    parts.append("<h2>Funnel</h2>")
+    parts.append(_funnel_chart(report.funnel))
+    parts.append(
+        "<table><tr><th>step</th><th>kind</th><th>runs</th><th>reached</th><th>customers</th>"
+        "<th>running</th><th>completed</th><th>exited</th><th>failed</th><th>converted</th>"
+        "<th>conversion rate</th></tr>"
+    )
+    parts += [
+        f"<tr><td>{e(s.step_id)}</td><td>{e(s.kind)}</td><td>{s.runs}</td>"
+        f"<td>{_percent(s.reached_rate)}</td><td>{s.customers}</td><td>{s.running}</td>"
+        f"<td>{s.completed}</td><td>{s.exited}</td><td>{s.failed}</td><td>{s.converted}</td>"
+        f"<td>{_percent(s.conversion_rate)}</td></tr>"
+        for s in report.funnel
+    ]
+    parts.append("</table>")
+    for experiment in report.experiments:
+        parts.append(f"<h2>Experiment {e(experiment.experiment)}</h2>")
+        parts.append(
+            "<table><tr><th>variant</th><th>exposures</th><th>conversions</th><th>rate</th>"
+            f"<th>95% CI</th><th>lift</th><th>P(beats {e(experiment.baseline)})</th></tr>"
+        )
+        for v in experiment.variants:
+            parts.append(
+                f"<tr><td>{e(v.name)}{' (holdout)' if v.holdout else ''}</td>"
+                f"<td>{v.exposures}</td><td>{v.conversions}</td><td>{_percent(v.rate)}</td>"
+                f"<td>{_percent(v.rate_low)}–{_percent(v.rate_high)}</td>"
+                f"<td>{_percent(v.lift)}</td><td>{_percent(v.probability_to_beat_baseline)}</td></tr>"
+            )
+        parts.append("</table>")
+        parts.append(_rate_chart(experiment))
+        if experiment.sample_ratio_mismatch:
+            parts.append(
+                "<p class='warn'>Sample-ratio mismatch: the split does not match the configured "
+                "weights. Something is wrong with assignment or logging; do not trust these "
+                "results.</p>"
+            )
+        else:
+            parts.append(f"<p>Chi-square test across variants: p = {experiment.p_value:.3g}.</p>")
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+def _rate_chart(experiment: ExperimentResult) -> str:
+    """Bars of conversion rates with their 95% intervals, as inline SVG."""
+    width, row = 520, 34
+    top = max([v.rate_high for v in experiment.variants] + [0.01])
+    height = row * len(experiment.variants) + 10
+    parts = [f"<svg width='{width + 160}' height='{height}' role='img' aria-label='rates'>"]
+    for index, v in enumerate(experiment.variants):
+        y = 5 + index * row
+        bar = v.rate / top * width
+        low, high = v.rate_low / top * width, v.rate_high / top * width
+        parts.append(
+            f"<text x='0' y='{y + 18}' font-size='13'>{html.escape(v.name)}</text>"
+            f"<rect x='110' y='{y + 4}' width='{bar:.1f}' height='18' fill='#5b8def'/>"
+            f"<line x1='{110 + low:.1f}' x2='{110 + high:.1f}' y1='{y + 13}' y2='{y + 13}' "
+            "stroke='#222' stroke-width='2'/>"
+            f"<text x='{118 + max(bar, high):.1f}' y='{y + 18}' font-size='12'>"
+            f"{_percent(v.rate)}</text>"
+        )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _funnel_chart(funnel: list[FunnelStep]) -> str:
+    """Horizontal bars of runs per step (converted runs darker), as inline SVG."""
+    width, row = 520, 26
+    top = max([step.runs for step in funnel] + [1])
+    height = row * len(funnel) + 10
+    parts = [f"<svg width='{width + 260}' height='{height}' role='img' aria-label='funnel'>"]
+    for index, step in enumerate(funnel):
+        y = 5 + index * row
+        bar, converted = step.runs / top * width, step.converted / top * width
+        parts.append(
+            f"<text x='0' y='{y + 15}' font-size='13'>{html.escape(step.step_id)}</text>"
+            f"<rect x='170' y='{y + 3}' width='{bar:.1f}' height='16' fill='#a9c1f5'/>"
+            f"<rect x='170' y='{y + 3}' width='{converted:.1f}' height='16' fill='#2f6ad9'/>"
+            f"<text x='{178 + bar:.1f}' y='{y + 15}' font-size='12'>{step.runs} "
+            f"({_percent(step.reached_rate)})</text>"
+        )
+    parts.append("</svg>")
+    return "".join(parts)

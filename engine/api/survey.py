@@ -1,0 +1,281 @@
+"""Survey answers: the page a survey link opens, and the same answer as JSON.
+
+A link made by ``call: survey.link`` (:mod:`connectors.builtin.survey`) opens
+``GET /v1/surveys/<token>``: without a score it shows the question with one link
+per score; with ``?score=N`` (the one-click links of an email) it records the
+answer and thanks the customer. ``POST /v1/surveys/<token>`` takes
+``{"score": N, "comment": "..."}`` from a page or an app.
+
+An answer is stored as a ``survey.responded`` track call through the event API's
+own path (stored, deduplicated, then routed to the runs waiting for it), with
+properties ``survey``, ``kind``, ``score``, ``category``, ``comment`` (when
+given) and ``journey_id``. Its messageId comes from the token (customer, survey
+and the step's idempotency key), so **the first answer wins**: a double click, a
+second score or a reload is accepted and changes nothing, and the page says the
+answer was already recorded. The run has moved on by then anyway.
+
+Bad links answer a page, never a traceback: 404 for a token this server did not
+sign (cut short, altered, or signed with another secret), 410 once it expired,
+400 for a score off the survey's scale, 503 while ``CXFLOW_SURVEY_SECRET`` is not
+set. Links are the customer's credential: no write key is needed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import logging
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse, JSONResponse
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+
+from connectors.builtin.survey import (
+    HIGH_LABELS,
+    LOW_LABELS,
+    QUESTIONS,
+    SURVEY_EVENT,
+    SurveyConnector,
+    SurveyScoreError,
+    SurveyToken,
+    SurveyTokenError,
+    decode_token,
+)
+from connectors.errors import PermanentConnectorError
+from engine.api.models import ErrorBody, TrackCall, _text
+
+if TYPE_CHECKING:
+    from engine.api.app import EventApi
+
+log = logging.getLogger("cxflow.api.survey")
+
+SOURCE = "survey"
+MAX_COMMENT = 2000
+
+router = APIRouter(tags=["surveys"])
+
+
+class SurveyNotConfiguredError(Exception):
+    """The survey secret is not set in the API's environment."""
+
+
+class SurveyAnswer(BaseModel):
+    """One answer to a survey link."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    score: int = Field(description="On the survey's scale: NPS 0-10, CSAT 1-5, CES 1-7.")
+    comment: Annotated[
+        str | None,
+        StringConstraints(max_length=MAX_COMMENT),
+        AfterValidator(lambda value: None if value is None else _text(value)),
+        Field(description="Free text, at most 2000 characters (no NUL characters)."),
+    ] = None
+
+
+class SurveyRecorded(BaseModel):
+    """``recorded``: this answer is stored; ``already_answered``: an earlier one was."""
+
+    status: Literal["recorded", "already_answered"]
+    survey: str
+    score: int | None = Field(description="The answer that counts: the first one.")
+
+
+_HTML_ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"description": why, "content": {"text/html": {"schema": {"type": "string"}}}}
+    for status, why in (
+        (400, "The score is not on the survey's scale."),
+        (404, "Not a link this server made: cut short or altered."),
+        (410, "The survey has closed: the link expired."),
+        (503, "Surveys are not configured on this server (CXFLOW_SURVEY_SECRET)."),
+    )
+}
+_JSON_ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorBody, "description": why}
+    for status, why in (
+        (400, "The body or the score is not valid."),
+        (404, "Not a link this server made: cut short or altered."),
+        (410, "The survey has closed: the link expired."),
+        (503, "Surveys are not configured on this server (CXFLOW_SURVEY_SECRET)."),
+    )
+}
+
+
+def _verify(token_text: str) -> SurveyToken:
+    connector = SurveyConnector()
+    try:
+        secret = connector.secret()
+    except PermanentConnectorError as error:
+        log.error("a survey answer arrived but cannot be checked: %s", error)
+        raise SurveyNotConfiguredError(str(error)) from None
+    return decode_token(secret, token_text)
+
+
+def _call(token: SurveyToken, score: int, comment: str | None) -> TrackCall:
+    properties: dict[str, Any] = {
+        "survey": token.survey,
+        "kind": token.kind,
+        "score": score,
+        "category": token.category(score),
+        "journey_id": token.journey_id,
+    }
+    if comment and comment.strip():
+        properties["comment"] = comment.strip()
+    return TrackCall.model_validate(
+        {
+            "userId": token.customer_id,
+            "messageId": token.message_id,
+            "event": SURVEY_EVENT,
+            "properties": properties,
+        }
+    )
+
+
+async def _record(
+    request: Request, token: SurveyToken, score: int, comment: str | None
+) -> tuple[bool, int | None]:
+    """Store the answer; (new?, the score that counts)."""
+    events: EventApi = request.app.state.events
+    new = await events.ingest([_call(token, score, comment)], SOURCE)
+    if new:
+        return True, score
+    earlier = await asyncio.to_thread(events.store.events_for, token.customer_id, SURVEY_EVENT, 100)
+    for event in earlier:
+        if event.message_id == token.message_id:
+            first = event.properties.get("score")
+            return False, first if isinstance(first, int) else None
+    return False, None
+
+
+def _parse_score(token: SurveyToken, text: str) -> int:
+    try:
+        score = int(text.strip())
+    except ValueError:
+        raise SurveyScoreError(token.scale_text()) from None
+    return token.check_score(score)
+
+
+# --- HTML -------------------------------------------------------------------------------------
+
+_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="robots" content="noindex">
+<title>{title}</title>
+<style>
+body {{ font: 16px/1.5 system-ui, sans-serif; max-width: 36rem; margin: 3rem auto;
+       padding: 0 1rem; color: #222; }}
+.scores {{ display: flex; flex-wrap: wrap; gap: .4rem; margin: 1rem 0 .3rem; }}
+.scores a {{ display: inline-block; min-width: 2.4rem; padding: .5rem 0; text-align: center;
+            border: 1px solid #888; border-radius: .3rem; color: inherit;
+            text-decoration: none; }}
+.scores a:hover {{ background: #eee; }}
+.labels {{ display: flex; justify-content: space-between; font-size: .85rem; color: #666; }}
+</style></head>
+<body><h1>{title}</h1>{body}</body></html>
+"""
+
+
+def _page(title: str, body: str, status: int = 200) -> HTMLResponse:
+    return HTMLResponse(_PAGE.format(title=html.escape(title), body=body), status_code=status)
+
+
+def _message_page(title: str, message: str, status: int) -> HTMLResponse:
+    return _page(title, f"<p>{html.escape(message)}</p>", status)
+
+
+def _question_page(token: SurveyToken, problem: str | None = None) -> HTMLResponse:
+    """One link per score; relative (``?score=N``), so they work behind any proxy."""
+    low, high = token.scale
+    links = "".join(f'<a href="?score={score}">{score}</a>' for score in range(low, high + 1))
+    warning = f"<p><strong>{html.escape(problem)}</strong></p>" if problem else ""
+    body = (
+        f"{warning}<p>{html.escape(QUESTIONS[token.kind])}</p>"
+        f'<div class="scores">{links}</div>'
+        f'<div class="labels"><span>{low} = {html.escape(LOW_LABELS[token.kind])}</span>'
+        f"<span>{high} = {html.escape(HIGH_LABELS[token.kind])}</span></div>"
+    )
+    return _page("One quick question", body, 400 if problem else 200)
+
+
+@router.get(
+    "/v1/surveys/{token}",
+    summary="Open a survey link (answer with ?score=N)",
+    response_class=HTMLResponse,
+    responses={
+        200: {
+            "description": "The question (no score) or the thank-you page (answer recorded).",
+            "content": {"text/html": {"schema": {"type": "string"}}},
+        },
+        **_HTML_ERRORS,
+    },
+)
+async def survey_page(
+    request: Request,
+    token: str,
+    score: Annotated[
+        str | None,
+        Query(description="The answer, as the one-click links of an email carry it."),
+    ] = None,
+) -> HTMLResponse:
+    """What a customer sees on opening a survey link: an HTML page, never an error body.
+
+    With `score`, the answer is recorded as a `survey.responded` event; the first
+    answer of a link wins, later ones change nothing."""
+    try:
+        verified = _verify(token)
+    except SurveyTokenError as error:
+        return _message_page("Survey link", str(error), error.status_code)
+    except SurveyNotConfiguredError:
+        return _message_page(
+            "Survey unavailable",
+            "Surveys are not set up on this server yet, so your answer was not recorded. "
+            "Please try again later.",
+            503,
+        )
+    if score is None:
+        return _question_page(verified)
+    try:
+        value = _parse_score(verified, score)
+    except SurveyScoreError as error:
+        return _question_page(verified, f"Please pick a score: {error}.")
+    new, counted = await _record(request, verified, value, None)
+    if new:
+        return _message_page(
+            "Thank you!", f"We recorded your answer: {value}. Thanks for taking the time.", 200
+        )
+    already = f" ({counted})" if counted is not None else ""
+    return _message_page(
+        "Thank you!",
+        f"We already have your answer{already}: only the first one counts. Thanks again.",
+        200,
+    )
+
+
+@router.post(
+    "/v1/surveys/{token}",
+    summary="Answer a survey link with JSON",
+    response_model=SurveyRecorded,
+    responses=_JSON_ERRORS,
+)
+async def answer_survey(request: Request, token: str, answer: SurveyAnswer) -> Any:
+    """Record `score` (and `comment`) as a `survey.responded` event. The first answer of
+    a link wins: a second one answers `already_answered` and changes nothing."""
+    try:
+        verified = _verify(token)
+        value = verified.check_score(answer.score)
+    except SurveyTokenError as error:
+        return _json_error(error.status_code, str(error))
+    except SurveyNotConfiguredError:
+        return _json_error(503, "surveys are not configured on this server: answer later")
+    except SurveyScoreError as error:
+        return _json_error(400, str(error))
+    new, counted = await _record(request, verified, value, answer.comment)
+    return SurveyRecorded(
+        status="recorded" if new else "already_answered", survey=verified.survey, score=counted
+    )
+
+
+def _json_error(status: int, error: str) -> JSONResponse:
+    return JSONResponse(ErrorBody(error=error).model_dump(mode="json"), status_code=status)

@@ -1,0 +1,165 @@
+"""One-click unsubscribe: the link in every message, and RFC 8058's ``List-Unsubscribe-Post``.
+
+``/v1/unsubscribe?token=<token>`` is the link a message carries
+(``{{ links.unsubscribe }}`` in templates, and ``List-Unsubscribe`` in email
+headers). The token, signed with ``CXFLOW_SECRET_KEY``
+(:func:`engine.privacy.consent.unsubscribe_token`), names the customer and the channel:
+it is the customer's credential, so no write key is needed, and it can do
+nothing but unsubscribe.
+
+* ``GET`` shows a page with one button. It changes nothing: mail scanners and
+  link previews fetch links, and must not unsubscribe anyone (RFC 8058, section 4).
+* ``POST`` unsubscribes: the button of that page, or a mailbox provider's
+  one-click request (body ``List-Unsubscribe=One-Click``; any body is accepted).
+  The customer's consent for the channel is stored as off (source
+  ``unsubscribe_link``), then a ``customer.unsubscribed`` event with
+  ``properties.channel`` goes through the event API's store-then-route path, so
+  journeys can exit on it (``exit_when: [{event: customer.unsubscribed}]``).
+  Clicking twice is harmless: the second click changes nothing and sends no event.
+
+Links this server did not sign (cut short, altered, signed with another
+secret) answer a page with 404, never a traceback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import logging
+import uuid
+from typing import TYPE_CHECKING, Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse
+
+from engine.api.models import TrackCall
+from engine.privacy.consent import ConsentError, read_unsubscribe_token
+from engine.settings import Settings, SettingsError
+
+if TYPE_CHECKING:
+    from engine.api.app import EventApi
+    from engine.store import Store
+
+log = logging.getLogger("cxflow.api.consent")
+
+UNSUBSCRIBED_EVENT = "customer.unsubscribed"
+SOURCE = "unsubscribe_link"
+MAX_TOKEN = 1000
+
+router = APIRouter(tags=["consent"])
+
+# No length limit in the schema: a too-long token is a link this server did not make (404),
+# answered as a page like every other bad link, not as a JSON validation error.
+TokenQuery = Annotated[str, Query(description="The signed token of the message's link.")]
+
+
+def _html(description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"text/html": {"schema": {"type": "string"}}}}
+
+
+RESPONSES: dict[int | str, dict[str, Any]] = {
+    404: _html("Not a link this server made: cut short or altered."),
+    503: _html("The server's settings cannot be read (CXFLOW_SECRET_KEY, ...)."),
+}
+
+_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="robots" content="noindex">
+<title>{title}</title>
+<style>
+body {{ font: 16px/1.5 system-ui, sans-serif; max-width: 36rem; margin: 3rem auto;
+       padding: 0 1rem; color: #222; }}
+button {{ font: inherit; padding: .5rem 1.2rem; border: 1px solid #888;
+         border-radius: .3rem; background: #f4f4f4; cursor: pointer; }}
+</style></head>
+<body><h1>{title}</h1>{body}</body></html>
+"""
+
+
+def _page(title: str, body: str, status: int = 200) -> HTMLResponse:
+    return HTMLResponse(
+        _PAGE.format(title=html.escape(title), body=body),
+        status_code=status,
+        headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"},
+    )
+
+
+def _message(title: str, text: str, status: int = 200) -> HTMLResponse:
+    return _page(title, f"<p>{html.escape(text)}</p>", status)
+
+
+def _verify(token: str) -> tuple[str, str] | HTMLResponse:
+    """(customer id, channel), or the page that says what is wrong."""
+    try:
+        secret = Settings.from_env().secret_key
+    except SettingsError as error:
+        log.error("an unsubscribe link was opened but the settings are broken: %s", error)
+        return _message(
+            "Unsubscribe",
+            "We could not process this link right now. Please try again later.",
+            503,
+        )
+    try:
+        if len(token) > MAX_TOKEN:
+            raise ConsentError("this unsubscribe link is not valid")
+        return read_unsubscribe_token(secret, token)
+    except ConsentError as error:
+        return _message("Unsubscribe", f"Sorry: {error}.", 404)
+
+
+def _channel_name(channel: str) -> str:
+    return {"email": "emails", "sms": "text messages", "social": "direct messages"}.get(
+        channel, f"{channel} messages"
+    )
+
+
+@router.get(
+    "/v1/unsubscribe",
+    summary="The unsubscribe page of a message's link (changes nothing)",
+    response_class=HTMLResponse,
+    responses={200: _html("A page with the unsubscribe button."), **RESPONSES},
+)
+async def unsubscribe_page(token: TokenQuery = "") -> HTMLResponse:
+    """What a customer sees on opening the link: one button that unsubscribes (a POST)."""
+    verified = _verify(token)
+    if isinstance(verified, HTMLResponse):
+        return verified
+    _customer, channel = verified
+    what = html.escape(_channel_name(channel))
+    form = (
+        f"<p>Stop receiving {what} from us?</p>"
+        '<form method="post"><button type="submit">Unsubscribe</button></form>'
+    )
+    return _page("Unsubscribe", form)
+
+
+@router.post(
+    "/v1/unsubscribe",
+    summary="Unsubscribe (the page's button, or RFC 8058 one-click)",
+    response_class=HTMLResponse,
+    responses={200: _html("Unsubscribed (also when already unsubscribed)."), **RESPONSES},
+)
+async def unsubscribe(request: Request, token: TokenQuery = "") -> HTMLResponse:
+    """Store the customer's consent for the link's channel as off and tell the journeys."""
+    verified = _verify(token)
+    if isinstance(verified, HTMLResponse):
+        return verified
+    customer_id, channel = verified
+    store: Store = request.app.state.store
+    changed = await asyncio.to_thread(store.set_consent, customer_id, channel, False, SOURCE)
+    if changed:
+        events: EventApi = request.app.state.events
+        call = TrackCall.model_validate(
+            {
+                "userId": customer_id,
+                "messageId": f"unsubscribe-{uuid.uuid4()}",
+                "event": UNSUBSCRIBED_EVENT,
+                "properties": {"channel": channel, "source": SOURCE},
+            }
+        )
+        await events.ingest([call], SOURCE)
+    return _message(
+        "You are unsubscribed",
+        f"You will not receive {_channel_name(channel)} from us any more.",
+    )

@@ -1,0 +1,297 @@
+"""Event routing: an event starts the journeys it triggers and reaches the runs waiting for it.
+
+The event is stored first (deduplicated on its message id), so a retried API
+call or a duplicate delivery starts nothing twice. Starting uses
+signal-with-start on the deterministic workflow id, so Temporal itself keeps one
+active run per customer and journey; re-entry rules choose the id reuse policy.
+An event for a customer with no run waiting for it changes nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+import cel
+from temporalio.client import Client, WorkflowHandle
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from dsl.compiled import ApiTriggerSpec, CompiledJourney, EventTriggerSpec, SegmentTriggerSpec
+from engine.segments.evaluation import SegmentEngine
+from engine.store import EventRecord, Store
+from workflows.journey import JourneyWorkflow, workflow_id_for
+from workflows.models import EVENT_SIGNAL, CustomerEvent, CustomerView, JourneyRunInput
+
+
+class RoutingError(Exception):
+    """A request names a journey that cannot be started this way; the message says why."""
+
+
+@dataclass
+class RouteResult:
+    """What one event did: whether it was new, which runs it started or reached."""
+
+    stored: bool
+    started: list[str] = field(default_factory=list)
+    signalled: list[str] = field(default_factory=list)
+    skipped: dict[str, str] = field(default_factory=dict)
+    segments_entered: set[str] = field(default_factory=set)
+    segments_left: set[str] = field(default_factory=set)
+
+
+class EventRouter:
+    """Hands accepted events to Temporal."""
+
+    def __init__(
+        self, client: Client, store: Store, task_queue: str, activity_timeout_seconds: int = 60
+    ) -> None:
+        self.client = client
+        self.store = store
+        self.task_queue = task_queue
+        self.activity_timeout_seconds = activity_timeout_seconds
+        self.segments = SegmentEngine(store)
+        self._active_versions: frozenset[tuple[str, str]] | None = None
+        self._active: list[CompiledJourney] = []
+
+    def _load_active_journeys(self) -> list[CompiledJourney]:
+        """The active journeys, decoded again only when a deploy changed which are active.
+
+        Every event needs them; decoding every compiled journey per event was the
+        largest cost of ingest (bench/ingest.py).
+        """
+        versions = self.store.active_versions()
+        if versions != self._active_versions:
+            self._active = self.store.active_journeys()
+            self._active_versions = versions
+        return self._active
+
+    async def active_journeys(self) -> list[CompiledJourney]:
+        return await asyncio.to_thread(self._load_active_journeys)
+
+    async def route(self, event: CustomerEvent) -> RouteResult:
+        """Accept the event (store it), then hand it to Temporal.
+
+        If Temporal cannot be reached, the exception propagates but the event stays
+        stored and unrouted; :meth:`route_pending` hands it over later.
+        """
+        if not await self.accept(event):
+            return RouteResult(stored=False)
+        return await self.dispatch(event)
+
+    async def accept(self, event: CustomerEvent) -> bool:
+        """Store the event durably; False when its message id was accepted before."""
+        record = EventRecord(
+            message_id=event.message_id,
+            customer_id=event.customer_id,
+            name=event.name,
+            properties=dict(event.properties),
+            timestamp=event.timestamp,
+            received_at=datetime.now(UTC),
+        )
+        return await asyncio.to_thread(self.store.record_event, record)
+
+    async def dispatch(self, event: CustomerEvent) -> RouteResult:
+        """Start and signal the runs an accepted event concerns, then mark it routed."""
+        result = RouteResult(stored=True)
+        # Segments first, so entry gates and segment() in conditions see the new membership.
+        change = await asyncio.to_thread(self.segments.on_event, event.customer_id, event.name)
+        result.segments_entered, result.segments_left = change.entered, change.left
+        journeys = await self.active_journeys()
+        view = await self._customer(event.customer_id)
+        for journey in journeys:
+            workflow_id = workflow_id_for(journey.id, event.customer_id)
+            reason = self._entry_refusal(journey, event, view)
+            if reason is None:
+                outcome = await self._start(journey, event.customer_id, event, workflow_id)
+                if outcome == "started":
+                    result.started.append(workflow_id)
+                    continue
+                if outcome == "signalled":
+                    result.signalled.append(workflow_id)
+                    continue
+                reason = "re-entry not allowed (the customer has been in this journey)"
+            reacts = event.name in journey.listens_to or _triggered_by(journey, event)
+            if reacts and await self._signal(workflow_id, event):
+                result.signalled.append(workflow_id)
+                continue
+            if _triggered_by(journey, event):
+                result.skipped[journey.id] = reason
+        if change.entered:
+            result.started += await self.segments_entered(event.customer_id, change.entered)
+        await asyncio.to_thread(self.store.mark_routed, event.message_id)
+        return result
+
+    async def route_pending(self, limit: int = 100, received_before: datetime | None = None) -> int:
+        """Hand over events accepted while Temporal was unreachable; returns how many.
+
+        ``received_before`` skips recent events that their own request may still be routing.
+        """
+        pending = await asyncio.to_thread(self.store.unrouted_events, limit, received_before)
+        for record in pending:
+            await self.dispatch(
+                CustomerEvent(
+                    message_id=record.message_id,
+                    customer_id=record.customer_id,
+                    name=record.name,
+                    properties=record.properties,
+                    timestamp=record.timestamp,
+                )
+            )
+        return len(pending)
+
+    async def enter(
+        self, journey: CompiledJourney, customer_id: str, trigger: CustomerEvent | None = None
+    ) -> str | None:
+        """Start a run of ``journey`` for a customer if the entry rules allow it.
+
+        Used for segment entry, schedules and API calls, which have no event to match.
+        Returns the workflow id when a run started, else None.
+        """
+        view = await self._customer(customer_id)
+        if self._gate_refusal(journey, customer_id, view) is not None:
+            return None
+        workflow_id = workflow_id_for(journey.id, customer_id)
+        outcome = await self._start(journey, customer_id, trigger, workflow_id)
+        return workflow_id if outcome == "started" else None
+
+    async def segments_entered(self, customer_id: str, segments: set[str]) -> list[str]:
+        """Start the journeys triggered by entering any of ``segments``."""
+        journeys = await self.active_journeys()
+        started = []
+        for journey in journeys:
+            trigger = journey.trigger
+            if isinstance(trigger, SegmentTriggerSpec) and trigger.segment in segments:
+                workflow_id = await self.enter(journey, customer_id)
+                if workflow_id:
+                    started.append(workflow_id)
+        return started
+
+    async def start_by_api(
+        self, journey_id: str, customer_id: str, properties: dict[str, Any], message_id: str
+    ) -> str | None:
+        """Start an API-triggered journey; the call's properties become `event.properties`."""
+        journey = await asyncio.to_thread(self.store.get_journey, journey_id)
+        if journey is None or not isinstance(journey.trigger, ApiTriggerSpec):
+            raise RoutingError(
+                f"journey {journey_id!r} is not deployed with an `api: {{}}` trigger: deploy "
+                "it, or check the id with `cxflow journeys list`"
+            )
+        event = CustomerEvent(
+            message_id=message_id,
+            customer_id=customer_id,
+            name=f"api:{journey_id}",
+            properties=properties,
+            timestamp=datetime.now(UTC),
+        )
+        return await self.enter(journey, customer_id, event)
+
+    async def _customer(self, customer_id: str) -> CustomerView:
+        customer = await asyncio.to_thread(self.store.get_customer, customer_id)
+        if customer is None:
+            return CustomerView(id=customer_id)
+        return CustomerView(
+            id=customer.id,
+            traits=customer.traits,
+            timezone=customer.timezone,
+            segments=customer.segments,
+        )
+
+    def _entry_refusal(
+        self, journey: CompiledJourney, event: CustomerEvent, customer: CustomerView
+    ) -> str | None:
+        """Why this event does not start a run of the journey, or None when it does."""
+        if not _triggered_by(journey, event):
+            return "not its trigger"
+        trigger = journey.trigger
+        assert isinstance(trigger, EventTriggerSpec)
+        if trigger.when and not _holds(trigger.when, event, customer):
+            return "trigger condition is false"
+        return self._gate_refusal(journey, event.customer_id, customer)
+
+    def _gate_refusal(
+        self, journey: CompiledJourney, customer_id: str, customer: CustomerView
+    ) -> str | None:
+        """The entry rules every trigger shares: the segment gate and the re-entry window."""
+        if journey.entry.segment and journey.entry.segment not in customer.segments:
+            return f"not in segment {journey.entry.segment}"
+        if journey.entry.reentry == "after" and journey.entry.reentry_after_seconds:
+            last = self.store.last_entry(journey.id, customer_id)  # one indexed read
+            window = timedelta(seconds=journey.entry.reentry_after_seconds)
+            if last is not None and datetime.now(UTC) - last < window:
+                return "re-entry window has not passed"
+        return None
+
+    async def _start(
+        self,
+        journey: CompiledJourney,
+        customer_id: str,
+        event: CustomerEvent | None,
+        workflow_id: str,
+    ) -> Literal["started", "signalled", "refused"]:
+        """Start a run; if one is already going, hand it the event instead.
+
+        Start-then-signal rather than signal-with-start, because only a plain start says
+        for certain whether a run was created. If the running run ends between the two
+        calls, the start is tried once more, so the event is not lost.
+        """
+        reuse = (
+            WorkflowIDReusePolicy.REJECT_DUPLICATE
+            if journey.entry.reentry == "once"
+            else WorkflowIDReusePolicy.ALLOW_DUPLICATE
+        )
+        for _ in range(2):
+            try:
+                await self.client.start_workflow(
+                    JourneyWorkflow.run,
+                    JourneyRunInput(
+                        journey=journey,
+                        customer_id=customer_id,
+                        trigger=event,
+                        activity_timeout_seconds=self.activity_timeout_seconds,
+                    ),
+                    id=workflow_id,
+                    task_queue=self.task_queue,
+                    id_reuse_policy=reuse,
+                    id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+                )
+            except WorkflowAlreadyStartedError:
+                if event is None:
+                    return "refused"  # running already, or re-entry not allowed
+                if await self._signal(workflow_id, event):
+                    return "signalled"
+                if journey.entry.reentry == "once":
+                    return "refused"
+                continue  # the run ended in between: start again
+            return "started"
+        return "refused"
+
+    async def _signal(self, workflow_id: str, event: CustomerEvent) -> bool:
+        handle: WorkflowHandle[JourneyWorkflow, object] = self.client.get_workflow_handle(
+            workflow_id
+        )
+        try:
+            await handle.signal(EVENT_SIGNAL, event)
+        except RPCError as error:
+            if error.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION):
+                return False  # no run, or it has ended: nothing to do
+            raise
+        return True
+
+
+def _triggered_by(journey: CompiledJourney, event: CustomerEvent) -> bool:
+    return isinstance(journey.trigger, EventTriggerSpec) and journey.trigger.event == event.name
+
+
+def _holds(condition: str, event: CustomerEvent, customer: CustomerView) -> bool:
+    context = cel.Context(
+        variables={"event": event.as_variable(), "customer": customer.as_variable()},
+        functions={"segment": lambda name: name in customer.segments},
+    )
+    try:
+        return cel.compile(condition).execute(context) is True
+    except (KeyError, RuntimeError, ValueError, TypeError):
+        return False

@@ -1,0 +1,343 @@
+"""The journey workflow's activities: every read and write a run makes.
+
+Sends and calls go through the message log: the idempotency key is claimed
+before the connector is called and completed after, so a retried activity
+(after a timeout or a worker crash) returns the recorded result instead of
+sending again, and the connector passes the same key to the provider for the
+window in between.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from temporalio import activity
+from temporalio.client import Client
+from temporalio.exceptions import ApplicationError
+
+from connectors.errors import ConnectorError, PermanentConnectorError
+from connectors.models import CallRequest, Recipient, SendRequest
+from connectors.registry import ConnectorRegistry
+from dsl.compiled import ScheduleTriggerSpec
+from dsl.segment_models import IDENTIFY_EVENT
+from engine.privacy.consent import ConsentDecision, decide, parse_policy, policy_for
+from engine.runtime.assignment import assign_variant
+from engine.runtime.localtime import next_local_time, quiet_hours_end, zone
+from engine.runtime.rendering import TemplateError, links_for, render, render_values
+from engine.segments.evaluation import SegmentEngine
+from engine.settings import Settings
+from engine.store import ConversionRecord, RunRecord, Store
+from workflows.models import (
+    AssignInput,
+    CallInput,
+    ConversionInput,
+    CustomerView,
+    LocalTimeInput,
+    ProfileUpdateInput,
+    RunRecordInput,
+    ScheduledEntryInput,
+    SendInput,
+    SendOutcome,
+)
+
+DONE = ("sent", "skipped")
+log = logging.getLogger("cxflow.activities")
+
+
+def permanent(message: str, kind: str = "PermanentConnectorError") -> ApplicationError:
+    """An error Temporal must not retry: the input or the configuration is wrong."""
+    return ApplicationError(message, type=kind, non_retryable=True)
+
+
+class JourneyActivities:
+    """Activities bound to one store, connector registry and settings."""
+
+    def __init__(
+        self,
+        store: Store,
+        connectors: ConnectorRegistry,
+        settings: Settings,
+        client: Client | None = None,
+    ) -> None:
+        self.store = store
+        self.connectors = connectors
+        self.settings = settings
+        self.client = client
+        self.segments = SegmentEngine(store)
+
+    def all(self) -> list[Callable[..., Any]]:
+        return [
+            self.load_customer,
+            self.next_local_time,
+            self.assign_variant,
+            self.deliver,
+            self.call_action,
+            self.update_profile,
+            self.record_run,
+            self.record_conversion,
+            self.enter_segment_members,
+        ]
+
+    @activity.defn(name="load_customer")
+    async def load_customer(self, customer_id: str) -> CustomerView:
+        record = await asyncio.to_thread(self.store.get_customer, customer_id)
+        if record is None:
+            return CustomerView(id=customer_id)
+        return CustomerView(
+            id=record.id, traits=record.traits, timezone=record.timezone, segments=record.segments
+        )
+
+    @activity.defn(name="next_local_time")
+    async def next_local_time(self, data: LocalTimeInput) -> datetime:
+        tz = zone(data.timezone, data.fallback_timezone)
+        if data.quiet_start_minute is not None and data.quiet_end_minute is not None:
+            return quiet_hours_end(data.now, tz, data.quiet_start_minute, data.quiet_end_minute)
+        assert data.minute_of_day is not None
+        return next_local_time(data.now, tz, data.minute_of_day, data.weekdays)
+
+    @activity.defn(name="assign_variant")
+    async def assign_variant(self, data: AssignInput) -> str:
+        """Hash assignment, stored once: re-entries and restarts keep the first variant."""
+        chosen = assign_variant(data.experiment, data.customer_id, data.variants)
+        return await asyncio.to_thread(
+            self.store.assign_variant, data.experiment, data.customer_id, chosen
+        )
+
+    @activity.defn(name="deliver")
+    async def deliver(self, data: SendInput) -> SendOutcome:
+        run = data.run
+        claim = await asyncio.to_thread(
+            self.store.claim_message,
+            data.idempotency_key,
+            run.workflow_id,
+            data.step_id,
+            data.channel,
+            run.customer_id,
+        )
+        if claim.status in DONE:
+            return SendOutcome(status=claim.status, detail=claim.detail)
+        consent = await asyncio.to_thread(
+            _consent, self.store, self.settings, run.customer_id, data.channel
+        )
+        if not consent.allowed:
+            log.info(
+                "skipped %s/%s for %s: no consent for %s",
+                run.journey_id,
+                data.step_id,
+                run.customer_id,
+                data.channel,
+            )
+            return await self._finish(data.idempotency_key, "skipped", consent.detail())
+        if data.frequency_cap is not None:
+            most, per_seconds, channels = data.frequency_cap
+            since = datetime.now(UTC) - timedelta(seconds=per_seconds)
+            sent = await asyncio.to_thread(
+                self.store.sent_count_since, run.customer_id, since, channels
+            )
+            if sent >= most:
+                return await self._finish(
+                    data.idempotency_key, "skipped", {"reason": "frequency_cap", "sent": sent}
+                )
+        variables: dict[str, Any] = dict(data.variables)
+        variables["links"] = links_for(
+            self.settings.public_url, self.settings.secret_key, run.customer_id, data.channel
+        )
+        try:
+            connector = self.connectors.for_channel(data.channel)
+            request = SendRequest(
+                idempotency_key=data.idempotency_key,
+                channel=data.channel,
+                journey_id=run.journey_id,
+                step_id=data.step_id,
+                recipient=_recipient(variables.get("customer"), run.customer_id),
+                subject=render(data.subject, variables),
+                body=render(data.body, variables),
+                html=render(data.html, variables, html=True),
+                params=render_values(data.params, variables),
+                unsubscribe_url=variables["links"]["unsubscribe"],
+            )
+        except (TemplateError, PermanentConnectorError) as error:
+            return await self._finish(data.idempotency_key, "failed", {"error": str(error)})
+        try:
+            result = await connector.send(request)
+        except ConnectorError as error:
+            if error.retryable:
+                raise  # Temporal retries; the provider sees the same idempotency key
+            return await self._finish(data.idempotency_key, "failed", {"error": str(error)})
+        detail: dict[str, Any] = dict(result.detail)
+        if result.provider_message_id:
+            detail["provider_message_id"] = result.provider_message_id
+        return await self._finish(data.idempotency_key, result.status, detail)
+
+    async def _finish(self, key: str, status: str, detail: dict[str, Any]) -> SendOutcome:
+        record = await asyncio.to_thread(self.store.complete_message, key, status, detail)
+        return SendOutcome(status=record.status, detail=record.detail)
+
+    @activity.defn(name="call_action")
+    async def call_action(self, data: CallInput) -> dict[str, Any]:
+        run = data.run
+        action = f"{data.connector}.{data.action}"
+        claim = await asyncio.to_thread(
+            self.store.claim_message,
+            data.idempotency_key,
+            run.workflow_id,
+            data.step_id,
+            action,
+            run.customer_id,
+        )
+        if claim.status == "sent":
+            return dict(claim.detail.get("output", {}))
+        try:
+            connector = self.connectors.get(data.connector)
+            request = CallRequest(
+                idempotency_key=data.idempotency_key,
+                action=data.action,
+                journey_id=run.journey_id,
+                step_id=data.step_id,
+                customer_id=run.customer_id,
+                inputs=render_values(data.inputs, dict(data.variables)),
+            )
+            result = await connector.call(request)
+        except TemplateError as error:
+            await self._finish(data.idempotency_key, "failed", {"error": str(error)})
+            raise permanent(str(error), "TemplateError") from None
+        except ConnectorError as error:
+            if error.retryable:
+                raise
+            await self._finish(data.idempotency_key, "failed", {"error": str(error)})
+            raise permanent(f"{action}: {error}") from None
+        await asyncio.to_thread(
+            self.store.complete_message, data.idempotency_key, "sent", {"output": result.output}
+        )
+        return dict(result.output)
+
+    @activity.defn(name="update_profile")
+    async def update_profile(self, data: ProfileUpdateInput) -> None:
+        """Change traits, then recompute the customer's trait segments as an identify would.
+
+        Segments entered start their journeys when the worker has a Temporal client;
+        a retry recomputes to the same result and starts nothing twice (workflow ids).
+        """
+        from engine.ingest.router import EventRouter
+
+        customer_id = data.run.customer_id
+        values = render_values(data.set, dict(data.variables))
+        await asyncio.to_thread(self.store.update_traits, customer_id, values, list(data.unset))
+        change = await asyncio.to_thread(self.segments.on_event, customer_id, IDENTIFY_EVENT)
+        if change.entered and self.client is not None:
+            router = EventRouter(
+                self.client,
+                self.store,
+                self.settings.task_queue,
+                self.settings.activity_timeout_seconds,
+            )
+            await router.segments_entered(customer_id, change.entered)
+
+    @activity.defn(name="record_run")
+    async def record_run(self, data: RunRecordInput) -> None:
+        run = data.run
+        if data.event == "started":
+            await asyncio.to_thread(
+                self.store.run_started,
+                RunRecord(
+                    workflow_id=run.workflow_id,
+                    run_id=run.entry_id,
+                    journey_id=run.journey_id,
+                    version=run.version,
+                    customer_id=run.customer_id,
+                    status="running",
+                    current_step=data.step_id,
+                    started_at=data.at,
+                    ended_at=None,
+                    variant=None,
+                    exit_reason=None,
+                    trigger_message_id=data.trigger_message_id,
+                ),
+            )
+        elif data.event == "step":
+            assert data.step_id is not None
+            await asyncio.to_thread(
+                self.store.run_step, run.workflow_id, run.entry_id, data.step_id, data.at
+            )
+            if data.variant is not None:
+                await asyncio.to_thread(
+                    self.store.run_variant, run.workflow_id, run.entry_id, data.variant
+                )
+        else:
+            await asyncio.to_thread(
+                self.store.run_finished,
+                run.workflow_id,
+                run.entry_id,
+                data.status or "completed",
+                data.reason,
+                data.at,
+            )
+
+    @activity.defn(name="enter_segment_members")
+    async def enter_segment_members(self, data: ScheduledEntryInput) -> int:
+        """Start runs for every member of a scheduled journey's segment (resumable)."""
+        from engine.ingest.router import EventRouter
+
+        if self.client is None:
+            raise permanent("the worker has no Temporal client for scheduled entries", "Config")
+        journey = await asyncio.to_thread(self.store.get_journey, data.journey_id)
+        if journey is None or not isinstance(journey.trigger, ScheduleTriggerSpec):
+            return 0  # undeployed or changed since the schedule fired: nothing to do
+        members = await asyncio.to_thread(self.store.segment_members, journey.trigger.segment)
+        details = activity.info().heartbeat_details
+        done = int(details[0]) if details else 0
+        router = EventRouter(
+            self.client,
+            self.store,
+            self.settings.task_queue,
+            self.settings.activity_timeout_seconds,
+        )
+        started = 0
+        for position, customer_id in enumerate(members[done:], start=done):
+            if await router.enter(journey, customer_id):
+                started += 1
+            activity.heartbeat(position + 1)
+        return started
+
+    @activity.defn(name="record_conversion")
+    async def record_conversion(self, data: ConversionInput) -> None:
+        run = data.run
+        await asyncio.to_thread(
+            self.store.record_conversion,
+            ConversionRecord(
+                workflow_id=run.workflow_id,
+                run_id=run.entry_id,
+                journey_id=run.journey_id,
+                customer_id=run.customer_id,
+                goal_event=data.goal_event,
+                message_id=data.message_id,
+                variant=data.variant,
+                converted_at=data.at,
+            ),
+        )
+
+
+def _consent(store: Store, settings: Settings, customer_id: str, channel: str) -> ConsentDecision:
+    """May this customer be sent a message on this channel (engine.privacy.consent)?"""
+    policy = policy_for(parse_policy(settings.consent_policy), channel)
+    records = [] if policy == "none" else store.consents(customer_id, channel)
+    return decide(policy, channel, records)
+
+
+def _recipient(customer: Any, customer_id: str) -> Recipient:
+    traits = customer.get("traits", {}) if isinstance(customer, dict) else {}
+    return Recipient(
+        customer_id=customer_id,
+        email=_text(traits.get("email")),
+        phone=_text(traits.get("phone")),
+        handle=_text(traits.get("handle")),
+        traits=traits,
+    )
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None

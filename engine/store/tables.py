@@ -1,0 +1,293 @@
+"""The tables of the customer-data store, shared by SQLite and PostgreSQL.
+
+Only the store (``engine.store``) reads and writes them; everything else sees
+the pydantic records it returns. Constraint names follow one convention so
+that the migrations added later can refer to them on both backends.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+RUN_STATUSES = ("running", "completed", "exited", "failed")
+MESSAGE_STATUSES = ("pending", "sent", "skipped", "failed")
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timezone-aware UTC datetime on every backend.
+
+    SQLite has no time zones: values are stored as UTC text and read back naive,
+    so they are converted to UTC on the way in (which also keeps text order equal
+    to time order) and marked UTC on the way out.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(f"naive datetime {value.isoformat()}: the store needs aware ones")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+JSONDocument = JSON().with_variant(JSONB(), "postgresql")
+# SQLite only auto-increments an INTEGER PRIMARY KEY.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        datetime: UTCDateTime(),
+        dict[str, Any]: JSONDocument,
+    }
+
+
+class CustomerRow(Base):
+    __tablename__ = "customers"
+
+    id: Mapped[str] = mapped_column(String, primary_key=True)
+    traits: Mapped[dict[str, Any]]
+    timezone: Mapped[str | None] = mapped_column(String)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class SegmentMembershipRow(Base):
+    __tablename__ = "segment_memberships"
+
+    customer_id: Mapped[str] = mapped_column(
+        ForeignKey("customers.id", ondelete="CASCADE"), primary_key=True
+    )
+    segment: Mapped[str] = mapped_column(String, primary_key=True)
+    entered_at: Mapped[datetime]
+
+    __table_args__ = (Index(None, "segment"),)
+
+
+class EventRow(Base):
+    __tablename__ = "events"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    message_id: Mapped[str] = mapped_column(String, unique=True)
+    customer_id: Mapped[str] = mapped_column(String)
+    name: Mapped[str] = mapped_column(String)
+    properties: Mapped[dict[str, Any]]
+    timestamp: Mapped[datetime]
+    received_at: Mapped[datetime]
+    routed_at: Mapped[datetime | None]
+
+    __table_args__ = (
+        Index(None, "customer_id", "name", "timestamp"),
+        Index(None, "routed_at", "id"),
+    )
+
+
+class JourneyVersionRow(Base):
+    __tablename__ = "journey_versions"
+
+    journey_id: Mapped[str] = mapped_column(String, primary_key=True)
+    version: Mapped[str] = mapped_column(String, primary_key=True)
+    compiled: Mapped[dict[str, Any]]
+    source: Mapped[str | None] = mapped_column(Text)
+    deployed_at: Mapped[datetime]
+    active: Mapped[bool] = mapped_column(Boolean)
+
+    # At most one active version per journey, enforced by the database.
+    __table_args__ = (
+        Index(
+            "uq_journey_versions_active",
+            "journey_id",
+            unique=True,
+            sqlite_where=text("active"),
+            postgresql_where=text("active"),
+        ),
+    )
+
+
+class RunRow(Base):
+    __tablename__ = "runs"
+
+    workflow_id: Mapped[str] = mapped_column(String, primary_key=True)
+    run_id: Mapped[str] = mapped_column(String, primary_key=True)
+    journey_id: Mapped[str] = mapped_column(String)
+    version: Mapped[str] = mapped_column(String)
+    customer_id: Mapped[str] = mapped_column(String)
+    status: Mapped[str] = mapped_column(String)
+    current_step: Mapped[str | None] = mapped_column(String)
+    started_at: Mapped[datetime]
+    ended_at: Mapped[datetime | None]
+    variant: Mapped[str | None] = mapped_column(String)
+    exit_reason: Mapped[str | None] = mapped_column(Text)
+    trigger_message_id: Mapped[str | None] = mapped_column(String)
+
+    __table_args__ = (
+        CheckConstraint(_in("status", RUN_STATUSES), name="status"),
+        Index(None, "journey_id", "customer_id", "started_at"),
+        Index(None, "customer_id", "started_at"),
+        Index(None, "status"),
+    )
+
+
+class StepVisitRow(Base):
+    """A run reached a step (first time only): what per-step funnels count.
+
+    Keyed by the entry run id, with no customer column: it holds nothing personal.
+    """
+
+    __tablename__ = "step_visits"
+
+    run_id: Mapped[str] = mapped_column(String, primary_key=True)
+    step_id: Mapped[str] = mapped_column(String, primary_key=True)
+    journey_id: Mapped[str] = mapped_column(String)
+    first_at: Mapped[datetime]
+
+    __table_args__ = (Index(None, "journey_id", "step_id"),)
+
+
+class MessageRow(Base):
+    __tablename__ = "message_log"
+
+    key: Mapped[str] = mapped_column(String, primary_key=True)
+    workflow_id: Mapped[str] = mapped_column(String)
+    step_id: Mapped[str] = mapped_column(String)
+    channel: Mapped[str] = mapped_column(String)
+    customer_id: Mapped[str] = mapped_column(String)
+    status: Mapped[str] = mapped_column(String)
+    detail: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime]
+    completed_at: Mapped[datetime | None]
+
+    __table_args__ = (
+        CheckConstraint(_in("status", MESSAGE_STATUSES), name="status"),
+        Index(None, "customer_id", "status", "completed_at"),
+        Index(None, "workflow_id"),
+    )
+
+
+class ExperimentAssignmentRow(Base):
+    __tablename__ = "experiment_assignments"
+
+    experiment: Mapped[str] = mapped_column(String, primary_key=True)
+    customer_id: Mapped[str] = mapped_column(String, primary_key=True)
+    variant: Mapped[str] = mapped_column(String)
+    assigned_at: Mapped[datetime]
+
+
+class ConversionRow(Base):
+    __tablename__ = "conversions"
+
+    run_id: Mapped[str] = mapped_column(String, primary_key=True)
+    goal_event: Mapped[str] = mapped_column(String, primary_key=True)
+    workflow_id: Mapped[str] = mapped_column(String)
+    journey_id: Mapped[str] = mapped_column(String)
+    customer_id: Mapped[str] = mapped_column(String)
+    message_id: Mapped[str] = mapped_column(String)
+    variant: Mapped[str | None] = mapped_column(String)
+    converted_at: Mapped[datetime]
+
+    __table_args__ = (Index(None, "journey_id", "converted_at"),)
+
+
+class WriteKeyRow(Base):
+    """An API key of one source (write or read); only its SHA-256 is kept, never the key."""
+
+    __tablename__ = "write_keys"
+
+    key_hash: Mapped[str] = mapped_column(String, primary_key=True)
+    source: Mapped[str] = mapped_column(String)
+    key_prefix: Mapped[str] = mapped_column(String)
+    created_at: Mapped[datetime]
+    # "write" sends events, "read" reads reports (see engine.api.auth).
+    scope: Mapped[str] = mapped_column(String, default="write", server_default="write")
+
+    __table_args__ = (Index(None, "source"),)
+
+
+# --- segments (engine.segments) ------------------------------------------------------------
+
+
+class SegmentDefinitionRow(Base):
+    """A deployed segment: the compiled definition the engine evaluates, one row per segment."""
+
+    __tablename__ = "segment_definitions"
+
+    segment: Mapped[str] = mapped_column(String, primary_key=True)
+    version: Mapped[str] = mapped_column(String)
+    definition: Mapped[dict[str, Any]]
+    source: Mapped[str | None] = mapped_column(Text)
+    deployed_at: Mapped[datetime]
+
+
+class SegmentChangeRow(Base):
+    """A customer entered or left a segment: the history memberships alone do not keep."""
+
+    __tablename__ = "segment_changes"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    customer_id: Mapped[str] = mapped_column(
+        ForeignKey("customers.id", ondelete="CASCADE"), index=True
+    )
+    segment: Mapped[str] = mapped_column(String)
+    change: Mapped[str] = mapped_column(String)
+    at: Mapped[datetime]
+
+    __table_args__ = (
+        CheckConstraint("change IN ('entered', 'left')", name="change"),
+        Index(None, "segment", "at"),
+    )
+
+
+class ConsentRow(Base):
+    """A customer's consent decision for one channel (``*``: every channel): engine.privacy."""
+
+    __tablename__ = "consents"
+
+    customer_id: Mapped[str] = mapped_column(
+        ForeignKey("customers.id", ondelete="CASCADE"), primary_key=True
+    )
+    channel: Mapped[str] = mapped_column(String, primary_key=True)
+    subscribed: Mapped[bool] = mapped_column(Boolean)
+    source: Mapped[str] = mapped_column(String)
+    updated_at: Mapped[datetime]
