@@ -39,13 +39,11 @@ from temporalio.testing import WorkflowEnvironment
 from bench.common import append_results
 from connectors.registry import ConnectorRegistry
 from dsl.loader import load_text
-from engine.api.app import create_app
 from engine.api.server import EmbeddedApiServer
-from engine.ingest.router import EventRouter
+from engine.composition import Runtime
 from engine.runtime.devserver import find_binary
 from engine.settings import Settings
 from engine.store import Store
-from worker import build_worker
 
 JOURNEY = """\
 journey: first-send
@@ -152,10 +150,10 @@ async def measure(events: int, burst: int, concurrency: int) -> list[Measurement
             data_converter=pydantic_data_converter,
         ) as env:
             registry = ConnectorRegistry(entry_points=False)
-            router = EventRouter(env.client, store, settings.task_queue)
+            runtime = Runtime(settings, store, env.client, registry)
             async with (
-                build_worker(env.client, settings, store, registry),
-                EmbeddedApiServer(create_app(store, router)) as api,
+                runtime.worker(),
+                EmbeddedApiServer(runtime.api()) as api,
                 httpx.AsyncClient(auth=(key, ""), timeout=60) as http,
             ):
                 for _ in range(3):  # warm up: first workflow tasks, connections

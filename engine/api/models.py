@@ -1,255 +1,22 @@
-"""Request and response bodies of the event API: the shapes of Segment's HTTP Tracking API.
+"""Request and response bodies of the event API beyond the calls themselves.
 
-Emitting systems that already speak Segment (its libraries, or a Segment
-destination) can send to cxflow unchanged: `track`, `identify` and `batch`
-calls with camelCase fields, a customer named by ``userId`` (or ``anonymousId``),
-and a ``messageId`` that makes retries idempotent. Fields cxflow does not use
-(``sentAt``, ``channel``, ...) are accepted and ignored.
-
-The bounds are the runtime's: a customer id becomes part of a Temporal workflow
-id (``journey:<journey>:<customer>``, at most 255 bytes), and everything stored
-must be storable on PostgreSQL too (no NUL characters, no NaN).
+The calls (`track`, `identify`) are :mod:`engine.ingest.calls`; here are the batch
+that carries several, the size limits of a request, and the answers.
 """
 
 from __future__ import annotations
 
 import json
-import math
-from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Discriminator,
-    Field,
-    JsonValue,
-    StringConstraints,
-    field_validator,
-    model_validator,
-)
-from pydantic.config import JsonDict
+from pydantic import BaseModel, BeforeValidator, Discriminator, Field, JsonValue
 from pydantic_core import PydanticCustomError
 
-from engine.privacy.consent import check_traits as check_consent_traits
+from engine.ingest.calls import CALL_TOO_LARGE, ApiModel, IdentifyCall, TrackCall
 
 MAX_CALL_BYTES = 32 * 1024
 MAX_BATCH_BYTES = 500 * 1024
 MAX_BATCH_CALLS = 100
-MAX_CUSTOMER_ID = 200
-MAX_EVENT_NAME = 200
-MAX_MESSAGE_ID = 255
-IDENTIFY_EVENT = "identify"
-# Explicit classes rather than \S and `.`, whose meaning differs between Python, Rust
-# (pydantic-core) and ECMAScript (JSON Schema) regular expressions.
-EVENT_NAME_PATTERN = r"^[^ \t\n\r\f\v](?:[^\n\r]*[^ \t\n\r\f\v])?$"
-
-# Error types the API turns into friendlier answers (see engine.api.app).
-CUSTOMER_ID_MISSING = "customer_id_missing"
-CALL_TOO_LARGE = "call_too_large"
-
-
-def _storable_text(value: str, what: str) -> str:
-    if "\x00" in value:
-        raise PydanticCustomError("text_nul", f"{what} must not contain NUL (\\u0000) characters")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise PydanticCustomError(
-            "text_surrogate", f"{what} must be valid Unicode (it holds a lone surrogate)"
-        ) from None
-    return value
-
-
-def _text(value: str) -> str:
-    return _storable_text(value, "text")
-
-
-def _customer_id(value: str) -> str:
-    _storable_text(value, "the customer id")
-    if len(value.encode("utf-8")) > MAX_CUSTOMER_ID:
-        raise PydanticCustomError(
-            "customer_id_too_long",
-            f"the customer id must be at most {MAX_CUSTOMER_ID} bytes in UTF-8: it becomes "
-            "part of Temporal workflow ids, which are capped at 255",
-        )
-    return value
-
-
-def _json_document(value: dict[str, JsonValue]) -> dict[str, JsonValue]:
-    """Check that every key and value can be stored on every backend."""
-    stack: list[Any] = [value]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, dict):
-            for key, inner in item.items():
-                _storable_text(key, "keys")
-                stack.append(inner)
-        elif isinstance(item, list):
-            stack.extend(item)
-        elif isinstance(item, str):
-            _storable_text(item, "strings")
-        elif isinstance(item, float) and not math.isfinite(item):
-            raise PydanticCustomError(
-                "number_not_finite", "numbers must be finite: NaN and Infinity are not JSON"
-            )
-    return value
-
-
-def _iso_timestamp(value: object) -> object:
-    if value is None or isinstance(value, datetime):
-        return value
-    if not isinstance(value, str):
-        raise PydanticCustomError(
-            "timestamp_type", "write the time as an ISO 8601 string, e.g. 2024-05-01T12:00:00Z"
-        )
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        raise PydanticCustomError(
-            "timestamp_format",
-            "not an ISO 8601 time: write e.g. 2024-05-01T12:00:00Z or 2024-05-01T14:00:00+02:00",
-        ) from None
-    if parsed.tzinfo is None or parsed.utcoffset() is None:
-        raise PydanticCustomError(
-            "timestamp_naive",
-            "the time has no UTC offset: add one, e.g. 2024-05-01T12:00:00Z or "
-            "2024-05-01T14:00:00+02:00",
-        )
-    try:
-        return parsed.astimezone(UTC)
-    except OverflowError:
-        raise PydanticCustomError(
-            "timestamp_range", "the time is out of range once converted to UTC"
-        ) from None
-
-
-CustomerId = Annotated[
-    str,
-    StringConstraints(min_length=1, max_length=MAX_CUSTOMER_ID),
-    AfterValidator(_customer_id),
-]
-MessageId = Annotated[
-    str,
-    StringConstraints(min_length=1, max_length=MAX_MESSAGE_ID),
-    AfterValidator(_text),
-    Field(
-        description="Unique id of this call, chosen by the sender (a UUID): a call sent again "
-        "with the same messageId is accepted and changes nothing. Generated when left out, "
-        "which makes retries unsafe."
-    ),
-]
-EventName = Annotated[
-    str,
-    StringConstraints(min_length=1, max_length=MAX_EVENT_NAME, pattern=EVENT_NAME_PATTERN),
-    AfterValidator(_text),
-    Field(
-        description="What happened, e.g. `cart.updated`: journeys trigger and wait on this "
-        "name. No leading or trailing spaces, no line breaks.",
-        examples=["cart.updated"],
-    ),
-]
-JsonObject = Annotated[dict[str, JsonValue], AfterValidator(_json_document)]
-Timestamp = Annotated[
-    datetime | None,
-    BeforeValidator(_iso_timestamp),
-    Field(
-        description="When it happened: ISO 8601 with a UTC offset. The time the API received "
-        "the call when left out."
-    ),
-]
-
-_CUSTOMER_REQUIRED: JsonDict = {
-    "anyOf": [
-        {"required": ["userId"], "properties": {"userId": {"type": "string"}}},
-        {"required": ["anonymousId"], "properties": {"anonymousId": {"type": "string"}}},
-    ]
-}
-
-
-class ApiModel(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True, validate_by_name=True)
-
-
-class CallBase(ApiModel):
-    """What every call carries: who (userId or anonymousId), an id, a time and a context."""
-
-    user_id: CustomerId | None = Field(
-        default=None,
-        alias="userId",
-        description="Your id of the customer. This or anonymousId is required; userId wins "
-        "when both are sent.",
-    )
-    anonymous_id: CustomerId | None = Field(
-        default=None,
-        alias="anonymousId",
-        description="An id for a visitor not identified yet (used when userId is absent).",
-    )
-    message_id: MessageId | None = Field(default=None, alias="messageId")
-    timestamp: Timestamp = None
-    context: dict[str, JsonValue] | None = Field(
-        default=None,
-        description="Segment's context object (library, ip, timezone...): only `timezone` is "
-        "read, by identify.",
-    )
-    integrations: dict[str, JsonValue] | None = Field(
-        default=None, description="Accepted for Segment compatibility and ignored."
-    )
-
-    @model_validator(mode="after")
-    def _has_customer(self) -> CallBase:
-        if self.user_id is None and self.anonymous_id is None:
-            raise PydanticCustomError(
-                CUSTOMER_ID_MISSING,
-                "name the customer: send userId (your id of the customer), or anonymousId "
-                "for a visitor not identified yet",
-            )
-        return self
-
-    @property
-    def customer_id(self) -> str:
-        """userId, else anonymousId."""
-        customer = self.user_id if self.user_id is not None else self.anonymous_id
-        assert customer is not None  # checked by _has_customer
-        return customer
-
-
-class TrackCall(CallBase):
-    """A `track` call: the customer did something."""
-
-    model_config = ConfigDict(json_schema_extra=_CUSTOMER_REQUIRED)
-
-    type: Literal["track"] = Field(
-        default="track", description="`track`; required inside a batch, optional on /v1/track."
-    )
-    event: EventName
-    properties: JsonObject = Field(
-        default_factory=dict,
-        description="Facts about the event, a JSON object: journeys read them as "
-        "`event.properties`.",
-    )
-
-
-class IdentifyCall(CallBase):
-    """An `identify` call: who the customer is (traits merge into the profile)."""
-
-    model_config = ConfigDict(json_schema_extra=_CUSTOMER_REQUIRED)
-
-    type: Literal["identify"] = Field(
-        default="identify",
-        description="`identify`; required inside a batch, optional on /v1/identify.",
-    )
-    traits: JsonObject = Field(
-        default_factory=dict,
-        description="Profile fields, a JSON object, merged shallowly into the stored ones. "
-        "`timezone` (an IANA name such as Europe/Paris) also sets the customer's time zone. "
-        "Consent is not a profile field: `subscriptions` ({channel: true|false}) and "
-        "`unsubscribed` (true|false, every channel) set it and are not stored as traits.",
-    )
-
-    _consent_readable = field_validator("traits")(check_consent_traits)
 
 
 class BatchTrackCall(TrackCall):
@@ -307,10 +74,20 @@ class Accepted(BaseModel):
 class FieldProblem(BaseModel):
     path: str = Field(description="Where in the body, e.g. `batch[2].event`.")
     message: str = Field(description="What is wrong and what to send instead.")
+    code: str = Field(
+        default="invalid",
+        description="Stable and machine-readable, e.g. `missing`, `string_type`, "
+        "`customer_id_too_long`: decide on this, never on `message`.",
+    )
 
 
 class ErrorBody(BaseModel):
     """Why the request was refused; nothing of it was stored."""
 
-    error: str
+    error: str = Field(description="What is wrong and what to do, for a person.")
+    code: str = Field(
+        default="request_refused",
+        description="Stable and machine-readable: `invalid_request`, `unauthorized`, "
+        "`too_large`, `not_found`, `internal_error`, ...",
+    )
     fields: list[FieldProblem] = Field(default_factory=list)

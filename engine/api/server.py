@@ -17,9 +17,7 @@ from typing import Self
 import uvicorn
 from starlette.types import ASGIApp
 
-
-class ApiServerError(Exception):
-    """The API could not start listening; the message says what to change."""
+from engine.errors import ApiServerError
 
 
 class _Server(uvicorn.Server):

@@ -63,10 +63,11 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, ValidationError
 
 from connectors.builtin.shopify import ShopifyConnector
-from engine.api.models import MAX_CUSTOMER_ID, ErrorBody, IdentifyCall, TrackCall
+from engine.api.models import ErrorBody
+from engine.ingest.calls import MAX_CUSTOMER_ID, IdentifyCall, TrackCall
 
 if TYPE_CHECKING:
-    from engine.api.app import EventApi
+    from engine.ingest.intake import Intake as EventApi
 
 log = logging.getLogger("cxflow.api.webhooks")
 

@@ -43,10 +43,11 @@ from connectors.builtin.survey import (
     decode_token,
 )
 from connectors.errors import PermanentConnectorError
-from engine.api.models import ErrorBody, TrackCall, _text
+from engine.api.models import ErrorBody
+from engine.ingest.calls import TrackCall, _text
 
 if TYPE_CHECKING:
-    from engine.api.app import EventApi
+    from engine.ingest.intake import Intake as EventApi
 
 log = logging.getLogger("cxflow.api.survey")
 

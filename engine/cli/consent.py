@@ -10,14 +10,8 @@ from rich.table import Table
 
 from connectors.registry import default_registry
 from engine.cli.runtime import open_store, out
-from engine.privacy.consent import (
-    ALL_CHANNELS,
-    ConsentError,
-    check_channel,
-    decide,
-    parse_policy,
-    policy_for,
-)
+from engine.errors import ConsentError
+from engine.privacy.consent import ALL_CHANNELS, check_channel, decide, parse_policy, policy_for
 from engine.settings import Settings
 
 

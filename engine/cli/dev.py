@@ -22,11 +22,12 @@ from connectors.registry import default_registry
 from connectors.sandbox.shopify import ShopifySandbox
 from dsl.compiled import CompiledJourney, EventTriggerSpec
 from dsl.loader import LoadResult, load_file
-from engine.api.app import create_app
 from engine.api.server import EmbeddedApiServer
-from engine.ingest.router import EventRouter
-from engine.runtime.devserver import DevServerError, TemporalDevServer, port_is_free
+from engine.composition import Runtime
+from engine.errors import DevServerError
+from engine.runtime.devserver import TemporalDevServer, port_is_free
 from engine.runtime.schedules import sync_schedules
+from engine.runtime.temporal import connect
 from engine.segments.refresh import deploy_segments_beside, sync_segment_refresh
 from engine.settings import Settings
 from engine.store import Store
@@ -90,8 +91,6 @@ async def run_dev(
     report: Callable[[LoadResult], None],
 ) -> None:
     """Start everything, deploy the journeys, run until SIGINT/SIGTERM (or ``run_for``)."""
-    from worker import build_worker, connect
-
     if api_port is not None and not port_is_free("127.0.0.1", api_port):
         raise DevServerError(
             f"port {api_port} for the event API is in use: stop what holds it, or pass "
@@ -130,12 +129,12 @@ async def run_dev(
         loop.add_signal_handler(signum, stop.set)
     try:
         client = await connect(settings)
-        worker = build_worker(client, settings, store, registry)
-        router = EventRouter(client, store, settings.task_queue, settings.activity_timeout_seconds)
+        runtime = Runtime(settings, store, client, registry)
+        worker = runtime.worker()
         api = None
         if api_port is not None:
             dev_write_key(store, data_dir)
-            api = EmbeddedApiServer(create_app(store, router), port=api_port)
+            api = EmbeddedApiServer(runtime.api(), port=api_port)
         async with worker, contextlib.AsyncExitStack() as stack:
             if api is not None:
                 await stack.enter_async_context(api)

@@ -20,13 +20,13 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from connectors.errors import ConnectorError
 from dsl.diagnostics import Diagnostic, Severity
+from dsl.errors import CxflowError
 from dsl.loader import LoadResult, load_file
 from dsl.mermaid import to_mermaid
 from dsl.schema import journey_json_schema_text
 from engine.cli.runtime import RuntimeProblemError
-from engine.runtime.devserver import DevServerError
-from engine.settings import SettingsError
 from engine.store import StoreError
 
 app = typer.Typer(
@@ -313,7 +313,7 @@ def _run() -> int:
             return leaving.code or 0
         err.print(f"[red]cxflow: {escape(str(leaving.code))}[/]")
         return 1
-    except (UsageError, DevServerError, RuntimeProblemError, SettingsError, StoreError) as problem:
+    except (CxflowError, RuntimeProblemError, StoreError, ConnectorError) as problem:
         err.print(f"[red]cxflow: {escape(str(problem))}[/]")
         return 2
     except KeyboardInterrupt:

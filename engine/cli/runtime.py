@@ -18,6 +18,7 @@ from rich.table import Table
 from connectors.registry import default_registry
 from dsl.compiled import CompiledJourney, ScheduleTriggerSpec
 from dsl.loader import LoadResult, load_file
+from engine.errors import TemporalUnavailableError
 from engine.settings import Settings
 from engine.store import KeyScope, Store
 from workflows.models import CustomerEvent, RunStatus
@@ -110,11 +111,11 @@ def deploy(
 
 async def _sync(settings: Settings, journeys: list[CompiledJourney]) -> list[str]:
     from engine.runtime.schedules import sync_schedules
-    from worker import connect
+    from engine.runtime.temporal import connect
 
     try:
         client = await connect(settings)
-    except Exception as error:  # connection failures of any kind
+    except TemporalUnavailableError as error:
         raise RuntimeProblemError(
             f"the journeys are deployed, but their schedules are not: Temporal at "
             f"{settings.temporal_address} is not reachable ({error}). Run `cxflow deploy` "
@@ -148,30 +149,20 @@ def start(
 async def _start_api(
     settings: Settings, journey: str, customer: str, values: dict[str, Any], message_id: str
 ) -> str | None:
-    from engine.ingest.router import EventRouter, RoutingError
+    from engine.composition import Runtime
+    from engine.errors import RoutingError
 
-    store = open_store(settings)
-    try:
-        client = await _client(settings)
-        router = EventRouter(client, store, settings.task_queue, settings.activity_timeout_seconds)
+    async with Runtime.open(settings) as runtime:
         try:
-            return await router.start_by_api(journey, customer, values, message_id)
+            return await runtime.router.start_by_api(journey, customer, values, message_id)
         except RoutingError as error:
             raise RuntimeProblemError(str(error)) from None
-    finally:
-        store.dispose()
 
 
 async def _client(settings: Settings) -> Any:
-    from worker import connect
+    from engine.runtime.temporal import connect
 
-    try:
-        return await connect(settings)
-    except Exception as error:  # connection failures of any kind
-        raise RuntimeProblemError(
-            f"cannot reach Temporal at {settings.temporal_address} ({error}): is "
-            "`cxflow dev` running? Set CXFLOW_TEMPORAL_ADDRESS otherwise"
-        ) from None
+    return await connect(settings)
 
 
 def _json_object(text: str) -> dict[str, Any]:
@@ -254,7 +245,7 @@ def runs_show(
 
 
 async def _query_status(settings: Settings, workflow_id: str) -> RunStatus:
-    from worker import connect
+    from engine.runtime.temporal import connect
 
     try:
         client = await connect(settings)
@@ -298,15 +289,10 @@ def send_event(
 
 
 async def _route(settings: Settings, event: CustomerEvent) -> Any:
-    from engine.ingest.router import EventRouter
+    from engine.composition import Runtime
 
-    store = open_store(settings)
-    try:
-        client = await _client(settings)
-        router = EventRouter(client, store, settings.task_queue, settings.activity_timeout_seconds)
-        return await router.route(event)
-    finally:
-        store.dispose()
+    async with Runtime.open(settings) as runtime:
+        return await runtime.intake.send(event)
 
 
 @connectors_app.command("list")
@@ -358,27 +344,20 @@ def api(
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
 ) -> None:
     """Serve the event API (Segment-style /v1/track, /v1/identify, /v1/batch)."""
-    settings = Settings.from_env()
-    store = open_store(settings)
-    try:
-        asyncio.run(_serve_api(settings, store, host, port))
-    finally:
-        store.dispose()
+    asyncio.run(_serve_api(Settings.from_env(), host, port))
 
 
-async def _serve_api(settings: Settings, store: Store, host: str, port: int) -> None:
+async def _serve_api(settings: Settings, host: str, port: int) -> None:
     import uvicorn
 
-    from engine.api.app import create_app
-    from engine.ingest.router import EventRouter
+    from engine.composition import Runtime
 
-    client = await _client(settings)
-    router = EventRouter(client, store, settings.task_queue, settings.activity_timeout_seconds)
-    config = uvicorn.Config(
-        create_app(store, router), host=host, port=port, log_level="info", access_log=False
-    )
-    server = uvicorn.Server(config)
-    await server.serve()
+    async with Runtime.open(settings) as runtime:
+        config = uvicorn.Config(
+            runtime.api(), host=host, port=port, log_level="info", access_log=False
+        )
+        server = uvicorn.Server(config)
+        await server.serve()
     if not server.started:
         raise RuntimeProblemError(
             f"the event API could not listen on {host}:{port} (see the error above): "
@@ -452,7 +431,8 @@ def customers_erase(
 
 
 async def _erase(settings: Settings, customer: str) -> Any:
-    from engine.privacy.erasure import ErasureError, erase_customer
+    from engine.errors import ErasureError
+    from engine.privacy.erasure import erase_customer
 
     store = open_store(settings)
     try:

@@ -306,12 +306,12 @@ def refresh() -> None:
 
 
 async def _refresh(settings: Settings, store: Store) -> Any:
-    from engine.ingest.router import EventRouter
+    from engine.composition import Runtime
     from engine.segments.evaluation import refresh_segments
 
     client = await _client(settings)
-    router = EventRouter(client, store, settings.task_queue, settings.activity_timeout_seconds)
-    return await refresh_segments(router.segments, router.segments_entered)
+    runtime = Runtime(settings, store, client)
+    return await refresh_segments(runtime.router.segments, runtime.router.segments_entered)
 
 
 @segments_app.command("schema")

@@ -1,10 +1,12 @@
-"""Event routing: an event starts the journeys it triggers and reaches the runs waiting for it.
+"""Event routing: a stored event starts the journeys it triggers and reaches the runs waiting.
 
-The event is stored first (deduplicated on its message id), so a retried API
-call or a duplicate delivery starts nothing twice. Starting uses
-signal-with-start on the deterministic workflow id, so Temporal itself keeps one
-active run per customer and journey; re-entry rules choose the id reuse policy.
-An event for a customer with no run waiting for it changes nothing.
+The intake (:mod:`engine.ingest.intake`) has stored the event before it gets
+here. Segments are recomputed first, so entry gates see the new membership; then
+each active journey either starts a run (start, then signal if one is already
+going, on the deterministic workflow id, so Temporal itself keeps one active run
+per customer and journey; re-entry rules choose the id reuse policy) or, when the
+customer's run waits for this event, gets it as a signal. An event for a customer
+with no run waiting for it changes nothing.
 """
 
 from __future__ import annotations
@@ -21,14 +23,11 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from dsl.compiled import ApiTriggerSpec, CompiledJourney, EventTriggerSpec, SegmentTriggerSpec
+from engine.errors import RoutingError
 from engine.segments.evaluation import SegmentEngine
-from engine.store import EventRecord, Store
+from engine.store import Store
 from workflows.journey import JourneyWorkflow, workflow_id_for
 from workflows.models import EVENT_SIGNAL, CustomerEvent, CustomerView, JourneyRunInput
-
-
-class RoutingError(Exception):
-    """A request names a journey that cannot be started this way; the message says why."""
 
 
 @dataclass
@@ -72,28 +71,6 @@ class EventRouter:
     async def active_journeys(self) -> list[CompiledJourney]:
         return await asyncio.to_thread(self._load_active_journeys)
 
-    async def route(self, event: CustomerEvent) -> RouteResult:
-        """Accept the event (store it), then hand it to Temporal.
-
-        If Temporal cannot be reached, the exception propagates but the event stays
-        stored and unrouted; :meth:`route_pending` hands it over later.
-        """
-        if not await self.accept(event):
-            return RouteResult(stored=False)
-        return await self.dispatch(event)
-
-    async def accept(self, event: CustomerEvent) -> bool:
-        """Store the event durably; False when its message id was accepted before."""
-        record = EventRecord(
-            message_id=event.message_id,
-            customer_id=event.customer_id,
-            name=event.name,
-            properties=dict(event.properties),
-            timestamp=event.timestamp,
-            received_at=datetime.now(UTC),
-        )
-        return await asyncio.to_thread(self.store.record_event, record)
-
     async def dispatch(self, event: CustomerEvent) -> RouteResult:
         """Start and signal the runs an accepted event concerns, then mark it routed."""
         result = RouteResult(stored=True)
@@ -124,24 +101,6 @@ class EventRouter:
             result.started += await self.segments_entered(event.customer_id, change.entered)
         await asyncio.to_thread(self.store.mark_routed, event.message_id)
         return result
-
-    async def route_pending(self, limit: int = 100, received_before: datetime | None = None) -> int:
-        """Hand over events accepted while Temporal was unreachable; returns how many.
-
-        ``received_before`` skips recent events that their own request may still be routing.
-        """
-        pending = await asyncio.to_thread(self.store.unrouted_events, limit, received_before)
-        for record in pending:
-            await self.dispatch(
-                CustomerEvent(
-                    message_id=record.message_id,
-                    customer_id=record.customer_id,
-                    name=record.name,
-                    properties=record.properties,
-                    timestamp=record.timestamp,
-                )
-            )
-        return len(pending)
 
     async def enter(
         self, journey: CompiledJourney, customer_id: str, trigger: CustomerEvent | None = None

@@ -48,6 +48,8 @@ from urllib.parse import urlencode
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, JsonValue
 
+from engine.errors import ConsentError as ConsentError  # TODO: importers move to engine.errors
+
 Policy = Literal["opt-out", "opt-in", "none"]
 POLICIES: tuple[Policy, ...] = ("opt-out", "opt-in", "none")
 Source = Literal["identify", "unsubscribe_link", "cli"]
@@ -57,10 +59,6 @@ SUBSCRIPTIONS_TRAIT = "subscriptions"
 UNSUBSCRIBED_TRAIT = "unsubscribed"
 TOKEN_PURPOSE = "cxflow-unsubscribe-v1"
 SIGNATURE_BYTES = 16
-
-
-class ConsentError(ValueError):
-    """A consent setting, trait or token that cannot be used; the message says why."""
 
 
 class ConsentRecord(BaseModel):

@@ -21,14 +21,11 @@ from temporalio.client import (
 )
 from temporalio.service import RPCError, RPCStatusCode
 
+from engine.errors import ErasureError
 from engine.store import ErasureRecord, Store
 from workflows.journey import workflow_id_for
 
 ERASE_REASON = "customer erased"
-
-
-class ErasureError(Exception):
-    """Erasure could not finish; the message says what is left and how to finish it."""
 
 
 @dataclass

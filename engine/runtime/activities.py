@@ -16,7 +16,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from temporalio import activity
-from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 
 from connectors.errors import ConnectorError, PermanentConnectorError
@@ -24,10 +23,12 @@ from connectors.models import CallRequest, Recipient, SendRequest
 from connectors.registry import ConnectorRegistry
 from dsl.compiled import ScheduleTriggerSpec
 from dsl.segment_models import IDENTIFY_EVENT
+from engine.errors import TemplateError
+from engine.ingest.router import EventRouter
 from engine.privacy.consent import ConsentDecision, decide, parse_policy, policy_for
 from engine.runtime.assignment import assign_variant
 from engine.runtime.localtime import next_local_time, quiet_hours_end, zone
-from engine.runtime.rendering import TemplateError, links_for, render, render_values
+from engine.runtime.rendering import links_for, render, render_values
 from engine.segments.evaluation import SegmentEngine
 from engine.settings import Settings
 from engine.store import ConversionRecord, RunRecord, Store
@@ -54,20 +55,25 @@ def permanent(message: str, kind: str = "PermanentConnectorError") -> Applicatio
 
 
 class JourneyActivities:
-    """Activities bound to one store, connector registry and settings."""
+    """Activities bound to one store, connector registry, settings and event router.
+
+    The router (built once, by :mod:`engine.composition`) starts the journeys that a
+    profile change or a schedule enters; without one (tests of single activities),
+    segments are still recomputed but nothing is started.
+    """
 
     def __init__(
         self,
         store: Store,
         connectors: ConnectorRegistry,
         settings: Settings,
-        client: Client | None = None,
+        router: EventRouter | None = None,
     ) -> None:
         self.store = store
         self.connectors = connectors
         self.settings = settings
-        self.client = client
-        self.segments = SegmentEngine(store)
+        self.router = router
+        self.segments = router.segments if router is not None else SegmentEngine(store)
 
     def all(self) -> list[Callable[..., Any]]:
         return [
@@ -219,23 +225,15 @@ class JourneyActivities:
     async def update_profile(self, data: ProfileUpdateInput) -> None:
         """Change traits, then recompute the customer's trait segments as an identify would.
 
-        Segments entered start their journeys when the worker has a Temporal client;
-        a retry recomputes to the same result and starts nothing twice (workflow ids).
+        Segments entered start their journeys when the activities have a router; a
+        retry recomputes to the same result and starts nothing twice (workflow ids).
         """
-        from engine.ingest.router import EventRouter
-
         customer_id = data.run.customer_id
         values = render_values(data.set, dict(data.variables))
         await asyncio.to_thread(self.store.update_traits, customer_id, values, list(data.unset))
         change = await asyncio.to_thread(self.segments.on_event, customer_id, IDENTIFY_EVENT)
-        if change.entered and self.client is not None:
-            router = EventRouter(
-                self.client,
-                self.store,
-                self.settings.task_queue,
-                self.settings.activity_timeout_seconds,
-            )
-            await router.segments_entered(customer_id, change.entered)
+        if change.entered and self.router is not None:
+            await self.router.segments_entered(customer_id, change.entered)
 
     @activity.defn(name="record_run")
     async def record_run(self, data: RunRecordInput) -> None:
@@ -280,22 +278,15 @@ class JourneyActivities:
     @activity.defn(name="enter_segment_members")
     async def enter_segment_members(self, data: ScheduledEntryInput) -> int:
         """Start runs for every member of a scheduled journey's segment (resumable)."""
-        from engine.ingest.router import EventRouter
-
-        if self.client is None:
-            raise permanent("the worker has no Temporal client for scheduled entries", "Config")
+        if self.router is None:
+            raise permanent("the worker has no event router for scheduled entries", "Config")
+        router = self.router
         journey = await asyncio.to_thread(self.store.get_journey, data.journey_id)
         if journey is None or not isinstance(journey.trigger, ScheduleTriggerSpec):
             return 0  # undeployed or changed since the schedule fired: nothing to do
         members = await asyncio.to_thread(self.store.segment_members, journey.trigger.segment)
         details = activity.info().heartbeat_details
         done = int(details[0]) if details else 0
-        router = EventRouter(
-            self.client,
-            self.store,
-            self.settings.task_queue,
-            self.settings.activity_timeout_seconds,
-        )
         started = 0
         for position, customer_id in enumerate(members[done:], start=done):
             if await router.enter(journey, customer_id):

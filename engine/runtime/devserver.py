@@ -16,9 +16,7 @@ import sysconfig
 import time
 from pathlib import Path
 
-
-class DevServerError(Exception):
-    """The dev server could not be found or started; the message says what to do."""
+from engine.errors import DevServerError
 
 
 def find_binary(name: str) -> Path:

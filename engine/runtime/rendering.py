@@ -14,14 +14,11 @@ from typing import Any
 import liquid
 from liquid.exceptions import LiquidError
 
+from engine.errors import TemplateError
 from engine.privacy.consent import unsubscribe_url
 
 TEXT = liquid.Environment()
 HTML = liquid.Environment(autoescape=True)
-
-
-class TemplateError(Exception):
-    """A template failed to render for this customer (retrying will not help)."""
 
 
 def render(text: str | None, variables: dict[str, Any], *, html: bool = False) -> str | None:

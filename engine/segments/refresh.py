@@ -31,8 +31,8 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from dsl.segment_loader import find_segment_folder, load_segment_file, segment_files
 from dsl.segment_models import CompiledSegment
+from engine.ingest.router import EventRouter
 from engine.segments.evaluation import RefreshProgress, refresh_segments
-from engine.settings import Settings
 from engine.store import Store
 from workflows.segment_refresh import (
     REFRESH_ACTIVITY,
@@ -83,12 +83,14 @@ async def sync_segment_refresh(
 
 
 class SegmentActivities:
-    """The refresh activity; the worker registers it beside the journey activities."""
+    """The refresh activity; the worker registers it beside the journey activities.
 
-    def __init__(self, store: Store, client: Client, settings: Settings) -> None:
-        self.store = store
-        self.client = client
-        self.settings = settings
+    It recomputes through the process's one router (its segment engine, and the
+    journeys that entering a segment starts).
+    """
+
+    def __init__(self, router: EventRouter) -> None:
+        self.router = router
 
     def all(self) -> list[Callable[..., Any]]:
         return [self.refresh_segments]
@@ -96,19 +98,11 @@ class SegmentActivities:
     @activity.defn(name=REFRESH_ACTIVITY)
     async def refresh_segments(self, data: SegmentRefreshInput) -> SegmentRefreshResult:
         """Recompute time-dependent segments for every customer; resumes after a retry."""
-        from engine.ingest.router import EventRouter
-
         details = activity.info().heartbeat_details
         resume = RefreshProgress(after=str(details[0]) if details else None)
-        router = EventRouter(
-            self.client,
-            self.store,
-            self.settings.task_queue,
-            self.settings.activity_timeout_seconds,
-        )
         done = await refresh_segments(
-            router.segments,
-            router.segments_entered,
+            self.router.segments,
+            self.router.segments_entered,
             resume,
             checkpoint=lambda progress: activity.heartbeat(progress.after),
             page=data.page,

@@ -13,6 +13,7 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
 from engine.api.app import create_app
+from engine.ingest.intake import Intake
 from engine.ingest.router import EventRouter
 from tests.api.conftest import ApiServer, serve
 from tests.runtime.conftest import Engine, compiled_text
@@ -299,7 +300,7 @@ async def test_calls_accepted_while_temporal_is_down_are_routed_later(engine: En
     )
     router = EventRouter(unreachable, engine.store, engine.task_queue)
     key = engine.store.create_write_key("test")
-    app = create_app(engine.store, router, reroute_interval=0.1, dispatch_timeout=0.5)
+    app = create_app(Intake(engine.store, router, dispatch_timeout=0.5), reroute_interval=0.1)
     async with serve(app) as url, httpx.AsyncClient(base_url=url) as client:
         response = await client.post(
             "/v1/track", json=track(patient), headers={"Authorization": f"Bearer {key}"}
@@ -325,7 +326,7 @@ async def test_internal_errors_answer_500_without_details(
     key = engine.store.create_write_key("test")
     monkeypatch.setattr(engine.store, "record_events", broken)  # the store fails mid-request
     async with (
-        serve(create_app(engine.store, engine.router)) as url,
+        serve(create_app(engine.intake)) as url,
         httpx.AsyncClient() as client,
     ):
         response = await client.post(

@@ -91,7 +91,7 @@ async def test_the_background_thread_flushes_on_its_interval(api: ApiServer) -> 
 
 async def test_a_503_is_retried_and_the_events_are_stored_once(engine: Engine) -> None:
     key = engine.store.create_write_key("test")
-    app = Answers503First(create_app(engine.store, engine.router), failures=1)
+    app = Answers503First(create_app(engine.intake), failures=1)
     async with serve(app) as url:
 
         def emit() -> None:
@@ -106,7 +106,7 @@ async def test_a_503_is_retried_and_the_events_are_stored_once(engine: Engine) -
 
 async def test_retries_give_up_and_keep_the_calls_queued(engine: Engine) -> None:
     key = engine.store.create_write_key("test")
-    app = Answers503First(create_app(engine.store, engine.router), failures=3)
+    app = Answers503First(create_app(engine.intake), failures=3)
     async with serve(app) as url:
         cx = CxflowClient(url, key, flush_interval=None, max_retries=1, backoff=0.01)
         cx.track("dan", "cart.updated")

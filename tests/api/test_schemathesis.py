@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, Phase, assume, given, settings
 from hypothesis import strategies as st
 from schemathesis import GenerationMode
 
-from engine.api.models import MAX_CUSTOMER_ID
+from engine.ingest.calls import MAX_CUSTOMER_ID
 from tests.api.conftest import ApiServer
 
 pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.slow]

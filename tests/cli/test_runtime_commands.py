@@ -21,10 +21,10 @@ from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 
 from connectors.registry import ConnectorRegistry
+from engine.composition import Runtime
 from engine.settings import Settings
 from engine.store import Store
 from tests.cli.conftest import CXFLOW
-from worker import build_worker
 
 ASYNC = pytest.mark.asyncio(loop_scope="session")
 pytestmark = pytest.mark.slow
@@ -68,7 +68,8 @@ async def engine_env(
     os.environ["CXFLOW_CONSOLE_OUTBOX"] = str(outbox)
     settings = Settings.from_env(env)
     store = Store.open(settings.database_url)
-    worker = build_worker(dev_server.client, settings, store, ConnectorRegistry(entry_points=False))
+    registry = ConnectorRegistry(entry_points=False)
+    worker = Runtime(settings, store, dev_server.client, registry).worker()
     async with worker:
         yield env
     store.dispose()

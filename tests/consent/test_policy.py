@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from engine.errors import ConsentError, SettingsError
 from engine.privacy.consent import (
-    ConsentError,
     ConsentRecord,
     consent_from_traits,
     decide,
@@ -17,7 +17,7 @@ from engine.privacy.consent import (
     unsubscribe_token,
     unsubscribe_url,
 )
-from engine.settings import Settings, SettingsError
+from engine.settings import Settings
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 SECRET = "a secret key for tests"

@@ -26,12 +26,13 @@ from connectors.registry import ConnectorRegistry
 from connectors.sandbox.shopify import ShopifySandbox
 from dsl.compiled import CompiledJourney
 from dsl.loader import load_file, load_text
+from engine.composition import Runtime
+from engine.ingest.intake import Intake
 from engine.ingest.router import EventRouter, RouteResult
 from engine.settings import Settings
 from engine.store import Store
 from tests.conftest import JOURNEYS
 from tests.peers.http_receiver import HttpReceiver
-from worker import build_worker
 from workflows.models import CustomerEvent, RunOutcome
 
 SURVEY_SECRET = "test-survey-secret"
@@ -46,17 +47,31 @@ def receiver() -> Iterator[HttpReceiver]:
 
 @dataclass
 class Engine:
-    """A running engine: client, store, router and what the peers received."""
+    """A running engine: its runtime (store, router, intake) and what the peers received."""
 
     env: WorkflowEnvironment
-    client: Client
-    store: Store
-    router: EventRouter
+    runtime: Runtime
     receiver: HttpReceiver
     shop: ShopifySandbox
     outbox: Path
     task_queue: str
     test_name: str = "run"
+
+    @property
+    def client(self) -> Client:
+        return self.runtime.client
+
+    @property
+    def store(self) -> Store:
+        return self.runtime.store
+
+    @property
+    def router(self) -> EventRouter:
+        return self.runtime.router
+
+    @property
+    def intake(self) -> Intake:
+        return self.runtime.intake
 
     def deploy(self, journey: CompiledJourney) -> CompiledJourney:
         self.store.deploy_journey(journey)
@@ -72,7 +87,7 @@ class Engine:
             properties=properties,
             timestamp=datetime.now(UTC),
         )
-        return await self.router.route(event)
+        return await self.intake.send(event)
 
     def now(self) -> datetime:
         return datetime.now(UTC)
@@ -152,12 +167,11 @@ async def running_engine(
         monkeypatch.setenv("CXFLOW_SHOP_STORE_URL", shop.url)
         monkeypatch.setenv("CXFLOW_SHOP_ACCESS_TOKEN", shop.access_token)
         try:
-            async with build_worker(env.client, settings, store, registry):
+            runtime = Runtime(settings, store, env.client, registry)
+            async with runtime.worker():
                 yield Engine(
                     env=env,
-                    client=env.client,
-                    store=store,
-                    router=EventRouter(env.client, store, task_queue),
+                    runtime=runtime,
                     receiver=receiver,
                     shop=shop,
                     outbox=outbox,

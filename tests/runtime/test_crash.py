@@ -35,6 +35,7 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
+from engine.ingest.intake import Intake
 from engine.ingest.router import EventRouter
 from engine.store import Store
 from tests.peers.http_receiver import HttpReceiver, ReceivedRequest, Reply
@@ -118,7 +119,9 @@ async def test_killed_workers_mid_send_and_mid_wait_deliver_each_message_once(
     journey = compiled_text(JOURNEY.format(url=receiver.url("/hook"), wait=WAIT_SECONDS))
     store.deploy_journey(journey)
     task_queue = workers.env["CXFLOW_TASK_QUEUE"]
-    router = EventRouter(client, store, task_queue, activity_timeout_seconds=ACTIVITY_TIMEOUT)
+    intake = Intake(
+        store, EventRouter(client, store, task_queue, activity_timeout_seconds=ACTIVITY_TIMEOUT)
+    )
     customer = "crash-customer"
     workflow_id = workflow_id_for(journey.id, customer)
     handle: WorkflowHandle[object, RunOutcome] = client.get_workflow_handle(
@@ -136,7 +139,7 @@ async def test_killed_workers_mid_send_and_mid_wait_deliver_each_message_once(
             delay=HELD_ANSWER,
         )
     )
-    routed = await router.route(
+    routed = await intake.send(
         CustomerEvent(
             message_id=f"crash-{uuid.uuid4()}",
             customer_id=customer,

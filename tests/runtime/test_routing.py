@@ -9,6 +9,7 @@ import pytest
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
+from engine.ingest.intake import Intake
 from engine.ingest.router import EventRouter
 from tests.runtime.conftest import Engine, compiled_text
 from workflows.journey import workflow_id_for
@@ -31,7 +32,7 @@ async def test_an_event_accepted_while_temporal_is_down_is_routed_later(engine: 
     unreachable = await Client.connect(
         "127.0.0.1:1", lazy=True, data_converter=pydantic_data_converter
     )
-    router = EventRouter(unreachable, engine.store, engine.task_queue)
+    intake = Intake(engine.store, EventRouter(unreachable, engine.store, engine.task_queue))
     event = CustomerEvent(
         message_id=str(uuid.uuid4()),
         customer_id="patient",
@@ -39,11 +40,11 @@ async def test_an_event_accepted_while_temporal_is_down_is_routed_later(engine: 
         timestamp=datetime.now(UTC),
     )
     with pytest.raises(Exception, match=r"(?i)connect|transport|unavailable"):
-        await router.route(event)
+        await intake.send(event)
     assert [e.message_id for e in engine.store.unrouted_events()] == [event.message_id]
-    again = await engine.router.route(event)  # a client retry: already accepted
+    again = await engine.intake.send(event)  # a client retry: already accepted
     assert not again.stored
-    assert await engine.router.route_pending() == 1
+    assert await engine.intake.reroute_pending() == 1
     assert engine.store.unrouted_events() == []
     result = await engine.outcome(workflow_id_for("hello", "patient"))
     assert result.status == "completed"

@@ -14,12 +14,12 @@ from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 
 from connectors.registry import ConnectorRegistry
-from engine.ingest.router import RoutingError
+from engine.composition import Runtime
+from engine.errors import RoutingError
 from engine.runtime.schedules import schedule_id_for, sync_schedules
 from engine.settings import Settings
 from engine.store import Store
 from tests.runtime.conftest import Engine, compiled_text
-from worker import build_worker
 from workflows.journey import workflow_id_for
 
 ASYNC = pytest.mark.asyncio(loop_scope="session")
@@ -92,7 +92,7 @@ async def scheduled(
     settings = Settings(task_queue=task_queue, database_url=f"sqlite:///{tmp_path / 's.db'}")
     store = Store.open(settings.database_url)
     registry = ConnectorRegistry(entry_points=False)
-    async with build_worker(dev_server.client, settings, store, registry):
+    async with Runtime(settings, store, dev_server.client, registry).worker():
         yield dev_server, store, task_queue
     store.dispose()
 

@@ -27,18 +27,16 @@ import asyncio
 import html
 import logging
 import uuid
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse
 
-from engine.api.models import TrackCall
-from engine.privacy.consent import ConsentError, read_unsubscribe_token
-from engine.settings import Settings, SettingsError
-
-if TYPE_CHECKING:
-    from engine.api.app import EventApi
-    from engine.store import Store
+from engine.api.deps import IntakeDep, StoreDep
+from engine.errors import ConsentError, SettingsError
+from engine.ingest.calls import TrackCall
+from engine.privacy.consent import read_unsubscribe_token
+from engine.settings import Settings
 
 log = logging.getLogger("cxflow.api.consent")
 
@@ -140,16 +138,14 @@ async def unsubscribe_page(token: TokenQuery = "") -> HTMLResponse:
     response_class=HTMLResponse,
     responses={200: _html("Unsubscribed (also when already unsubscribed)."), **RESPONSES},
 )
-async def unsubscribe(request: Request, token: TokenQuery = "") -> HTMLResponse:
+async def unsubscribe(store: StoreDep, intake: IntakeDep, token: TokenQuery = "") -> HTMLResponse:
     """Store the customer's consent for the link's channel as off and tell the journeys."""
     verified = _verify(token)
     if isinstance(verified, HTMLResponse):
         return verified
     customer_id, channel = verified
-    store: Store = request.app.state.store
     changed = await asyncio.to_thread(store.set_consent, customer_id, channel, False, SOURCE)
     if changed:
-        events: EventApi = request.app.state.events
         call = TrackCall.model_validate(
             {
                 "userId": customer_id,
@@ -158,7 +154,7 @@ async def unsubscribe(request: Request, token: TokenQuery = "") -> HTMLResponse:
                 "properties": {"channel": channel, "source": SOURCE},
             }
         )
-        await events.ingest([call], SOURCE)
+        await intake.ingest([call], SOURCE)
     return _message(
         "You are unsubscribed",
         f"You will not receive {_channel_name(channel)} from us any more.",

@@ -11,13 +11,14 @@ from __future__ import annotations
 import asyncio
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Path
 
 from dsl.types import SLUG_PATTERN
 from engine.analytics.report import JourneyReport, build_report
-from engine.api.auth import ApiProblemError, Reader
+from engine.api.auth import Reader
+from engine.api.deps import StoreDep
 from engine.api.models import ErrorBody
-from engine.store import Store
+from engine.api.problems import ApiProblemError
 
 router = APIRouter(tags=["reports"])
 
@@ -38,10 +39,9 @@ JourneyId = Annotated[
     response_model=JourneyReport,
     responses={404: {"model": ErrorBody, "description": "No journey with this id is deployed."}},
 )
-async def journey_report(journey_id: JourneyId, request: Request, reader: Reader) -> JourneyReport:
+async def journey_report(journey_id: JourneyId, store: StoreDep, reader: Reader) -> JourneyReport:
     """Runs by status, the funnel of every step, and each experiment's results with its
     statistics, for the journey's active version."""
-    store: Store = request.app.state.store
     journey = await asyncio.to_thread(store.get_journey, journey_id)
     if journey is None:
         raise ApiProblemError(
