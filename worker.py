@@ -18,7 +18,6 @@ from connectors.errors import ConnectorError
 from dsl.errors import CxflowError
 from engine.composition import Runtime
 from engine.settings import Settings
-from engine.store import StoreError
 
 
 async def run_worker(settings: Settings | None = None) -> None:
@@ -50,7 +49,7 @@ def main() -> None:
 def _run() -> int:
     try:
         asyncio.run(run_worker())
-    except (CxflowError, StoreError, ConnectorError) as problem:  # settings, Temporal, plugins
+    except (CxflowError, ConnectorError) as problem:  # settings, store, Temporal, plugins
         sys.stderr.write(f"cxflow worker: {problem}\n")
         return 2
     return 0

@@ -41,6 +41,20 @@ class RoutingError(InputError):
     code = "journey_not_startable"
 
 
+class CommandError(InputError):
+    """A command names something that is not there (a run, a deployed journey or segment);
+    the message says how to find what is. Each raise gives its precise code."""
+
+    code = "command_refused"
+
+
+class DeployRefusedError(InputError):
+    """Journey or segment files have errors, so nothing was deployed; their diagnostics were
+    reported before it was raised, and the message counts the files."""
+
+    code = "deploy_refused"
+
+
 # --- the installation ---------------------------------------------------------------------------
 
 
@@ -48,6 +62,18 @@ class SettingsError(ConfigurationError):
     """A setting has a value that cannot work; the message names the variable."""
 
     code = "settings_invalid"
+
+
+class StoreError(ConfigurationError):
+    """The store cannot be opened or was used wrongly; the message says what to do."""
+
+    code = "store_unavailable"
+
+
+class SchemaError(ConfigurationError):
+    """The database's schema cannot be brought up to date; the message says why."""
+
+    code = "schema_outdated"
 
 
 class DevServerError(ConfigurationError):
@@ -69,6 +95,12 @@ class TemporalUnavailableError(UnavailableError):
     """Temporal cannot be reached at the configured address; the message says which."""
 
     code = "temporal_unreachable"
+
+
+class TemporalRequestError(UnavailableError):
+    """Temporal did not answer a request (a query, a schedule update); the message says which."""
+
+    code = "temporal_request_failed"
 
 
 class ErasureError(UnavailableError):

@@ -1,0 +1,1 @@
+"""Results: per-step funnels, experiment statistics and the journey report."""

@@ -1,0 +1,1 @@
+"""Privacy: consent per channel, and erasing a customer everywhere."""

@@ -1,0 +1,1 @@
+"""What runs for the workflows: activities, the Temporal client and dev server, schedules."""

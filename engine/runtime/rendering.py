@@ -7,8 +7,6 @@ the message, not as a stuck workflow.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from typing import Any
 
 import liquid
@@ -40,12 +38,6 @@ def render_values(value: Any, variables: dict[str, Any]) -> Any:
     if isinstance(value, list):
         return [render_values(item, variables) for item in value]
     return value
-
-
-def sign(secret: str, *parts: str) -> str:
-    """An HMAC of the parts: links carry it, so nobody can unsubscribe someone else."""
-    message = "\x1f".join(parts).encode()
-    return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()[:32]
 
 
 def links_for(public_url: str, secret: str, customer_id: str, channel: str) -> dict[str, str]:

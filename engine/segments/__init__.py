@@ -1,0 +1,1 @@
+"""Segments at run time: evaluating membership, and the scheduled refresh."""

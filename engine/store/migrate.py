@@ -23,13 +23,11 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, create_engine, inspect, text
 
+from engine.errors import SchemaError
+
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 # pg_advisory_xact_lock key: "cxflow" in ASCII, so other tools' locks do not collide.
 _LOCK_KEY = 0x637866_6C6F77
-
-
-class SchemaError(Exception):
-    """The database's schema cannot be brought up to date; the message says why."""
 
 
 def _config(connection: Connection | None = None) -> Config:

@@ -109,7 +109,7 @@ def test_each_erasure_gets_its_own_pseudonym(store: Store) -> None:
 
 @pytest.mark.parametrize("table", sorted(Base.metadata.tables))
 def test_every_table_naming_a_customer_is_erased_or_pseudonymised(table: str) -> None:
-    """A new table with customer data must be added to the erasure (engine/store.py)."""
+    """A new table with customer data must be added to the erasure (engine/store/erasure.py)."""
     columns = set(Base.metadata.tables[table].columns.keys())
     if "customer_id" in columns or table == "customers":
         assert table in ERASED_TABLES + PSEUDONYMISED_TABLES, (

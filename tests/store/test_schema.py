@@ -23,7 +23,7 @@ def test_the_migrations_build_exactly_the_tables_the_models_describe(
         differences = compare_metadata(context, Base.metadata)
         assert current(connection) == head()
     assert differences == [], (
-        "engine/store_tables.py and engine/migrations disagree: write a revision with "
+        "engine/store/tables.py and engine/store/migrations disagree: write a revision with "
         '`python -m engine.store.migrate revision "what changed"`'
     )
 

@@ -1,0 +1,97 @@
+"""Erasing a customer: delete the personal data, pseudonymise what analytics keep.
+
+It spans most tables in one transaction, so it works on the session directly
+rather than through the other repositories (each of which opens its own).
+A test checks that every table with a customer column is in ERASED_TABLES or
+PSEUDONYMISED_TABLES.
+"""
+
+from __future__ import annotations
+
+import secrets
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.orm import InstrumentedAttribute
+
+from engine.store.database import Database, _rowcount
+from engine.store.records import ErasureRecord
+from engine.store.tables import (
+    Base,
+    ConsentRow,
+    ConversionRow,
+    CustomerRow,
+    EventRow,
+    ExperimentAssignmentRow,
+    MessageRow,
+    RunRow,
+    SegmentChangeRow,
+    SegmentMembershipRow,
+)
+
+ERASED_PREFIX = "erased-"
+# What erasing a customer deletes (children first), and the tables it pseudonymises instead.
+_ERASED_ROWS: tuple[tuple[type[Base], InstrumentedAttribute[str]], ...] = (
+    (SegmentMembershipRow, SegmentMembershipRow.customer_id),
+    (ConsentRow, ConsentRow.customer_id),
+    (SegmentChangeRow, SegmentChangeRow.customer_id),
+    (EventRow, EventRow.customer_id),
+    (CustomerRow, CustomerRow.id),
+)
+PSEUDONYMISED_TABLES = ("runs", "message_log", "conversions", "experiment_assignments")
+ERASED_TABLES = tuple(table.__tablename__ for table, _ in _ERASED_ROWS)
+
+
+class Erasure:
+    """Erases customers across the tables above."""
+
+    def __init__(self, database: Database) -> None:
+        self._db = database
+
+    def erase(self, customer_id: str) -> ErasureRecord:
+        """Remove the customer's personal data; keep the analytics under a pseudonym.
+
+        The profile, its events and segment memberships are deleted. Runs,
+        messages, experiment assignments and conversions stay (journey and
+        experiment figures must not change after the fact) but name a random
+        pseudonym instead of the customer, and messages lose their details
+        (addresses, provider answers). One transaction: all of it or nothing.
+        """
+        pseudonym = f"{ERASED_PREFIX}{secrets.token_hex(8)}"
+        deleted: dict[str, int] = {}
+        pseudonymised: dict[str, int] = {}
+
+        def renamed(workflow_id: str) -> str:
+            suffix = f":{customer_id}"
+            if workflow_id.endswith(suffix):
+                return workflow_id[: -len(suffix)] + f":{pseudonym}"
+            return workflow_id
+
+        with self._db.writes.begin() as session:
+            for table, column in _ERASED_ROWS:
+                result = session.execute(delete(table).where(column == customer_id))
+                deleted[table.__tablename__] = _rowcount(result)
+            for run in session.scalars(select(RunRow).where(RunRow.customer_id == customer_id)):
+                run.customer_id, run.workflow_id = pseudonym, renamed(run.workflow_id)
+                pseudonymised["runs"] = pseudonymised.get("runs", 0) + 1
+            messages = select(MessageRow).where(MessageRow.customer_id == customer_id)
+            for message in session.scalars(messages):
+                message.customer_id, message.workflow_id = pseudonym, renamed(message.workflow_id)
+                message.detail = {"erased": True}
+                pseudonymised["message_log"] = pseudonymised.get("message_log", 0) + 1
+            conversions = select(ConversionRow).where(ConversionRow.customer_id == customer_id)
+            for conversion in session.scalars(conversions):
+                conversion.customer_id = pseudonym
+                conversion.workflow_id = renamed(conversion.workflow_id)
+                pseudonymised["conversions"] = pseudonymised.get("conversions", 0) + 1
+            result = session.execute(
+                update(ExperimentAssignmentRow)
+                .where(ExperimentAssignmentRow.customer_id == customer_id)
+                .values(customer_id=pseudonym)
+            )
+            pseudonymised["experiment_assignments"] = _rowcount(result)
+        return ErasureRecord(
+            customer_id=customer_id,
+            pseudonym=pseudonym,
+            deleted=deleted,
+            pseudonymised={k: v for k, v in pseudonymised.items() if v},
+        )

@@ -1,0 +1,105 @@
+"""The message log: one entry per idempotency key, claimed 'pending' then completed.
+
+Sends and connector calls claim their key before acting, so a retried activity
+finds the entry completed and does not act twice. Frequency caps count its sends.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+
+from engine.errors import StoreError
+from engine.store.database import Database, _aware, _check_status, _json_object, _now
+from engine.store.records import COMPLETED_MESSAGE_STATUSES, MessageRecord
+from engine.store.tables import MessageRow
+
+
+def _message(row: MessageRow) -> MessageRecord:
+    return MessageRecord.model_validate(row, from_attributes=True)
+
+
+class Messages:
+    """The ``message_log`` table."""
+
+    def __init__(self, database: Database) -> None:
+        self._db = database
+
+    def claim(
+        self, key: str, run_workflow_id: str, step_id: str, channel: str, customer_id: str
+    ) -> MessageRecord:
+        """The log entry for this idempotency key, created 'pending' if absent.
+
+        A status other than 'pending' tells a retried activity the work is done.
+        """
+        with self._db.writes.begin() as session:
+            self._db.insert_ignore(
+                session,
+                MessageRow,
+                ["key"],
+                key=key,
+                workflow_id=run_workflow_id,
+                step_id=step_id,
+                channel=channel,
+                customer_id=customer_id,
+                status="pending",
+                detail={},
+                created_at=_now(),
+                completed_at=None,
+            )
+            return _message(
+                session.execute(select(MessageRow).where(MessageRow.key == key)).scalar_one()
+            )
+
+    def complete(self, key: str, status: str, detail: dict[str, Any]) -> MessageRecord:
+        """Record the outcome of a claimed message."""
+        _check_status(status, COMPLETED_MESSAGE_STATUSES, "a completed message's")
+        stored_detail = _json_object(detail, "message detail")
+        with self._db.writes.begin() as session:
+            row = session.get(MessageRow, key, with_for_update=True)
+            if row is None:
+                raise StoreError(f"no message with key {key!r}: claim_message it first")
+            row.status = status
+            row.detail = stored_detail
+            row.completed_at = _now()
+            session.flush()
+            return _message(row)
+
+    def get(self, key: str) -> MessageRecord | None:
+        with self._db.reads.begin() as session:
+            row = session.get(MessageRow, key)
+            return None if row is None else _message(row)
+
+    def find(
+        self, customer_id: str | None = None, workflow_id: str | None = None
+    ) -> list[MessageRecord]:
+        """Log entries matching every given filter, newest first."""
+        statement = select(MessageRow)
+        if customer_id is not None:
+            statement = statement.where(MessageRow.customer_id == customer_id)
+        if workflow_id is not None:
+            statement = statement.where(MessageRow.workflow_id == workflow_id)
+        statement = statement.order_by(MessageRow.created_at.desc(), MessageRow.key)
+        with self._db.reads.begin() as session:
+            return [_message(row) for row in session.scalars(statement)]
+
+    def sent_count_since(
+        self, customer_id: str, since: datetime, channels: list[str] | None = None
+    ) -> int:
+        """Messages sent to the customer at or after ``since`` (on these channels), for caps.
+
+        Only sends count: the log also holds connector calls (``shop.create_discount``),
+        whose channel column is the action, always with a dot, which no channel has.
+        """
+        statement = select(func.count()).where(
+            MessageRow.customer_id == customer_id,
+            MessageRow.status == "sent",
+            MessageRow.completed_at >= _aware(since, "since"),
+            ~MessageRow.channel.contains("."),
+        )
+        if channels is not None:
+            statement = statement.where(MessageRow.channel.in_(channels))
+        with self._db.reads.begin() as session:
+            return session.scalar(statement) or 0
