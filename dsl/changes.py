@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
+from dsl.codes import DiagnosticCode
 from dsl.compiled import CompiledJourney, SplitNode
 from dsl.diagnostics import Diagnostic, Severity
 from dsl.source import SourceError, parse_yaml
@@ -81,6 +82,12 @@ def experiment_change_diagnostics(
     diagnostics = []
     for change in changes:
         location: list[str | int] = ["steps", order.get(change.step_id, 0), "split", "variants"]
-        diagnostic = document.diagnostic(location, change.message, key=True)
+        diagnostic = document.diagnostic(
+            location,
+            change.message,
+            code=DiagnosticCode.EXPERIMENT_SPLIT_CHANGED,
+            context={"experiment": change.experiment, "step": change.step_id},
+            key=True,
+        )
         diagnostics.append(diagnostic.model_copy(update={"severity": Severity.WARNING}))
     return diagnostics

@@ -11,11 +11,12 @@ at once.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from dsl.catalog import ConnectorCatalog
+from dsl.codes import DiagnosticCode
 from dsl.diagnostics import Diagnostic, Severity
 from dsl.durations import parse_time_of_day
 from dsl.expressions import check_condition
@@ -50,6 +51,7 @@ TEMPLATE_SCOPE = frozenset({"event", "customer", "journey", "links"})
 NO_EVENT_TRIGGERS = (SegmentTrigger, ScheduleTrigger)
 
 Loc = tuple[str | int, ...]
+_C = DiagnosticCode
 
 
 @dataclass
@@ -87,22 +89,35 @@ class _Checker:
 
     # -- reporting ---------------------------------------------------------------------
 
-    def error(self, loc: Loc, message: str, *, key: bool = False, column_shift: int = 0) -> None:
-        self._add(loc, message, Severity.ERROR, key=key, column_shift=column_shift)
-
-    def warning(self, loc: Loc, message: str) -> None:
-        self._add(loc, message, Severity.WARNING)
-
-    def _add(
+    def error(
         self,
         loc: Loc,
+        code: DiagnosticCode,
         message: str,
-        severity: Severity,
+        context: Mapping[str, str] | None = None,
         *,
         key: bool = False,
         column_shift: int = 0,
     ) -> None:
-        diagnostic = self.document.diagnostic(loc, message, key=key)
+        self._add(loc, code, message, Severity.ERROR, context, key=key, column_shift=column_shift)
+
+    def warning(
+        self, loc: Loc, code: DiagnosticCode, message: str, context: Mapping[str, str] | None = None
+    ) -> None:
+        self._add(loc, code, message, Severity.WARNING, context)
+
+    def _add(
+        self,
+        loc: Loc,
+        code: DiagnosticCode,
+        message: str,
+        severity: Severity,
+        context: Mapping[str, str] | None = None,
+        *,
+        key: bool = False,
+        column_shift: int = 0,
+    ) -> None:
+        diagnostic = self.document.diagnostic(loc, message, code=code, context=context, key=key)
         update: dict[str, Any] = {"severity": severity}
         if column_shift:
             update["column"] = diagnostic.column + column_shift
@@ -129,8 +144,10 @@ class _Checker:
             if step.id in first_line:
                 self.error(
                     loc,
+                    _C.DUPLICATE_STEP_ID,
                     f"step id '{step.id}' is already used by the step on line "
                     f"{first_line[step.id]}: give each step its own id",
+                    {"step": step.id},
                 )
             else:
                 first_line[step.id] = self.document.locate(loc).line
@@ -138,20 +155,33 @@ class _Checker:
             if save_as in RESERVED_NAMES:
                 self.error(
                     ("steps", index, "save_as"),
+                    _C.SAVE_AS_RESERVED,
                     f"`{save_as}` is a reserved name ({', '.join(sorted(RESERVED_NAMES))}): "
                     f"save the result under another name, e.g. `save_as: {save_as}_result`",
+                    {"name": save_as},
                 )
 
     def check_transitions(self) -> None:
         for index, step in enumerate(self.journey.steps):
             base: Loc = ("steps", index)
             if step.next and isinstance(step, BranchStep | SplitStep | ExitStep):
-                self.error((*base, "next"), _no_next_message(step), key=True)
+                self.error(
+                    (*base, "next"),
+                    _C.NEXT_NOT_ALLOWED,
+                    _no_next_message(step),
+                    {"kind": kind_of(step)},
+                    key=True,
+                )
             following = self.ids[index + 1] if index + 1 < len(self.ids) else None
             for edge in transitions(step, following):
                 if edge.target is not None and edge.target not in self.edges and edge.where:
                     self._unknown_targets += 1
-                    self.error((*base, *edge.where), self._unknown_target(edge.target))
+                    self.error(
+                        (*base, *edge.where),
+                        _C.UNKNOWN_STEP,
+                        self._unknown_target(edge.target),
+                        {"step": edge.target},
+                    )
             if isinstance(step, BranchStep):
                 self.check_branch(step, base)
 
@@ -168,18 +198,22 @@ class _Checker:
         if not else_positions:
             self.error(
                 (*base, "branch"),
+                _C.BRANCH_ELSE_MISSING,
                 f"the branch of step '{step.id}' has no `else`: add `- else: <step-id>` as "
                 "its last item, for customers no case matches",
             )
             return
         for position in else_positions[1:]:
             self.error(
-                (*base, "branch", position, "else"), "a branch has one `else`: remove this one"
+                (*base, "branch", position, "else"),
+                _C.DUPLICATE_ELSE,
+                "a branch has one `else`: remove this one",
             )
         first_else = else_positions[0]
         if first_else != len(step.branch) - 1:
             self.error(
                 (*base, "branch", first_else + 1),
+                _C.ELSE_NOT_LAST,
                 "this case comes after `else` and can never match: move `- else:` to the end",
             )
 
@@ -191,8 +225,10 @@ class _Checker:
             if step.id not in seen and self._is_first(index):
                 self.error(
                     ("steps", index, "id"),
+                    _C.STEP_UNREACHABLE,
                     f"step '{step.id}' is never reached: no step goes to it. Point a `next:` "
                     "(or a branch case or variant) at it, or remove it",
+                    {"step": step.id},
                 )
 
     def check_loops(self) -> None:
@@ -200,8 +236,10 @@ class _Checker:
             cycle = " -> ".join([*loop, loop[0]])
             self.error(
                 ("steps", self.ids.index(loop[0]), "id"),
+                _C.LOOP_WITHOUT_WAIT,
                 f"the steps {cycle} form a loop with no wait: a run would go round it "
                 "forever at once. Add a `wait` or `wait_for` step inside the loop",
+                {"steps": " -> ".join(loop)},
             )
 
     def check_experiments(self) -> None:
@@ -214,29 +252,36 @@ class _Checker:
             if key in experiments:
                 self.error(
                     (*base, "experiment"),
+                    _C.DUPLICATE_EXPERIMENT,
                     f"experiment '{key}' is already used by step '{experiments[key]}': give "
                     "each split its own experiment key",
+                    {"experiment": key},
                 )
             experiments.setdefault(key, step.id)
             total = sum(v.weight for v in step.split.variants)
             if abs(total - 100) > 1e-9:
                 self.error(
                     (*base, "variants"),
+                    _C.WEIGHTS_NOT_100,
                     f"the variant weights add up to {total:g}, not 100: change them so they "
                     "add up to 100",
+                    {"total": f"{total:g}"},
                 )
             names: set[str] = set()
             for number, variant in enumerate(step.split.variants):
                 if variant.name in names:
                     self.error(
                         (*base, "variants", number, "name"),
+                        _C.DUPLICATE_VARIANT_NAME,
                         f"variant name '{variant.name}' is used twice: name each variant once",
+                        {"variant": variant.name},
                     )
                 names.add(variant.name)
             holdouts = [v for v in step.split.variants if v.is_holdout]
             if len(holdouts) > 1:
                 self.error(
                     (*base, "variants"),
+                    _C.DUPLICATE_HOLDOUT,
                     "a split has at most one holdout: merge the holdout variants into one",
                 )
 
@@ -245,6 +290,7 @@ class _Checker:
         if quiet and parse_time_of_day(quiet.start) == parse_time_of_day(quiet.end):
             self.error(
                 ("settings", "quiet_hours", "end"),
+                _C.QUIET_HOURS_EMPTY,
                 "quiet hours start and end at the same time: set an end, or remove quiet_hours",
             )
         for index, step in enumerate(self.journey.steps):
@@ -252,6 +298,7 @@ class _Checker:
             if isinstance(wait, WaitUntil) and wait.weekdays is not None and not wait.weekdays:
                 self.error(
                     ("steps", index, "wait", "weekdays"),
+                    _C.WEEKDAYS_EMPTY,
                     "weekdays is empty, so the wait would never end: list at least one "
                     "day, or remove weekdays",
                 )
@@ -289,26 +336,24 @@ class _Checker:
     ) -> None:
         shift = self._quote_shift(loc)
         for problem in check_condition(source, scope):
-            if step_id and (sometimes := self._sometimes_saved(problem.message, step_id)):
-                self.warning(loc, sometimes)
+            unknown = problem.context.get("name") if problem.code is _C.UNKNOWN_VARIABLE else None
+            if step_id and unknown in self.saved_sometimes.get(step_id, frozenset()):
+                self.warning(
+                    loc,
+                    _C.VARIABLE_SOMETIMES_SAVED,
+                    f"`{unknown}` is saved on some paths to step '{step_id}' but not on all: on "
+                    "the others it is empty. Check it with has() or save it on every path",
+                    problem.context,
+                )
                 continue
             column_shift = shift + problem.column - 1 if problem.column else 0
             message = problem.message
-            if message.startswith("`event` is not known here") and "event" not in self.run_scope:
+            if unknown == "event" and "event" not in self.run_scope:
                 message = (
                     "`event` is not known here: runs of this journey start from a segment or "
                     "a schedule, not an event; use `customer` instead"
                 )
-            self.error(loc, message, column_shift=column_shift)
-
-    def _sometimes_saved(self, message: str, step_id: str) -> str | None:
-        for name in self.saved_sometimes.get(step_id, frozenset()):
-            if message.startswith(f"`{name}` is not known here"):
-                return (
-                    f"`{name}` is saved on some paths to step '{step_id}' but not on all: on "
-                    "the others it is empty. Check it with has() or save it on every path"
-                )
-        return None
+            self.error(loc, problem.code, message, problem.context, column_shift=column_shift)
 
     def _quote_shift(self, loc: Loc) -> int:
         located = self.document.locate(loc)
@@ -354,6 +399,7 @@ class _Checker:
         if not has_content and not template_unchecked:
             self.error(
                 (*base, "send"),
+                _C.SEND_EMPTY,
                 f"step '{step.id}' has nothing to send: name a `template:` with a body or html, "
                 "or write a `body:`",
             )
@@ -364,6 +410,7 @@ class _Checker:
                 self._missing_store_reported = True
                 self.warning(
                     loc,
+                    _C.TEMPLATES_UNCHECKED,
                     "templates are not checked: there is no templates/ folder next to this "
                     "journey or one level up",
                 )
@@ -377,7 +424,10 @@ class _Checker:
                 self._broken.add(name)
             if template is None and name in self._broken:
                 self.error(
-                    loc, f"template '{name}' has errors (shown above): fix the template file"
+                    loc,
+                    _C.TEMPLATE_INVALID,
+                    f"template '{name}' has errors (shown above): fix the template file",
+                    {"template": name},
                 )
                 return None
         if template is None:
@@ -388,22 +438,42 @@ class _Checker:
                 if close
                 else f"the templates are {', '.join(names) or 'none yet'}"
             )
-            self.error(loc, f"there is no template '{name}' in templates/: {hint}")
+            self.error(
+                loc,
+                _C.TEMPLATE_MISSING,
+                f"there is no template '{name}' in templates/: {hint}",
+                {"template": name},
+            )
             return None
         self.result.templates[name] = template
         for part, text in template.parts().items():
             info, liquid_problems = check_liquid(text)
             for problem in liquid_problems:
-                self.error(loc, f"template '{name}', {part}: {problem.message}")
+                context = {"template": name, "part": part, **problem.context}
+                self.error(
+                    loc, problem.code, f"template '{name}', {part}: {problem.message}", context
+                )
             for variable in sorted(info.variables - scope):
                 message = self._unknown_variable(
                     variable, step_id, f"template '{name}' ({part}) uses"
                 )
-                if variable in self.saved_sometimes.get(step_id, frozenset()):
-                    self.warning(loc, message)
-                else:
-                    self.error(loc, message)
+                self.variable(loc, variable, step_id, message, {"template": name, "part": part})
         return template
+
+    def variable(
+        self,
+        loc: Loc,
+        variable: str,
+        step_id: str,
+        message: str,
+        context: Mapping[str, str] | None = None,
+    ) -> None:
+        """Report a Liquid variable not known at its step (a warning if saved on some paths)."""
+        full = {"name": variable, **(context or {})}
+        if variable in self.saved_sometimes.get(step_id, frozenset()):
+            self.warning(loc, _C.VARIABLE_SOMETIMES_SAVED, message, full)
+        else:
+            self.error(loc, _C.UNKNOWN_VARIABLE, message, full)
 
     def liquid(self, loc: Loc, text: str, scope: frozenset[str], step_id: str) -> None:
         info, problems = check_liquid(text)
@@ -412,13 +482,12 @@ class _Checker:
             column_shift = (
                 shift + problem.offset if problem.offset is not None and "\n" not in text else 0
             )
-            self.error(loc, problem.message, column_shift=column_shift)
+            self.error(
+                loc, problem.code, problem.message, problem.context, column_shift=column_shift
+            )
         for variable in sorted(info.variables - scope):
             message = self._unknown_variable(variable, step_id, "the template uses")
-            if variable in self.saved_sometimes.get(step_id, frozenset()):
-                self.warning(loc, message)
-            else:
-                self.error(loc, message)
+            self.variable(loc, variable, step_id, message)
 
     def _unknown_variable(self, variable: str, step_id: str, what: str) -> str:
         if variable in self.saved_sometimes.get(step_id, frozenset()):
@@ -459,16 +528,20 @@ class _Checker:
                 hint = f"did you mean '{close[0]}'?" if close else _installed("channels", channels)
                 self._add(
                     ("steps", index, "send", "channel"),
+                    _C.CONNECTOR_MISSING,
                     f"no installed connector provides the channel '{step.send.channel}': {hint}",
                     self.missing_connectors,
+                    {"kind": "channel", "name": step.send.channel},
                 )
             if isinstance(step, CallStep) and step.call not in actions:
                 close = difflib.get_close_matches(step.call, sorted(actions), n=1)
                 hint = f"did you mean '{close[0]}'?" if close else _installed("actions", actions)
                 self._add(
                     ("steps", index, "call"),
+                    _C.CONNECTOR_MISSING,
                     f"no installed connector provides the action '{step.call}': {hint}",
                     self.missing_connectors,
+                    {"kind": "action", "name": step.call},
                 )
 
 

@@ -3,14 +3,19 @@
 Every problem found in a journey becomes one :class:`Diagnostic` that names the
 file, line and column, says what is wrong and what to write instead. All the
 problems of a file are collected before anything is reported, so a journey
-author fixes a file in one pass instead of one error at a time.
+author fixes a file in one pass instead of one error at a time. Each diagnostic has a
+stable ``code`` (see :mod:`dsl.codes`) beside its message, and in ``context`` the values
+the message names, so programs never need to read the message.
 """
 
 from __future__ import annotations
 
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
+
+from dsl.codes import DiagnosticCode
+from dsl.errors import InputError
 
 
 class Severity(StrEnum):
@@ -21,7 +26,11 @@ class Severity(StrEnum):
 
 
 class Diagnostic(BaseModel):
-    """One problem in a journey file, at a 1-based line and column."""
+    """One problem in a journey file, at a 1-based line and column.
+
+    ``code`` names the kind of problem and is stable; ``context`` holds the values the
+    message names (e.g. ``{"kind": "channel", "name": "sms"}``), like pydantic's ``ctx``.
+    """
 
     model_config = ConfigDict(frozen=True)
 
@@ -30,6 +39,8 @@ class Diagnostic(BaseModel):
     column: int
     path: str
     message: str
+    code: DiagnosticCode
+    context: dict[str, str] = Field(default_factory=dict)
     severity: Severity = Severity.ERROR
 
     def render(self) -> str:
@@ -37,8 +48,10 @@ class Diagnostic(BaseModel):
         return f"{self.file}:{self.line}:{self.column}: {self.severity.value}: {self.message}"
 
 
-class JourneyInvalidError(Exception):
+class JourneyInvalidError(InputError):
     """Raised when a journey file has errors; carries every diagnostic of the file."""
+
+    code = "journey_invalid"
 
     def __init__(self, diagnostics: list[Diagnostic]) -> None:
         self.diagnostics = diagnostics

@@ -20,7 +20,8 @@ and the module that defines it::
     │   ├── UsageError                  usage                     engine.errors
     │   ├── ConsentError                consent_invalid           engine.errors
     │   ├── TemplateError               template_failed           engine.errors
-    │   └── RoutingError                journey_not_startable     engine.errors
+    │   ├── RoutingError                journey_not_startable     engine.errors
+    │   └── ApiProblemError             request_refused           engine.api.problems
     ├── ConfigurationError              configuration_invalid     dsl.errors
     │   ├── SettingsError               settings_invalid          engine.errors
     │   ├── StoreError                  store_unavailable         engine.errors
@@ -28,7 +29,8 @@ and the module that defines it::
     │   ├── DevServerError              dev_server_failed         engine.errors
     │   └── ApiServerError              api_server_failed         engine.errors
     ├── UnavailableError                service_unavailable       dsl.errors
-    │   └── TemporalUnavailableError    temporal_unreachable      engine.errors
+    │   ├── TemporalUnavailableError    temporal_unreachable      engine.errors
+    │   └── ErasureError                erasure_incomplete        engine.errors
     └── ConnectorError                  connector_failed          connectors.errors
         ├── RetryableConnectorError     connector_retryable       connectors.errors
         └── PermanentConnectorError     connector_permanent       connectors.errors

@@ -10,10 +10,13 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import cel
+
+from dsl.codes import DiagnosticCode
+from dsl.errors import InputError
 
 # Named functions of the CEL standard library that the evaluator supports.
 STANDARD_FUNCTIONS = frozenset(
@@ -34,14 +37,19 @@ _PARSE_POSITION = re.compile(r"<input>:(\d+):(\d+):\s*(.*)")
 
 @dataclass(frozen=True)
 class ConditionProblem:
-    """What is wrong with a condition, and the 1-based column in it where known."""
+    """What is wrong with a condition (its kind, and the names it is about), and the
+    1-based column in it where known."""
 
     message: str
+    code: DiagnosticCode
     column: int | None = None
+    context: dict[str, str] = field(default_factory=dict)
 
 
-class ConditionError(Exception):
+class ConditionError(InputError):
     """A condition could not be evaluated at run time (bad data, wrong type)."""
+
+    code = "condition_invalid"
 
 
 def compile_condition(source: str) -> cel.Program:
@@ -52,7 +60,12 @@ def compile_condition(source: str) -> cel.Program:
 def check_condition(source: str, known: Iterable[str]) -> list[ConditionProblem]:
     """Problems of a condition: syntax, unknown functions, names not known in its scope."""
     if not source.strip():
-        return [ConditionProblem("the condition is empty: write one, e.g. segment('vip')")]
+        return [
+            ConditionProblem(
+                "the condition is empty: write one, e.g. segment('vip')",
+                DiagnosticCode.CONDITION_EMPTY,
+            )
+        ]
     try:
         program = compile_condition(source)
     except (ValueError, RuntimeError) as error:
@@ -66,7 +79,13 @@ def check_condition(source: str, known: Iterable[str]) -> list[ConditionProblem]
         options = sorted(STANDARD_FUNCTIONS | JOURNEY_FUNCTIONS)
         close = difflib.get_close_matches(function, options, n=1)
         hint = f"did you mean {close[0]}()?" if close else "use segment('name') or a CEL function"
-        problems.append(ConditionProblem(f"there is no function {function}(): {hint}"))
+        problems.append(
+            ConditionProblem(
+                f"there is no function {function}(): {hint}",
+                DiagnosticCode.UNKNOWN_FUNCTION,
+                context={"function": function},
+            )
+        )
     for call in _SEGMENT_CALL.finditer(source):
         argument = call.group(1).strip()
         name = argument[1:-1] if len(argument) >= 2 and argument[0] == argument[-1] else ""
@@ -74,7 +93,9 @@ def check_condition(source: str, known: Iterable[str]) -> list[ConditionProblem]
             problems.append(
                 ConditionProblem(
                     f"segment({argument}) must name a segment in quotes, in lower case with "
-                    "'-' or '_', e.g. segment('vip-customers')"
+                    "'-' or '_', e.g. segment('vip-customers')",
+                    DiagnosticCode.SEGMENT_CALL_INVALID,
+                    context={"argument": argument},
                 )
             )
     bound = set(_MACRO_VARIABLE.findall(source))
@@ -87,7 +108,9 @@ def check_condition(source: str, known: Iterable[str]) -> list[ConditionProblem]
         problems.append(
             ConditionProblem(
                 f"`{name}` is not known here; a condition here can use "
-                f"{_names(known_names)}{'; ' + hint if hint else ''}"
+                f"{_names(known_names)}{'; ' + hint if hint else ''}",
+                DiagnosticCode.UNKNOWN_VARIABLE,
+                context={"name": name},
             )
         )
     return problems
@@ -102,21 +125,32 @@ def _parse_problem(text: str) -> ConditionProblem:
     match = _PARSE_POSITION.search(text)
     if not match:
         if "Recursion limit" in text:
-            return ConditionProblem("the condition nests too deeply: simplify it")
+            return ConditionProblem(
+                "the condition nests too deeply: simplify it", DiagnosticCode.CONDITION_TOO_DEEP
+            )
         return ConditionProblem(
-            "the condition does not parse: check that brackets, parentheses and quotes are closed"
+            "the condition does not parse: check that brackets, parentheses and quotes are closed",
+            DiagnosticCode.CONDITION_SYNTAX,
         )
     column = int(match.group(2))
     reason = match.group(3).split(" expecting ")[0].strip()
     if "Recursion limit" in reason:
-        return ConditionProblem("the condition nests too deeply: simplify it", column)
+        return ConditionProblem(
+            "the condition nests too deeply: simplify it",
+            DiagnosticCode.CONDITION_TOO_DEEP,
+            column,
+        )
     if not reason.startswith("Syntax error"):
         reason = "check that brackets, parentheses and quotes are closed"
     elif "<EOF>" in reason:
         reason = "it ends too early (is an operand missing?)"
     elif reason.startswith("Syntax error: "):
         reason = reason.removeprefix("Syntax error: ")
-    return ConditionProblem(f"the condition does not parse at column {column}: {reason}", column)
+    return ConditionProblem(
+        f"the condition does not parse at column {column}: {reason}",
+        DiagnosticCode.CONDITION_SYNTAX,
+        column,
+    )
 
 
 def evaluate_condition(

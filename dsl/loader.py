@@ -14,6 +14,7 @@ from pydantic import ValidationError
 
 from dsl.catalog import ConnectorCatalog
 from dsl.checks import check_journey
+from dsl.codes import DiagnosticCode
 from dsl.compiled import CompiledJourney
 from dsl.compiler import compile_journey
 from dsl.diagnostics import Diagnostic, JourneyInvalidError, Severity, has_errors, sort_key
@@ -93,6 +94,7 @@ def load_text(
                 path="",
                 message=f"the file is {what}: a journey is a mapping with at least `journey`, "
                 "`name`, `trigger` and `steps` (see docs/dsl-reference.md)",
+                code=DiagnosticCode.FILE_NOT_MAPPING,
             )
         )
         return result
@@ -138,16 +140,27 @@ def load_file(
                 file,
                 f"the file is larger than {MAX_FILE_BYTES // 1_000_000} MB: "
                 "a journey file is short YAML",
+                DiagnosticCode.FILE_TOO_LARGE,
             )
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        return _failed(file, "there is no such file: check the path")
+        return _failed(file, "there is no such file: check the path", DiagnosticCode.FILE_NOT_FOUND)
     except IsADirectoryError:
-        return _failed(file, "this is a folder: name the journey .yaml files, or use a glob")
+        return _failed(
+            file,
+            "this is a folder: name the journey .yaml files, or use a glob",
+            DiagnosticCode.FILE_IS_FOLDER,
+        )
     except UnicodeDecodeError:
-        return _failed(file, "the file is not UTF-8 text: save it as UTF-8")
+        return _failed(
+            file, "the file is not UTF-8 text: save it as UTF-8", DiagnosticCode.FILE_NOT_UTF8
+        )
     except OSError as error:
-        return _failed(file, f"cannot read the file: {error.strerror or error}")
+        return _failed(
+            file,
+            f"cannot read the file: {error.strerror or error}",
+            DiagnosticCode.FILE_UNREADABLE,
+        )
     store: TemplateStore | None
     if templates is True:
         store = find_template_store(path)
@@ -174,7 +187,6 @@ def compile_file(path: Path | str, *, catalog: ConnectorCatalog | None = None) -
     return result.compiled
 
 
-def _failed(file: str, message: str) -> LoadResult:
-    return LoadResult(
-        file=file, diagnostics=[Diagnostic(file=file, line=1, column=1, path="", message=message)]
-    )
+def _failed(file: str, message: str, code: DiagnosticCode) -> LoadResult:
+    diagnostic = Diagnostic(file=file, line=1, column=1, path="", message=message, code=code)
+    return LoadResult(file=file, diagnostics=[diagnostic])

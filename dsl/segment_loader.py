@@ -18,7 +18,9 @@ from typing import Any
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
+from dsl.codes import DiagnosticCode
 from dsl.diagnostics import Diagnostic, Severity, has_errors, sort_key
+from dsl.errors import InputError
 from dsl.model_paths import strip_tags
 from dsl.schema import _editor_friendly
 from dsl.segment_models import CONDITION_KINDS, CompiledSegment, Segment, compile_segment
@@ -41,8 +43,10 @@ EXAMPLES = {
 }
 
 
-class SegmentInvalidError(Exception):
+class SegmentInvalidError(InputError):
     """A segment file has errors; carries every diagnostic of the file."""
+
+    code = "segment_invalid"
 
     def __init__(self, diagnostics: list[Diagnostic]) -> None:
         self.diagnostics = diagnostics
@@ -94,6 +98,7 @@ def load_segment_text(
                 path="",
                 message=f"the file is {what}: a segment is a mapping with `segment`, `name` "
                 "and `match` (see docs/segments.md)",
+                code=DiagnosticCode.FILE_NOT_MAPPING,
             )
         )
         return result
@@ -110,6 +115,8 @@ def load_segment_text(
                 f"the file is named {expected_id}.yaml but declares segment "
                 f"'{segment.segment}': journeys find a segment by its file name, so rename "
                 f"the file to {segment.segment}.yaml or write `segment: {expected_id}`",
+                code=DiagnosticCode.SEGMENT_ID_MISMATCH,
+                context={"expected": expected_id, "declared": segment.segment},
             )
         )
         return result
@@ -123,16 +130,30 @@ def load_segment_file(path: Path | str) -> SegmentLoadResult:
     file = str(path)
     try:
         if path.stat().st_size > MAX_FILE_BYTES:
-            return _failed(file, "the file is larger than 1 MB: a segment file is short YAML")
+            return _failed(
+                file,
+                "the file is larger than 1 MB: a segment file is short YAML",
+                DiagnosticCode.FILE_TOO_LARGE,
+            )
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        return _failed(file, "there is no such file: check the path")
+        return _failed(file, "there is no such file: check the path", DiagnosticCode.FILE_NOT_FOUND)
     except IsADirectoryError:
-        return _failed(file, "this is a folder: name the segment .yaml files in it")
+        return _failed(
+            file,
+            "this is a folder: name the segment .yaml files in it",
+            DiagnosticCode.FILE_IS_FOLDER,
+        )
     except UnicodeDecodeError:
-        return _failed(file, "the file is not UTF-8 text: save it as UTF-8")
+        return _failed(
+            file, "the file is not UTF-8 text: save it as UTF-8", DiagnosticCode.FILE_NOT_UTF8
+        )
     except OSError as error:
-        return _failed(file, f"cannot read the file: {error.strerror or error}")
+        return _failed(
+            file,
+            f"cannot read the file: {error.strerror or error}",
+            DiagnosticCode.FILE_UNREADABLE,
+        )
     return load_segment_text(text, file, expected_id=path.stem)
 
 
@@ -219,39 +240,52 @@ def _segment_message(details: ErrorDetails, document: SourceDocument) -> Diagnos
         missing = str(loc[-1])
         example = EXAMPLES.get(missing, f"{missing}: ...")
         where = _where(document.locate(loc[:-1]).path)
-        return document.diagnostic(loc, f"{where} is missing `{missing}`: add `{example}`")
+        return document.diagnostic(
+            loc,
+            f"{where} is missing `{missing}`: add `{example}`",
+            code=DiagnosticCode.FIELD_REQUIRED,
+            context={"key": missing},
+        )
     if kind == "condition_kind":
-        return document.diagnostic(loc, _kind_message(details["input"], _where(loc)))
+        code, message = _kind_message(details["input"], _where(loc))
+        return document.diagnostic(loc, message, code=code)
     if kind == "too_short" and loc and loc[-1] in ("all", "any", "in", "not_in"):
         return document.diagnostic(
-            loc, f"{_where(loc)} is empty: write at least one item, or remove it"
+            loc,
+            f"{_where(loc)} is empty: write at least one item, or remove it",
+            code=DiagnosticCode.LIST_TOO_SHORT,
         )
     return None
 
 
-def _kind_message(value: Any, where: str) -> str:
+def _kind_message(value: Any, where: str) -> tuple[DiagnosticCode, str]:
     kinds = ", ".join(CONDITION_KINDS)
     example = "e.g. `{trait: plan, equals: pro}` or `{count: order.completed, at_least: 2}`"
     if not isinstance(value, dict):
-        return (
+        return DiagnosticCode.CONDITION_KIND_MISSING, (
             f"{where} must be a condition, a mapping with one of {kinds} ({example}), "
             f"not {describe(value)}"
         )
     present = [k for k in CONDITION_KINDS if k in value]
     if len(present) > 1:
         both = " and ".join(f"`{k}`" for k in present)
-        return (
+        return DiagnosticCode.CONDITION_KIND_CONFLICT, (
             f"{where} has both {both}: a condition tests one thing; put several in "
             "`all: [...]` or `any: [...]`"
         )
     for key in value:
         close = difflib.get_close_matches(str(key), CONDITION_KINDS, n=1, cutoff=0.6)
         if close:
-            return f"{where} has no condition: `{key}` is not one; did you mean `{close[0]}`?"
-    return f"{where} has no condition: start it with one of {kinds} ({example})"
-
-
-def _failed(file: str, message: str) -> SegmentLoadResult:
-    return SegmentLoadResult(
-        file=file, diagnostics=[Diagnostic(file=file, line=1, column=1, path="", message=message)]
+            return (
+                DiagnosticCode.CONDITION_KIND_MISSING,
+                f"{where} has no condition: `{key}` is not one; did you mean `{close[0]}`?",
+            )
+    return (
+        DiagnosticCode.CONDITION_KIND_MISSING,
+        f"{where} has no condition: start it with one of {kinds} ({example})",
     )
+
+
+def _failed(file: str, message: str, code: DiagnosticCode) -> SegmentLoadResult:
+    diagnostic = Diagnostic(file=file, line=1, column=1, path="", message=message, code=code)
+    return SegmentLoadResult(file=file, diagnostics=[diagnostic])

@@ -28,6 +28,7 @@ from pydantic import (
     model_validator,
 )
 
+from dsl.codes import CodedValueError, DiagnosticCode
 from dsl.durations import parse_duration
 from dsl.models import DslModel
 from dsl.types import Duration, EventName, SegmentName, _string_schema
@@ -58,9 +59,11 @@ CONDITION_KINDS = ("all", "any", "not", "trait", "performed", *AGGREGATES)
 
 def _check_path(value: str, what: str, example: str) -> str:
     if len(value) > 200 or not _TRAIT_RE.match(value):
-        raise ValueError(
+        raise CodedValueError(
+            DiagnosticCode.FIELD_PATH_INVALID,
             f"{value!r} is not a {what}: write its name, with dots for nested fields, "
-            f"for example {example}"
+            f"for example {example}",
+            {"kind": what, "value": value},
         )
     return value
 
@@ -109,9 +112,11 @@ class _Comparison(DslModel):
         if len(given) != 1:
             head = next(k for k in AGGREGATES if k in type(self).model_fields)
             found = ", ".join(f"`{g}`" for g in given) if given else "none"
-            raise ValueError(
+            raise CodedValueError(
+                DiagnosticCode.COMPARISON_COUNT,
                 f"write exactly one comparison for `{head}` ({', '.join(COMPARISONS)}), "
-                f"e.g. `at_least: 2`; found {found}"
+                f"e.g. `at_least: 2`; found {found}",
+                {"aggregate": head, "found": ", ".join(given)},
             )
         return self
 
@@ -213,9 +218,11 @@ class TraitCondition(DslModel):
             try:
                 re.compile(value)
             except re.error as error:
-                raise ValueError(
+                raise CodedValueError(
+                    DiagnosticCode.REGEX_INVALID,
                     f"{value!r} is not a regular expression ({error}): escape special "
-                    r"characters with \, e.g. '@example\.com$'"
+                    r"characters with \, e.g. '@example\.com$'",
+                    {"value": value},
                 ) from None
         return value
 
@@ -223,9 +230,11 @@ class TraitCondition(DslModel):
     @classmethod
     def _date(cls, value: str | None) -> str | None:
         if value is not None and parse_date(value) is None:
-            raise ValueError(
+            raise CodedValueError(
+                DiagnosticCode.DATE_INVALID,
                 f'{value!r} is not a date: write ISO 8601 in quotes, e.g. "2026-01-31" or '
-                '"2026-01-31T09:00:00Z"'
+                '"2026-01-31T09:00:00Z"',
+                {"value": value},
             )
         return value
 
@@ -234,10 +243,12 @@ class TraitCondition(DslModel):
         given = self.operators()
         if len(given) != 1:
             found = ", ".join(f"`{g}`" for g in given) if given else "none"
-            raise ValueError(
+            raise CodedValueError(
+                DiagnosticCode.TRAIT_TEST_COUNT,
                 f"write exactly one test for trait `{self.trait}`, e.g. `equals: pro`, "
                 f"`in: [pro, team]`, `at_least: 3`, `exists: true`, `matches: '@acme\\.com$'` "
-                f"or `within_last: 30d`; found {found}"
+                f"or `within_last: 30d`; found {found}",
+                {"trait": self.trait, "found": ", ".join(given)},
             )
         return self
 

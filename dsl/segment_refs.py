@@ -13,6 +13,7 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
+from dsl.codes import DiagnosticCode
 from dsl.diagnostics import Diagnostic, Severity
 from dsl.source import SourceDocument
 
@@ -55,7 +56,10 @@ def check_segment_references(
             else f"add {folder}/{name}.yaml (see docs/segments.md)"
         )
         diagnostic = document.diagnostic(
-            path, f"no segment file declares the segment '{name}' in {folder}/: {hint}"
+            path,
+            f"no segment file declares the segment '{name}' in {folder}/: {hint}",
+            code=DiagnosticCode.UNKNOWN_SEGMENT,
+            context={"segment": name},
         )
         found.append(diagnostic.model_copy(update={"severity": severity}))
     return found

@@ -3,7 +3,9 @@
 pydantic says "Extra inputs are not permitted" at ``('steps', 2, 'send', 'send',
 'chanel')``; the author needs "unknown key `chanel` in step 'plain-reminder':
 did you mean `channel`?" at line 27, column 7. This module does that
-translation, one error type at a time.
+translation, one error type at a time, and gives each message the stable code of its
+kind of problem: pydantic's error type picks the code, and a validator that raises
+:class:`~dsl.codes.CodedValueError` names its own.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
+from dsl.codes import CodedValueError, DiagnosticCode
 from dsl.diagnostics import Diagnostic
 from dsl.model_paths import keys_at, strip_tags
 from dsl.models import STEP_KINDS, TRIGGER_KINDS, Journey, step_kinds_in
@@ -135,6 +138,9 @@ def _without_misspelt_missing(errors: list[ErrorDetails]) -> list[ErrorDetails]:
     return kept
 
 
+_C = DiagnosticCode
+
+
 def _translate(
     details: ErrorDetails, document: SourceDocument, root: type[BaseModel]
 ) -> Diagnostic:
@@ -146,7 +152,12 @@ def _translate(
         missing = str(loc[-1])
         where = _context(located.path, document, label)
         example = EXAMPLES.get(missing, f"{missing}: ...")
-        return document.diagnostic(loc, f"{where} is missing `{missing}`: add `{example}`")
+        return document.diagnostic(
+            loc,
+            f"{where} is missing `{missing}`: add `{example}`",
+            code=_C.FIELD_REQUIRED,
+            context={"key": missing},
+        )
     path = located.path
     if len(path) >= 2 and isinstance(path[-1], int):  # an item of a list
         where = _context(path[:-2], document, label)
@@ -158,55 +169,82 @@ def _translate(
         named = f"`{field}`" if path else label
     subject = named if where == label else f"{named} in {where}"
     if kind == "extra_forbidden":
-        return document.diagnostic(loc, _unknown_key(details["loc"], where, root), key=True)
+        key = str(details["loc"][-1])
+        return document.diagnostic(
+            loc,
+            _unknown_key(details["loc"], where, root),
+            code=_C.FIELD_UNKNOWN,
+            context={"key": key},
+            key=True,
+        )
     if kind == "value_error":
         message = details["msg"].removeprefix("Value error, ")
-        return document.diagnostic(loc, f"{subject}: {message}")
+        error = details.get("ctx", {}).get("error")
+        if isinstance(error, CodedValueError):
+            return document.diagnostic(
+                loc, f"{subject}: {message}", code=error.code, context=error.context
+            )
+        return document.diagnostic(loc, f"{subject}: {message}", code=_C.VALUE_INVALID)
     if kind in _TYPE_NAMES:
         field_example = EXAMPLES.get(field)
         hint = f", for example `{field_example}`" if field_example else ""
         return document.diagnostic(
             loc,
             f"{subject} must be {_TYPE_NAMES[kind]}, not {describe(details['input'])}{hint}",
+            code=_C.TYPE_INVALID,
+            context={"expected": _TYPE_NAMES[kind]},
         )
     if kind == "literal_error":
         expected = details.get("ctx", {}).get("expected", "")
         extra = LITERAL_ALTERNATIVES.get(field, "")
         return document.diagnostic(
-            loc, f"{subject} is {describe(details['input'])}: write one of {expected}{extra}"
+            loc,
+            f"{subject} is {describe(details['input'])}: write one of {expected}{extra}",
+            code=_C.CHOICE_INVALID,
+            context={"expected": str(expected)},
         )
     if kind in _BOUNDS:
         ctx = details.get("ctx", {})
         limit = next(iter(ctx.values()), "")
         return document.diagnostic(
-            loc, f"{subject} must be {_BOUNDS[kind]} {limit}, not {describe(details['input'])}"
+            loc,
+            f"{subject} must be {_BOUNDS[kind]} {limit}, not {describe(details['input'])}",
+            code=_C.NUMBER_OUT_OF_RANGE,
+            context={"bound": kind, "limit": str(limit)},
         )
     if kind == "too_short":
-        return document.diagnostic(loc, _too_short(field, _context(located.path, document)))
+        return document.diagnostic(
+            loc, _too_short(field, _context(located.path, document)), code=_C.LIST_TOO_SHORT
+        )
     if kind == "step_kind":
         step_where = _context(located.path, document)
-        return document.diagnostic(loc, _step_kind_message(details["input"], step_where))
+        code, message = _step_kind_message(details["input"], step_where)
+        return document.diagnostic(loc, message, code=code)
     if kind == "trigger_kind":
-        return document.diagnostic(loc, _choice_message("trigger", details["input"], TRIGGER_KINDS))
+        code, message = _choice_message("trigger", details["input"], TRIGGER_KINDS)
+        return document.diagnostic(loc, message, code=code)
     if kind == "branch_item":
         return document.diagnostic(
             loc,
             f"each item of the branch in {where} is `- when: <condition>` with "
             "`next: <step>`, or the final `- else: <step>`",
+            code=_C.BRANCH_ITEM_INVALID,
         )
     if kind == "reentry_kind":
         return document.diagnostic(
             loc,
             f"{subject} must be once, always or a mapping such as `{{after: 7d}}`, not "
             f"{describe(details['input'])}",
+            code=_C.REENTRY_INVALID,
         )
     if kind == "wait_kind":
         return document.diagnostic(
             loc,
             f"`wait` in {where} must be a duration such as `wait: 1h`, or a time of day such "
             f'as `wait: {{until: "09:00"}}`, not {describe(details["input"])}',
+            code=_C.WAIT_INVALID,
         )
-    return document.diagnostic(loc, f"{subject}: {details['msg']}")
+    return document.diagnostic(loc, f"{subject}: {details['msg']}", code=_C.VALUE_INVALID)
 
 
 def _context(path: tuple[str | int, ...], document: SourceDocument, root_label: str = "") -> str:
@@ -245,33 +283,36 @@ def _too_short(field: str, where: str) -> str:
     return f"`{field}` in {where} must not be empty"
 
 
-def _step_kind_message(value: Any, where: str) -> str:
+def _step_kind_message(value: Any, where: str) -> tuple[DiagnosticCode, str]:
     kinds_text = ", ".join(STEP_KINDS)
     if not isinstance(value, dict):
-        return (
+        return _C.STEP_KIND_MISSING, (
             f"{where} must be a mapping with an `id` and one action ({kinds_text}), "
             f"e.g. `- {{id: pause, wait: 1h}}`, not {describe(value)}"
         )
     present = step_kinds_in(value)
     if len(present) > 1:
         both = " and ".join(f"`{k}`" for k in present)
-        return (
+        return _C.STEP_KIND_CONFLICT, (
             f"{where} has both {both}: a step does one thing, so split it into {len(present)} steps"
         )
     unknown = [k for k in value if k not in ("id", "name", "next", "with", "save_as", "on_timeout")]
     for key in unknown:
         close = difflib.get_close_matches(str(key), STEP_KINDS, n=1, cutoff=0.6)
         if close:
-            return f"{where} has no action: `{key}` is not one; did you mean `{close[0]}`?"
-    return f"{where} has no action: add one of {kinds_text}"
+            return (
+                _C.STEP_KIND_MISSING,
+                f"{where} has no action: `{key}` is not one; did you mean `{close[0]}`?",
+            )
+    return _C.STEP_KIND_MISSING, f"{where} has no action: add one of {kinds_text}"
 
 
-def _choice_message(name: str, value: Any, choices: tuple[str, ...]) -> str:
+def _choice_message(name: str, value: Any, choices: tuple[str, ...]) -> tuple[DiagnosticCode, str]:
     options = ", ".join(choices)
     present = [c for c in choices if isinstance(value, dict) and c in value]
     if len(present) > 1:
         both = " and ".join(f"`{c}`" for c in present)
-        return (
+        return _C.TRIGGER_KIND_CONFLICT, (
             f"`{name}` has both {both}: a journey has one trigger (a schedule takes a "
             "segment); to let only a segment's members in, use `entry: {segment: ...}`"
         )
@@ -279,8 +320,11 @@ def _choice_message(name: str, value: Any, choices: tuple[str, ...]) -> str:
         for key in value:
             close = difflib.get_close_matches(str(key), choices, n=1, cutoff=0.6)
             if close and key not in choices:
-                return f"`{name}` has no `{key}`: did you mean `{close[0]}`?"
-    return (
+                return (
+                    _C.TRIGGER_KIND_MISSING,
+                    f"`{name}` has no `{key}`: did you mean `{close[0]}`?",
+                )
+    return _C.TRIGGER_KIND_MISSING, (
         f"`{name}` needs one of {options}, e.g. `{name}: {{event: cart.updated}}`, "
         f"not {describe(value)}"
     )

@@ -8,15 +8,19 @@ copy of the data, so any later check can point at the exact place in the file.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.composer import ComposerError
+from ruamel.yaml.constructor import DuplicateKeyError
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
+from dsl.codes import DiagnosticCode
 from dsl.diagnostics import Diagnostic
+from dsl.errors import InputError
 
 Location = Sequence[str | int]
 
@@ -26,8 +30,10 @@ YAML_HINT = (
 )
 
 
-class SourceError(Exception):
-    """The file could not be read as YAML; carries the diagnostic to show."""
+class SourceError(InputError):
+    """The file could not be read as YAML; carries the diagnostic to show (and its code)."""
+
+    code = "yaml_unreadable"
 
     def __init__(self, diagnostic: Diagnostic) -> None:
         self.diagnostic = diagnostic
@@ -90,8 +96,16 @@ class SourceDocument:
                 found = False
         return Located(line + 1, column + 1, tuple(walked), to_plain(node), found)
 
-    def diagnostic(self, location: Location, message: str, *, key: bool = False) -> Diagnostic:
-        """A diagnostic pointing at ``location`` in this file."""
+    def diagnostic(
+        self,
+        location: Location,
+        message: str,
+        *,
+        code: DiagnosticCode,
+        context: Mapping[str, str] | None = None,
+        key: bool = False,
+    ) -> Diagnostic:
+        """A diagnostic of kind ``code`` pointing at ``location`` in this file."""
         located = self.locate(location, key=key)
         return Diagnostic(
             file=self.file,
@@ -99,6 +113,8 @@ class SourceDocument:
             column=located.column,
             path=format_path(located.path),
             message=message,
+            code=code,
+            context=dict(context or {}),
         )
 
 
@@ -165,18 +181,23 @@ def parse_yaml(text: str, file: str) -> SourceDocument:
     except MarkedYAMLError as error:
         raise SourceError(_marked_error(error, file)) from None
     except YAMLError as error:
-        raise SourceError(_plain_error(f"this is not valid YAML: {error}", file)) from None
+        raise SourceError(
+            _plain_error(f"this is not valid YAML: {error}", file, DiagnosticCode.YAML_SYNTAX)
+        ) from None
     except RecursionError:
         raise SourceError(
             _plain_error(
                 "the YAML nests too deeply or an alias (*name) refers to a node that contains "
                 "it: write the value out instead of using the alias",
                 file,
+                DiagnosticCode.YAML_RECURSIVE,
             )
         ) from None
     except (ValueError, TypeError, AttributeError, KeyError, IndexError) as error:
         raise SourceError(
-            _plain_error(f"this is not valid YAML ({error}): {YAML_HINT}", file)
+            _plain_error(
+                f"this is not valid YAML ({error}): {YAML_HINT}", file, DiagnosticCode.YAML_SYNTAX
+            )
         ) from None
 
 
@@ -213,6 +234,8 @@ def _tagged_error(tagged: tuple[int, int, str], file: str) -> Diagnostic:
         path="",
         message=f"YAML reads `{tag}` as a tag, not as text: put the whole value in quotes, "
         f'e.g. "{tag}"',
+        code=DiagnosticCode.YAML_TAG,
+        context={"tag": tag},
     )
 
 
@@ -221,13 +244,18 @@ def _marked_error(error: MarkedYAMLError, file: str) -> Diagnostic:
     line = mark.line + 1 if mark is not None else 1
     column = mark.column + 1 if mark is not None else 1
     problem = (error.problem or error.context or "invalid YAML").strip()
-    if "found duplicate key" in str(error):
-        key = _duplicate_key(str(error))
+    code = DiagnosticCode.YAML_SYNTAX
+    context: dict[str, str] = {}
+    if isinstance(error, DuplicateKeyError):
+        name = _duplicate_key(str(error))
+        code, context = DiagnosticCode.YAML_DUPLICATE_KEY, {"key": name} if name else {}
+        key = f"`{name}`" if name else "a key"
         message = (
             f"the key {key} appears twice in the same mapping: keep one of them "
             "(YAML would silently drop the other)"
         )
-    elif "expected a single document" in str(error):
+    elif isinstance(error, ComposerError) and "expected a single document" in str(error):
+        code = DiagnosticCode.YAML_MULTIPLE_DOCUMENTS
         message = "the file holds more than one YAML document ('---'): put one journey per file"
     else:
         opened = ""
@@ -237,7 +265,9 @@ def _marked_error(error: MarkedYAMLError, file: str) -> Diagnostic:
             start = f"line {context_mark.line + 1}, column {context_mark.column + 1}"
             opened = f" (in the {what} that starts on {start})"
         message = f"YAML syntax error: {problem}{opened}; {YAML_HINT}"
-    return Diagnostic(file=file, line=line, column=column, path="", message=message)
+    return Diagnostic(
+        file=file, line=line, column=column, path="", message=message, code=code, context=context
+    )
 
 
 _CONSTRUCTS = {
@@ -258,14 +288,14 @@ def _plain_construct(context: str) -> str:
     return _CONSTRUCTS.get(what, what)
 
 
-def _duplicate_key(text: str) -> str:
+def _duplicate_key(text: str) -> str | None:
     marker = 'found duplicate key "'
     start = text.find(marker)
     if start < 0:
-        return "a key"
+        return None
     end = text.find('"', start + len(marker))
-    return f"`{text[start + len(marker) : end]}`"
+    return text[start + len(marker) : end]
 
 
-def _plain_error(message: str, file: str) -> Diagnostic:
-    return Diagnostic(file=file, line=1, column=1, path="", message=message)
+def _plain_error(message: str, file: str, code: DiagnosticCode) -> Diagnostic:
+    return Diagnostic(file=file, line=1, column=1, path="", message=message, code=code)

@@ -9,7 +9,7 @@ flight keeps the text it started with.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
@@ -17,6 +17,7 @@ import liquid
 from liquid.exceptions import LiquidError
 from pydantic import Field, ValidationError
 
+from dsl.codes import DiagnosticCode
 from dsl.diagnostics import Diagnostic
 from dsl.models import DslModel
 
@@ -41,10 +42,12 @@ class Template(DslModel):
 
 @dataclass(frozen=True)
 class LiquidProblem:
-    """A problem in Liquid text and its 0-based character offset, where known."""
+    """A problem in Liquid text, its kind, and its 0-based character offset where known."""
 
     message: str
+    code: DiagnosticCode
     offset: int | None = None
+    context: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -65,6 +68,7 @@ def check_liquid(text: str) -> tuple[LiquidInfo, list[LiquidProblem]]:
         return LiquidInfo(frozenset()), [
             LiquidProblem(
                 f"the Liquid template does not parse: {message}",
+                DiagnosticCode.LIQUID_SYNTAX,
                 offset if isinstance(offset, int) and offset >= 0 else None,
             )
         ]
@@ -76,7 +80,8 @@ def check_liquid(text: str) -> tuple[LiquidInfo, list[LiquidProblem]]:
         return LiquidInfo(frozenset()), [
             LiquidProblem(
                 "messages cannot {% render %} or {% include %} other templates: write the "
-                "text into this one"
+                "text into this one",
+                DiagnosticCode.LIQUID_INCLUDE,
             )
         ]
     for name in filters:
@@ -85,7 +90,13 @@ def check_liquid(text: str) -> tuple[LiquidInfo, list[LiquidProblem]]:
 
             close = difflib.get_close_matches(name, sorted(LIQUID.filters), n=1)
             hint = f"did you mean `{close[0]}`?" if close else "see the Liquid filter list"
-            problems.append(LiquidProblem(f"the Liquid filter `{name}` does not exist: {hint}"))
+            problems.append(
+                LiquidProblem(
+                    f"the Liquid filter `{name}` does not exist: {hint}",
+                    DiagnosticCode.UNKNOWN_LIQUID_FILTER,
+                    context={"filter": name},
+                )
+            )
     return LiquidInfo(roots), problems
 
 
@@ -129,6 +140,7 @@ class FileTemplateStore:
                     column=1,
                     path="",
                     message=f"cannot read the template: {error}",
+                    code=DiagnosticCode.FILE_UNREADABLE,
                 )
             ]
         try:

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 from croniter import croniter
 from pydantic import AfterValidator, WithJsonSchema
 
+from dsl.codes import CodedValueError, DiagnosticCode
 from dsl.durations import DURATION_PATTERN, TIME_OF_DAY_PATTERN, parse_duration, parse_time_of_day
 
 SLUG_PATTERN = r"^[a-z0-9][a-z0-9_-]*$"
@@ -32,9 +33,11 @@ def _slug(kind: str, example: str) -> Callable[[str], str]:
     def check(value: str) -> str:
         if len(value) > 64 or not _SLUG_RE.match(value):
             suggestion = re.sub(r"[^a-z0-9_-]+", "-", value.lower()).strip("-_") or example
-            raise ValueError(
+            raise CodedValueError(
+                DiagnosticCode.NAME_INVALID,
                 f"{value!r} is not a valid {kind}: use lower-case letters, digits, '-' and '_' "
-                f"(at most 64), for example {suggestion[:64]!r}"
+                f"(at most 64), for example {suggestion[:64]!r}",
+                {"kind": kind, "value": value},
             )
         return value
 
@@ -46,28 +49,34 @@ def _check_identifier(value: str) -> str:
         suggestion = re.sub(r"[^a-z0-9_]+", "_", value.lower()).strip("_") or "result"
         if suggestion[0].isdigit():
             suggestion = f"_{suggestion}"
-        raise ValueError(
+        raise CodedValueError(
+            DiagnosticCode.VARIABLE_NAME_INVALID,
             f"{value!r} cannot be used as a variable name in conditions and templates: use "
             f"lower-case letters, digits and '_', starting with a letter, for example "
-            f"{suggestion[:64]!r}"
+            f"{suggestion[:64]!r}",
+            {"value": value},
         )
     return value
 
 
 def _check_action(value: str) -> str:
     if not _ACTION_RE.match(value):
-        raise ValueError(
+        raise CodedValueError(
+            DiagnosticCode.ACTION_INVALID,
             f"{value!r} does not name a connector action: write <connector>.<action>, "
-            "for example shop.create_discount"
+            "for example shop.create_discount",
+            {"value": value},
         )
     return value
 
 
 def _check_event(value: str) -> str:
     if len(value) > 200 or not _EVENT_RE.match(value):
-        raise ValueError(
+        raise CodedValueError(
+            DiagnosticCode.EVENT_NAME_INVALID,
             f"{value!r} is not an event name: write the name your systems send with track(), "
-            "for example order.completed, without leading or trailing spaces"
+            "for example order.completed, without leading or trailing spaces",
+            {"value": value},
         )
     return value
 
@@ -90,7 +99,11 @@ def _check_timezone(value: str) -> str:
 
         close = difflib.get_close_matches(value, sorted(available_timezones()), n=1)
         hint = f"did you mean {close[0]!r}?" if close else "for example 'Europe/Berlin' or 'UTC'"
-        raise ValueError(f"{value!r} is not an IANA time zone: {hint}") from None
+        raise CodedValueError(
+            DiagnosticCode.TIMEZONE_INVALID,
+            f"{value!r} is not an IANA time zone: {hint}",
+            {"value": value},
+        ) from None
     return value
 
 
@@ -101,9 +114,11 @@ def _check_customer_or_timezone(value: str) -> str:
 def _check_cron(value: str) -> str:
     fields = value.split()
     if len(fields) != 5 or any("R" in f for f in fields) or not croniter.is_valid(value):
-        raise ValueError(
+        raise CodedValueError(
+            DiagnosticCode.CRON_INVALID,
             f"{value!r} is not a cron schedule: write five fields 'minute hour day month "
-            "weekday', for example '0 9 * * MON' (every Monday at 09:00)"
+            "weekday', for example '0 9 * * MON' (every Monday at 09:00)",
+            {"value": value},
         )
     return value
 

@@ -2,7 +2,7 @@
 
 Each case is a whole journey file with one mistake an author could make; the
 expected diagnostics are what `cxflow validate` must print for it: where the
-problem is and what to write instead.
+problem is, its stable code (what programs decide on) and what to write instead.
 """
 
 from __future__ import annotations
@@ -11,7 +11,8 @@ import pytest
 
 from dsl.loader import load_text
 
-CASES: dict[str, tuple[str, list[tuple[int, int, str, str]]]] = {
+# Each expected diagnostic: (line, column, severity, code, message).
+CASES: dict[str, tuple[str, list[tuple[int, int, str, str, str]]]] = {
     "yaml-syntax": (
         """\
 journey: welcome
@@ -24,6 +25,7 @@ steps: []
                 3,
                 8,
                 "error",
+                "yaml_syntax",
                 "YAML syntax error: expected ',' or ']', but got ':' (in the [...] list that starts on line 2, column 7); check the indentation, and put quotes around values that contain ': ' or ' #' or start with {, [, *, &, !, %, @ or `",
             ),
         ],
@@ -44,6 +46,7 @@ steps:
                 5,
                 1,
                 "error",
+                "yaml_duplicate_key",
                 "the key `name` appears twice in the same mapping: keep one of them (YAML would silently drop the other)",
             ),
         ],
@@ -59,6 +62,7 @@ steps:
                 3,
                 1,
                 "error",
+                "yaml_syntax",
                 "YAML syntax error: found character '\\t' that cannot start any token; check the indentation, and put quotes around values that contain ': ' or ' #' or start with {, [, *, &, !, %, @ or `",
             ),
         ],
@@ -72,6 +76,7 @@ steps:
                 1,
                 1,
                 "error",
+                "file_not_mapping",
                 "the file is a list: a journey is a mapping with at least `journey`, `name`, `trigger` and `steps` (see docs/dsl-reference.md)",
             ),
         ],
@@ -84,6 +89,7 @@ steps:
                 1,
                 1,
                 "error",
+                "file_not_mapping",
                 "the file is empty: a journey is a mapping with at least `journey`, `name`, `trigger` and `steps` (see docs/dsl-reference.md)",
             ),
         ],
@@ -96,11 +102,18 @@ steps:
     exit: {}
 """,
         [
-            (1, 1, "error", "the journey is missing `name`: add `name: Abandoned cart recovery`"),
             (
                 1,
                 1,
                 "error",
+                "field_required",
+                "the journey is missing `name`: add `name: Abandoned cart recovery`",
+            ),
+            (
+                1,
+                1,
+                "error",
+                "field_required",
                 "the journey is missing `trigger`: add `trigger: { event: cart.updated }`",
             ),
         ],
@@ -119,6 +132,7 @@ steps:
                 1,
                 10,
                 "error",
+                "name_invalid",
                 "`journey`: 'Welcome Series' is not a valid journey id: use lower-case letters, digits, '-' and '_' (at most 64), for example 'welcome-series'",
             ),
         ],
@@ -135,7 +149,13 @@ steps:
     exit: {}
 """,
         [
-            (5, 1, "error", "unknown key `stpes` in the journey: did you mean `steps`?"),
+            (
+                5,
+                1,
+                "error",
+                "field_unknown",
+                "unknown key `stpes` in the journey: did you mean `steps`?",
+            ),
         ],
     ),
     "trigger-misspelt": (
@@ -149,7 +169,13 @@ steps:
     exit: {}
 """,
         [
-            (4, 3, "error", "`trigger` has no `evnt`: did you mean `event`?"),
+            (
+                4,
+                3,
+                "error",
+                "trigger_kind_missing",
+                "`trigger` has no `evnt`: did you mean `event`?",
+            ),
         ],
     ),
     "bad-cron": (
@@ -168,6 +194,7 @@ steps:
                 4,
                 13,
                 "error",
+                "cron_invalid",
                 "`schedule` in `trigger`: '0 25 * * *' is not a cron schedule: write five fields 'minute hour day month weekday', for example '0 9 * * MON' (every Monday at 09:00)",
             ),
         ],
@@ -189,6 +216,7 @@ steps:
                 6,
                 13,
                 "error",
+                "timezone_invalid",
                 "`timezone` in `trigger`: 'Europe/Berln' is not an IANA time zone: did you mean 'Europe/Berlin'?",
             ),
         ],
@@ -204,7 +232,13 @@ steps:
     wiat: 1h
 """,
         [
-            (6, 5, "error", "step 'pause' has no action: `wiat` is not one; did you mean `wait`?"),
+            (
+                6,
+                5,
+                "error",
+                "step_kind_missing",
+                "step 'pause' has no action: `wiat` is not one; did you mean `wait`?",
+            ),
         ],
     ),
     "step-two-actions": (
@@ -223,6 +257,7 @@ steps:
                 6,
                 5,
                 "error",
+                "step_kind_conflict",
                 "step 'pause' has both `wait` and `exit`: a step does one thing, so split it into 2 steps",
             ),
         ],
@@ -237,7 +272,7 @@ steps:
   - wait: 1h
 """,
         [
-            (6, 5, "error", "step 1 is missing `id`: add `id: send-reminder`"),
+            (6, 5, "error", "field_required", "step 1 is missing `id`: add `id: send-reminder`"),
         ],
     ),
     "bad-duration": (
@@ -255,6 +290,7 @@ steps:
                 7,
                 11,
                 "error",
+                "duration_invalid",
                 "`wait` in step 'pause': '1 hour' is not a duration: write a duration such as 30m, 1h, 2d, 1w or 1d12h (units w, d, h, m, s)",
             ),
         ],
@@ -273,7 +309,13 @@ steps:
     exit: {}
 """,
         [
-            (8, 7, "error", "wait_for of step 'order' is missing `timeout`: add `timeout: 2d`"),
+            (
+                8,
+                7,
+                "error",
+                "field_required",
+                "wait_for of step 'order' is missing `timeout`: add `timeout: 2d`",
+            ),
         ],
     ),
     "unknown-key-in-send": (
@@ -293,6 +335,7 @@ steps:
                 8,
                 7,
                 "error",
+                "field_unknown",
                 "unknown key `chanel` in send of step 'hello': did you mean `channel`?",
             ),
         ],
@@ -314,6 +357,7 @@ steps:
                 6,
                 12,
                 "error",
+                "choice_invalid",
                 "`reentry` in `entry` is the text 'never': write one of 'once' or 'always', or `{after: 7d}` to allow re-entry after a while",
             ),
         ],
@@ -335,6 +379,7 @@ steps:
                 6,
                 25,
                 "error",
+                "time_of_day_invalid",
                 '`start` in `settings.quiet_hours`: \'9pm\' is not a time of day: write 24-hour time in quotes, such as "08:00" or "21:30"',
             ),
         ],
@@ -358,6 +403,7 @@ steps:
                 10,
                 30,
                 "error",
+                "type_invalid",
                 "`weight` in split of step 'ab' must be a number, not the text 'half', for example `weight: 50`",
             ),
         ],
@@ -379,6 +425,7 @@ steps:
                 8,
                 9,
                 "error",
+                "duplicate_step_id",
                 "step id 'pause' is already used by the step on line 6: give each step its own id",
             ),
         ],
@@ -397,7 +444,7 @@ steps:
     exit: {}
 """,
         [
-            (8, 11, "error", "there is no step 'dnoe': did you mean 'done'?"),
+            (8, 11, "error", "unknown_step", "there is no step 'dnoe': did you mean 'done'?"),
         ],
     ),
     "unreachable-step": (
@@ -420,6 +467,7 @@ steps:
                 9,
                 9,
                 "error",
+                "step_unreachable",
                 "step 'orphan' is never reached: no step goes to it. Point a `next:` (or a branch case or variant) at it, or remove it",
             ),
         ],
@@ -446,6 +494,7 @@ steps:
                 6,
                 9,
                 "error",
+                "loop_without_wait",
                 "the steps a -> b -> a form a loop with no wait: a run would go round it forever at once. Add a `wait` or `wait_for` step inside the loop",
             ),
         ],
@@ -469,6 +518,7 @@ steps:
                 10,
                 9,
                 "error",
+                "weights_not_100",
                 "the variant weights add up to 95, not 100: change them so they add up to 100",
             ),
         ],
@@ -488,7 +538,13 @@ steps:
         - { name: a, weight: 50 }
 """,
         [
-            (11, 19, "error", "variant name 'a' is used twice: name each variant once"),
+            (
+                11,
+                19,
+                "error",
+                "duplicate_variant_name",
+                "variant name 'a' is used twice: name each variant once",
+            ),
         ],
     ),
     "branch-without-else": (
@@ -510,6 +566,7 @@ steps:
                 8,
                 7,
                 "error",
+                "branch_else_missing",
                 "the branch of step 'vip' has no `else`: add `- else: <step-id>` as its last item, for customers no case matches",
             ),
         ],
@@ -535,6 +592,7 @@ steps:
                 11,
                 5,
                 "error",
+                "next_not_allowed",
                 "a branch step has no `next`: each case names its step with `next:`, and `else:`",
             ),
         ],
@@ -559,6 +617,7 @@ steps:
                 8,
                 40,
                 "error",
+                "condition_syntax",
                 "the condition does not parse at column 25: it ends too early (is an operand missing?)",
             ),
         ],
@@ -583,6 +642,7 @@ steps:
                 8,
                 15,
                 "error",
+                "unknown_variable",
                 "`cutsomer` is not known here; a condition here can use `customer`, `event` and segment('name'); did you mean `customer`?",
             ),
         ],
@@ -599,7 +659,13 @@ steps:
     exit: {}
 """,
         [
-            (5, 9, "error", "there is no function sgement(): did you mean segment()?"),
+            (
+                5,
+                9,
+                "error",
+                "unknown_function",
+                "there is no function sgement(): did you mean segment()?",
+            ),
         ],
     ),
     "saved-result-used-before-saved": (
@@ -620,6 +686,7 @@ steps:
                 7,
                 35,
                 "error",
+                "unknown_variable",
                 "the template uses `coupon`, but step 'make-coupon' that saves it does not come before step 'hello'",
             ),
         ],
@@ -639,6 +706,7 @@ steps:
                 7,
                 39,
                 "error",
+                "liquid_syntax",
                 "the Liquid template does not parse: expected '}}', found end of file",
             ),
         ],
@@ -654,7 +722,13 @@ steps:
     send: { channel: email, subject: "{{ customer.first_name | upcse }}", body: Hi }
 """,
         [
-            (7, 38, "error", "the Liquid filter `upcse` does not exist: did you mean `upcase`?"),
+            (
+                7,
+                38,
+                "error",
+                "unknown_liquid_filter",
+                "the Liquid filter `upcse` does not exist: did you mean `upcase`?",
+            ),
         ],
     ),
     "reserved-save-as": (
@@ -673,6 +747,7 @@ steps:
                 8,
                 14,
                 "error",
+                "save_as_reserved",
                 "`customer` is a reserved name (customer, event, journey, links, now, segment): save the result under another name, e.g. `save_as: customer_result`",
             ),
         ],
@@ -692,6 +767,7 @@ steps:
                 7,
                 11,
                 "error",
+                "send_empty",
                 "step 'hello' has nothing to send: name a `template:` with a body or html, or write a `body:`",
             ),
         ],
@@ -711,6 +787,7 @@ steps:
                 7,
                 11,
                 "error",
+                "action_invalid",
                 "`call` in step 'c': 'create_discount' does not name a connector action: write <connector>.<action>, for example shop.create_discount",
             ),
         ],
@@ -727,7 +804,13 @@ steps:
     next: done
 """,
         [
-            (8, 5, "error", "an exit step ends the run, so it has no `next`: remove it"),
+            (
+                8,
+                5,
+                "error",
+                "next_not_allowed",
+                "an exit step ends the run, so it has no `next`: remove it",
+            ),
         ],
     ),
     "too-few-variants": (
@@ -748,6 +831,7 @@ steps:
                 10,
                 9,
                 "error",
+                "list_too_short",
                 "split of step 'ab' needs at least two variants, e.g. a variant and a holdout",
             ),
         ],
@@ -767,6 +851,7 @@ steps:
                 7,
                 45,
                 "error",
+                "choice_invalid",
                 "item 2 of `weekdays` in wait of step 'morning' is the text 'funday': write one of 'mon', 'tue', 'wed', 'thu', 'fri', 'sat' or 'sun'",
             ),
         ],
@@ -788,6 +873,7 @@ steps:
                 6,
                 25,
                 "error",
+                "number_out_of_range",
                 "`max` in `settings.frequency_cap` must be at least 1, not the number 0",
             ),
         ],
@@ -810,6 +896,7 @@ steps:
                 7,
                 11,
                 "error",
+                "duration_invalid",
                 "`within` in `goal`: 'forever' is not a duration: write a duration such as 30m, 1h, 2d, 1w or 1d12h (units w, d, h, m, s)",
             ),
         ],
@@ -828,6 +915,7 @@ steps:
                 3,
                 10,
                 "error",
+                "trigger_kind_missing",
                 "`trigger` needs one of event, segment, schedule, api, e.g. `trigger: {event: cart.updated}`, not the text 'user.signed_up'",
             ),
         ],
@@ -851,6 +939,7 @@ steps:
                 9,
                 13,
                 "error",
+                "unknown_variable",
                 "`response` is not known here; a condition here can use `customer`, `event` and segment('name')",
             ),
         ],
@@ -879,6 +968,7 @@ steps:
                 16,
                 35,
                 "warning",
+                "variable_sometimes_saved",
                 "the template uses `coupon`, which is saved on some paths to step 'mail' but not on all: on the others it renders empty",
             ),
         ],
@@ -903,6 +993,7 @@ steps:
                 9,
                 9,
                 "error",
+                "else_not_last",
                 "this case comes after `else` and can never match: move `- else:` to the end",
             ),
         ],
@@ -932,6 +1023,7 @@ steps:
                 14,
                 19,
                 "error",
+                "duplicate_experiment",
                 "experiment 'e1' is already used by step 'ab': give each split its own experiment key",
             ),
         ],
@@ -951,6 +1043,7 @@ steps:
                 7,
                 11,
                 "error",
+                "duration_invalid",
                 "`wait` in step 'pause': '1000000000d' is too long: a duration is at most 3650d (about ten years)",
             ),
         ],
@@ -974,6 +1067,7 @@ steps:
                 10,
                 30,
                 "error",
+                "type_invalid",
                 "`weight` in split of step 'ab' must be a finite number, not the number nan, for example `weight: 50`",
             ),
         ],
@@ -992,6 +1086,7 @@ steps:
                 6,
                 35,
                 "error",
+                "unknown_variable",
                 "the template uses `event`, but runs of this journey start from a segment or a schedule, not an event: use `customer` instead",
             ),
         ],
@@ -1018,6 +1113,7 @@ steps:
                 12,
                 35,
                 "error",
+                "unknown_variable",
                 "the template uses `response`, which step 'survey' saves only when its event arrives, not on the timeout path that leads to step 'reminder'",
             ),
         ],
@@ -1041,6 +1137,7 @@ steps:
                 10,
                 30,
                 "error",
+                "type_invalid",
                 "`weight` in split of step 'ab' must be a number, not the text '50', for example `weight: 50`",
             ),
         ],
@@ -1064,6 +1161,7 @@ steps:
                 10,
                 43,
                 "error",
+                "type_invalid",
                 "`holdout` in split of step 'ab' must be true or false, not the text 'yes'",
             ),
         ],
@@ -1084,6 +1182,7 @@ steps:
                 4,
                 13,
                 "error",
+                "cron_invalid",
                 "`schedule` in `trigger`: 'R R * * *' is not a cron schedule: write five fields 'minute hour day month weekday', for example '0 9 * * MON' (every Monday at 09:00)",
             ),
         ],
@@ -1103,6 +1202,7 @@ steps:
                 7,
                 11,
                 "error",
+                "duration_invalid",
                 "`wait` in step 'pause': ' 1h' is not a duration: write a duration such as 30m, 1h, 2d, 1w or 1d12h (units w, d, h, m, s)",
             ),
         ],
@@ -1123,7 +1223,7 @@ steps:
     exit: {}
 """,
         [
-            (8, 15, "error", "there is no function max(): did you mean map()?"),
+            (8, 15, "error", "unknown_function", "there is no function max(): did you mean map()?"),
         ],
     ),
     "two-triggers": (
@@ -1140,6 +1240,7 @@ steps:
                 3,
                 10,
                 "error",
+                "trigger_kind_conflict",
                 "`trigger` has both `event` and `segment`: a journey has one trigger (a schedule takes a segment); to let only a segment's members in, use `entry: {segment: ...}`",
             ),
         ],
@@ -1164,6 +1265,7 @@ steps:
                 8,
                 15,
                 "error",
+                "yaml_tag",
                 'YAML reads `!has(customer.traits.email)` as a tag, not as text: put the whole value in quotes, e.g. "!has(customer.traits.email)"',
             ),
         ],
@@ -1183,6 +1285,7 @@ steps:
                 7,
                 5,
                 "error",
+                "type_invalid",
                 "`exit` in step 'done' must be a mapping of keys to values, not an empty value, for example `exit: {}`",
             ),
         ],
@@ -1207,6 +1310,7 @@ steps:
                 8,
                 15,
                 "error",
+                "segment_call_invalid",
                 "segment('VIP users') must name a segment in quotes, in lower case with '-' or '_', e.g. segment('vip-customers')",
             ),
         ],
@@ -1230,6 +1334,7 @@ steps:
                 7,
                 15,
                 "error",
+                "unknown_variable",
                 "`event` is not known here: runs of this journey start from a segment or a schedule, not an event; use `customer` instead",
             ),
         ],
@@ -1249,6 +1354,7 @@ steps:
                 7,
                 35,
                 "error",
+                "liquid_include",
                 "messages cannot {% render %} or {% include %} other templates: write the text into this one",
             ),
         ],
@@ -1260,14 +1366,21 @@ steps:
 def test_invalid_journey_reports_exact_diagnostics(name: str) -> None:
     text, expected = CASES[name]
     result = load_text(text, "j.yaml")
-    actual = [(d.line, d.column, d.severity.value, d.message) for d in result.diagnostics]
+    actual = [
+        (d.line, d.column, d.severity.value, d.code.value, d.message) for d in result.diagnostics
+    ]
     assert actual == expected
     assert result.compiled is None or all(e[2] == "warning" for e in expected)
 
 
 def test_there_are_at_least_25_distinct_error_cases() -> None:
-    messages = {e[3] for _, expected in CASES.values() for e in expected if e[2] == "error"}
+    messages = {e[4] for _, expected in CASES.values() for e in expected if e[2] == "error"}
     assert len(messages) >= 25
+
+
+def test_the_cases_cover_at_least_40_distinct_codes() -> None:
+    codes = {e[3] for _, expected in CASES.values() for e in expected}
+    assert len(codes) >= 40
 
 
 def test_all_errors_of_a_file_are_reported_at_once() -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from dsl.catalog import StaticCatalog
-from dsl.compiled import BranchNode, SendNode, SplitNode, WaitForNode, WaitNode
+from dsl.compiled import BranchNode, CallNode, SendNode, SplitNode, WaitForNode, WaitNode
 from dsl.loader import load_file, load_text
 from tests.conftest import JOURNEYS
 
@@ -40,7 +40,9 @@ def test_abandoned_cart_compiles_to_the_graph_it_describes() -> None:
         ("discount", 45, False, "make-coupon"),
         ("holdout", 10, True, "done"),
     ]
-    assert compiled.steps["make-coupon"].next == "discount-reminder"  # the following step
+    make_coupon = compiled.steps["make-coupon"]
+    assert isinstance(make_coupon, CallNode)
+    assert make_coupon.next == "discount-reminder"  # the following step
     wait_order = compiled.steps["wait-order"]
     assert isinstance(wait_order, WaitForNode)
     assert (wait_order.next, wait_order.on_timeout, wait_order.timeout_seconds) == (
@@ -52,7 +54,8 @@ def test_abandoned_cart_compiles_to_the_graph_it_describes() -> None:
     assert isinstance(branch, BranchNode)
     assert [(c.when, c.next) for c in branch.cases] == [("segment('vip')", "social-nudge")]
     assert branch.otherwise == "done"
-    assert compiled.steps["social-nudge"].next == "done"
+    social_nudge = compiled.steps["social-nudge"]
+    assert isinstance(social_nudge, SendNode) and social_nudge.next == "done"
     discount = compiled.steps["discount-reminder"]
     assert isinstance(discount, SendNode)
     assert discount.content.subject is not None and "coupon.code" in discount.content.subject
