@@ -23,6 +23,7 @@ from engine.settings import Settings
 async def run_worker(settings: Settings | None = None) -> None:
     """Run until SIGTERM/SIGINT, then shut down gracefully."""
     settings = settings or Settings.from_env()
+    settings.check_secret()  # it signs every message's links
     async with Runtime.open(settings) as runtime:
         worker = runtime.worker()
         stop = asyncio.Event()

@@ -110,6 +110,7 @@ async def measure_size(runs: int, folder: Path) -> Measurement:
                 **os.environ,
                 "CXFLOW_TEMPORAL_ADDRESS": address,
                 "CXFLOW_TASK_QUEUE": task_queue,
+                "CXFLOW_SECRET_KEY": "bench-secret",
                 "CXFLOW_DATABASE_URL": url,
             },
             stdout=subprocess.DEVNULL,

@@ -51,11 +51,17 @@ InboundCall = InboundTrack | InboundIdentify
 
 
 class InboundProblem(InboundModel):
-    """One reason a submitted call was refused: where (``calls[1].properties``) and what."""
+    """One reason a submitted call was refused: which call, where in it, and what."""
 
-    path: str
+    index: int = Field(description="The call's position in what was submitted.")
+    field: str = Field(description="Where in the call, e.g. `properties.total`.")
     message: str
     code: str
+
+    @property
+    def path(self) -> str:
+        """``calls[1].properties.total``."""
+        return f"calls[{self.index}].{self.field}" if self.field else f"calls[{self.index}]"
 
 
 class InboundRejectedError(InputError):

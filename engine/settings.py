@@ -16,6 +16,8 @@ from engine.errors import SettingsError
 from engine.privacy.consent import DEFAULT_POLICY, parse_policy
 
 DEFAULT_DATA_DIR = Path(".cxflow")
+# Signs links only in tests and examples: `cxflow api` and the worker refuse to start with it.
+DEV_SECRET = "cxflow-dev-secret-change-me"
 
 
 class Settings(BaseModel):
@@ -34,7 +36,19 @@ class Settings(BaseModel):
     activity_timeout_seconds: int = Field(default=60, ge=1)
     segment_refresh_seconds: int = Field(default=900, ge=10)
     public_url: str = Field(default="http://127.0.0.1:8000")
-    secret_key: str = Field(default="cxflow-dev-secret-change-me")
+    secret_key: str = Field(default=DEV_SECRET)
+    event_max_age_days: int = Field(
+        default=18_262, ge=1, description="Refuse event timestamps older than this (50 years)."
+    )
+    event_max_future_seconds: int = Field(
+        default=21_600, ge=0, description="Refuse event timestamps further ahead (6 hours)."
+    )
+    route_max_attempts: int = Field(
+        default=8, ge=1, description="Routing attempts of a failing event before it is parked."
+    )
+    route_retry_seconds: float = Field(
+        default=5.0, gt=0, description="Delay before the first retry; it doubles each time."
+    )
     consent_policy: str = Field(
         default=DEFAULT_POLICY,
         description="Consent per channel: opt-out, opt-in or none (see engine.privacy.consent)",
@@ -45,6 +59,20 @@ class Settings(BaseModel):
     def _readable_policy(cls, value: str) -> str:
         parse_policy(value)  # its ConsentError (a ValueError) says how to write one
         return value
+
+    def check_secret(self) -> None:
+        """Refuse to serve links signed with the well-known default or an empty secret.
+
+        ``cxflow dev`` generates a secret of its own; every other process that signs or
+        checks links (the API, the worker) must be given one.
+        """
+        if not self.secret_key.strip() or self.secret_key == DEV_SECRET:
+            raise SettingsError(
+                "CXFLOW_SECRET_KEY is not set (or is the development default): set it to a "
+                "long random value, the same for the API and every worker, e.g. "
+                '`python -c "import secrets; print(secrets.token_urlsafe(32))"`; it signs '
+                "the unsubscribe and survey links of every message"
+            )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:

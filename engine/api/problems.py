@@ -18,6 +18,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
+from connectors.inbound import InboundRejectedError
 from dsl.errors import InputError
 from engine.api.models import ErrorBody, FieldProblem
 from engine.ingest.calls import CALL_TOO_LARGE, CUSTOMER_ID_MISSING
@@ -134,6 +135,21 @@ def field_problem(error: dict[str, Any]) -> FieldProblem:
     if kind == "missing" and path.endswith("event"):
         message = "required: the event name, e.g. cart.updated"
     return FieldProblem(path=path, message=message, code=kind)
+
+
+def rejected(error: InboundRejectedError, *, batch: bool) -> ApiProblemError:
+    """The intake's refusal (a timestamp out of range, ...) as the API's 400, per field."""
+    fields = [
+        FieldProblem(
+            path=f"batch[{problem.index}].{problem.field}" if batch else problem.field,
+            message=problem.message,
+            code=problem.code,
+        )
+        for problem in error.problems
+    ]
+    count = len(fields)
+    summary = f"{count} problem{'s' if count != 1 else ''} in the request; nothing was stored"
+    return ApiProblemError(400, summary, fields)
 
 
 async def _validation_error(request: Request, error: Exception) -> JSONResponse:

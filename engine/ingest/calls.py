@@ -38,6 +38,9 @@ MAX_CUSTOMER_ID = 200
 MAX_EVENT_NAME = 200
 MAX_MESSAGE_ID = 255
 IDENTIFY_EVENT = "identify"
+# The largest number a property or trait may hold: 2^53 - 1, exact in every JSON reader
+# (JavaScript's Number.MAX_SAFE_INTEGER), in CEL's int64 and in the store's double sums.
+MAX_SAFE_NUMBER = 2**53 - 1
 # Explicit classes rather than \S and `.`, whose meaning differs between Python, Rust
 # (pydantic-core) and ECMAScript (JSON Schema) regular expressions.
 EVENT_NAME_PATTERN = r"^[^ \t\n\r\f\v](?:[^\n\r]*[^ \t\n\r\f\v])?$"
@@ -75,21 +78,37 @@ def _customer_id(value: str) -> str:
 
 
 def _json_document(value: dict[str, JsonValue]) -> dict[str, JsonValue]:
-    """Check that every key and value can be stored on every backend."""
-    stack: list[Any] = [value]
+    """Check that every key and value can be stored, summed and compared on every backend.
+
+    The field's path is the object's (``properties``); the message starts with where
+    inside it the problem is (``items[0].price``).
+    """
+    stack: list[tuple[Any, str]] = [(value, "")]
     while stack:
-        item = stack.pop()
+        item, where = stack.pop()
+        at = f"{where}: " if where else ""
         if isinstance(item, dict):
             for key, inner in item.items():
                 _storable_text(key, "keys")
-                stack.append(inner)
+                stack.append((inner, f"{where}.{key}" if where else str(key)))
         elif isinstance(item, list):
-            stack.extend(item)
+            stack.extend((inner, f"{where}[{index}]") for index, inner in enumerate(item))
         elif isinstance(item, str):
             _storable_text(item, "strings")
         elif isinstance(item, float) and not math.isfinite(item):
             raise PydanticCustomError(
-                "number_not_finite", "numbers must be finite: NaN and Infinity are not JSON"
+                "number_not_finite", f"{at}numbers must be finite: NaN and Infinity are not JSON"
+            )
+        elif (
+            isinstance(item, int | float)
+            and not isinstance(item, bool)
+            and abs(item) > MAX_SAFE_NUMBER
+        ):
+            raise PydanticCustomError(
+                "number_too_large",
+                f"{at}numbers must be between -{MAX_SAFE_NUMBER} and {MAX_SAFE_NUMBER} "
+                "(2^53 - 1, what JSON readers, conditions and the store's sums hold exactly): "
+                "send a larger value as a string",
             )
     return value
 

@@ -21,6 +21,7 @@ import itertools
 import logging
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -34,8 +35,10 @@ from connectors.inbound import (
     InboundTrack,
     StoredEvent,
 )
+from engine.errors import RoutingError, TemporalUnavailableError
 from engine.ingest.calls import IDENTIFY_EVENT, IdentifyCall, TrackCall
 from engine.ingest.router import EventRouter, RouteResult
+from engine.runtime.outages import describe, is_outage_now
 from engine.store import EventRecord, Store
 from workflows.models import CustomerEvent
 
@@ -44,44 +47,103 @@ log = logging.getLogger("cxflow.ingest")
 Call = TrackCall | IdentifyCall
 
 
+@dataclass(frozen=True)
+class TimestampWindow:
+    """How far back and ahead an event's ``timestamp`` may be (settings: 50 years, 6 hours).
+
+    A backfilled order from 1901 or one dated next year would sit in every time window
+    of every segment for ever; refusing it at the door, per field, keeps that out.
+    """
+
+    max_age: timedelta = timedelta(days=18_262)
+    max_future: timedelta = timedelta(hours=6)
+
+    def problem(self, at: datetime, received: datetime) -> str | None:
+        if at < received - self.max_age:
+            return (
+                f"the time is more than {self.max_age.days} days ago: check the timestamp "
+                "(ISO 8601 with a UTC offset), or leave it out to mean now"
+            )
+        if at > received + self.max_future:
+            hours = self.max_future.total_seconds() / 3600
+            return (
+                f"the time is more than {hours:g} hours ahead of the server's clock: check the "
+                "sender's clock and time zone, or leave the timestamp out to mean now"
+            )
+        return None
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How an event whose routing fails (Temporal being down aside) is retried, then parked."""
+
+    max_attempts: int = 8
+    first_delay_seconds: float = 5.0
+    max_delay_seconds: float = 3600.0
+
+    def delays(self) -> list[float]:
+        """Seconds to wait after the 1st, 2nd, ... failure; past the end, park the event."""
+        return [
+            min(self.first_delay_seconds * 2**n, self.max_delay_seconds)
+            for n in range(self.max_attempts - 1)
+        ]
+
+
+class _OutageError(Exception):
+    """Temporal or the store is down: stop routing now, retry later, count nothing."""
+
+
 class Intake:
     """Stores then dispatches calls; one per process, shared by every way in."""
 
-    def __init__(self, store: Store, router: EventRouter, dispatch_timeout: float = 10.0) -> None:
+    def __init__(
+        self,
+        store: Store,
+        router: EventRouter,
+        dispatch_timeout: float = 10.0,
+        *,
+        window: TimestampWindow | None = None,
+        retries: RetryPolicy | None = None,
+    ) -> None:
         self.store = store
         self.router = router
         self.dispatch_timeout = dispatch_timeout
+        self.window = window or TimestampWindow()
+        self.retries = retries or RetryPolicy()
+        self._down_since: datetime | None = None
 
     # --- storing ----------------------------------------------------------------------------
 
     async def ingest(self, calls: Sequence[Call], source: str) -> list[CustomerEvent]:
-        """Store every call, then hand the new ones to Temporal (best effort).
+        """Check, store every call, then hand the new ones to Temporal (best effort).
 
-        Returns the new events, in order (duplicates left out). Routing failures are
-        logged, not raised: the events are stored, and the reroute hands them over.
+        Returns the new events, in order (duplicates left out). Nothing is stored when a
+        call is refused (:class:`InboundRejectedError`, per field). Routing problems are
+        logged, not raised: the events are stored, and :meth:`reroute_forever` retries.
         """
-        new = await self._store(calls, datetime.now(UTC))
-        if new:
-            try:
-                async with asyncio.timeout(self.dispatch_timeout):
-                    for event in new:
-                        await self.router.dispatch(event)
-            except Exception as error:  # Temporal down or slow: the reroute task retries
-                log.warning(
-                    "stored %d event(s) from %s but could not route them now (%s: %s); "
-                    "they will be routed when Temporal is reachable",
-                    len(new),
-                    source,
-                    type(error).__name__,
-                    error,
-                )
+        received = datetime.now(UTC)
+        self._check(calls, received)
+        new = await self._store(calls, received)
+        try:
+            async with asyncio.timeout(self.dispatch_timeout):
+                for event in new:
+                    await self._route(event, rerouted=False)
+        except (_OutageError, TimeoutError) as stop:
+            cause = stop.__cause__ or stop
+            log.warning(
+                "stored %d event(s) from %s but could not route them now (%s); they will "
+                "be routed when Temporal is reachable",
+                len(new),
+                source,
+                describe(cause),
+            )
         return new
 
     async def send(self, event: CustomerEvent) -> RouteResult:
         """Store one event and route it now, saying what it did (``cxflow send-event``).
 
-        Unlike :meth:`ingest`, a routing failure propagates (the event stays stored and
-        the reroute hands it over later), so the command can say Temporal is down.
+        Unlike :meth:`ingest`, a routing failure is raised (the event stays stored, and
+        the reroute hands it over later), so the command can say what went wrong.
         """
         call = TrackCall.model_validate(
             {
@@ -92,10 +154,36 @@ class Intake:
                 "timestamp": event.timestamp,
             }
         )
-        new = await self._store([call], datetime.now(UTC))
+        received = datetime.now(UTC)
+        self._check([call], received)
+        new = await self._store([call], received)
         if not new:
             return RouteResult(stored=False)
-        return await self.router.dispatch(new[0])
+        try:
+            result = await self._route(new[0], rerouted=False)
+        except _OutageError as outage:
+            reason = describe(outage.__cause__ or outage)
+            raise TemporalUnavailableError(
+                f"the event is stored but could not be routed now ({reason}): it will be "
+                "routed when Temporal is reachable"
+            ) from None
+        if result is None:
+            raise RoutingError(
+                "the event is stored but could not be routed: it will be retried; "
+                "see `cxflow events failed`",
+                code="event_not_routed",
+            )
+        return result
+
+    def _check(self, calls: Sequence[Call], received: datetime) -> None:
+        problems = [
+            InboundProblem(index=index, field="timestamp", message=why, code="timestamp_range")
+            for index, call in enumerate(calls)
+            if call.timestamp is not None
+            and (why := self.window.problem(call.timestamp, received)) is not None
+        ]
+        if problems:
+            raise InboundRejectedError(problems)
 
     async def _store(self, calls: Sequence[Call], received: datetime) -> list[CustomerEvent]:
         new: list[CustomerEvent] = []
@@ -122,6 +210,51 @@ class Intake:
                 new.append(event)
             index += 1
         return new
+
+    # --- routing ----------------------------------------------------------------------------
+
+    async def _route(self, event: CustomerEvent, *, rerouted: bool) -> RouteResult | None:
+        """Dispatch one stored event; None when it failed and was counted against it.
+
+        :raises _OutageError: Temporal or the store is down; nothing was counted.
+        """
+        try:
+            result = await self.router.dispatch(event, rerouted=rerouted)
+        except Exception as error:
+            if await is_outage_now(error, self.router.client):
+                raise _OutageError from error
+            await self._failed(event, error)
+            return None
+        if self._down_since is not None:
+            log.info("routing stored events again (Temporal was unreachable)")
+            self._down_since = None
+        return result
+
+    async def _failed(self, event: CustomerEvent, error: Exception) -> None:
+        reason = describe(error)
+        failure = await asyncio.to_thread(
+            self.store.route_failed, event.message_id, reason, self.retries.delays()
+        )
+        if failure.parked:
+            log.error(
+                "event %s (%s) could not be routed after %d attempts and is parked: %s; "
+                "see `cxflow events failed`, then `cxflow events retry`",
+                event.message_id,
+                event.name,
+                failure.attempts,
+                reason,
+            )
+        else:
+            log.warning(
+                "event %s (%s) could not be routed (attempt %d of %d): %s; retrying at %s",
+                event.message_id,
+                event.name,
+                failure.attempts,
+                self.retries.max_attempts,
+                reason,
+                failure.retry_at.isoformat(timespec="seconds") if failure.retry_at else "-",
+            )
+        log.debug("routing %s failed", event.message_id, exc_info=error)
 
     # --- connectors' routes (connectors.inbound.Intake) --------------------------------------
 
@@ -150,30 +283,35 @@ class Intake:
             timestamp=record.timestamp,
         )
 
-    # --- events stored while Temporal was unreachable ----------------------------------------
+    # --- events stored but not routed --------------------------------------------------------
 
     async def reroute_pending(
         self, limit: int = 100, received_before: datetime | None = None
     ) -> int:
-        """Hand over stored events nobody routed yet; returns how many.
+        """Hand over stored events nobody routed yet (or due a retry); how many were tried.
 
-        ``received_before`` skips recent events that their own request may still be routing.
+        An event that fails is counted and retried later, so it never holds up the
+        others. ``received_before`` skips recent events that their own request may still
+        be routing.
+
+        :raises _OutageError: Temporal or the store went down meanwhile.
         """
         pending = await asyncio.to_thread(self.store.unrouted_events, limit, received_before)
         for record in pending:
-            await self.router.dispatch(
+            await self._route(
                 CustomerEvent(
                     message_id=record.message_id,
                     customer_id=record.customer_id,
                     name=record.name,
                     properties=record.properties,
                     timestamp=record.timestamp,
-                )
+                ),
+                rerouted=True,
             )
         return len(pending)
 
     async def reroute_forever(self, interval: float) -> None:
-        """Route events stored while Temporal was unreachable, every ``interval`` seconds."""
+        """Route stored events that are due, every ``interval`` seconds."""
         grace = timedelta(seconds=max(self.dispatch_timeout * 2, interval))
         while True:
             await asyncio.sleep(interval)
@@ -181,7 +319,14 @@ class Intake:
                 while await self.reroute_pending(received_before=datetime.now(UTC) - grace):
                     pass
             except Exception as error:  # keep trying: Temporal or the store may come back
-                log.warning("routing stored events failed (%s: %s)", type(error).__name__, error)
+                if self._down_since is None:
+                    self._down_since = datetime.now(UTC)
+                    log.warning(
+                        "routing stored events is waiting for Temporal or the store (%s); "
+                        "retrying every %gs",
+                        describe(error.__cause__ or error),
+                        interval,
+                    )
 
 
 def _is_track(call: Call) -> bool:
@@ -239,7 +384,8 @@ def _checked(call: InboundCall, index: int) -> Call | list[InboundProblem]:
     except ValidationError as error:
         return [
             InboundProblem(
-                path=f"calls[{index}]." + ".".join(str(part) for part in problem["loc"]),
+                index=index,
+                field=".".join(str(part) for part in problem["loc"]),
                 message=problem["msg"],
                 code=problem["type"],
             )

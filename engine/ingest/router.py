@@ -12,6 +12,7 @@ with no run waiting for it changes nothing.
 from __future__ import annotations
 
 import asyncio
+import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
@@ -24,10 +25,15 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from dsl.compiled import ApiTriggerSpec, CompiledJourney, EventTriggerSpec, SegmentTriggerSpec
 from engine.errors import RoutingError
+from engine.runtime.failpoints import failpoint
 from engine.segments.evaluation import SegmentEngine
 from engine.store import Store
 from workflows.journey import JourneyWorkflow, workflow_id_for
 from workflows.models import EVENT_SIGNAL, CustomerEvent, CustomerView, JourneyRunInput
+
+log = logging.getLogger("cxflow.ingest")
+# Which event started a run, in the run's Temporal memo (read when rerouting).
+TRIGGER_MEMO = "cxflow_trigger_message_id"
 
 
 @dataclass
@@ -71,8 +77,13 @@ class EventRouter:
     async def active_journeys(self) -> list[CompiledJourney]:
         return await asyncio.to_thread(self._load_active_journeys)
 
-    async def dispatch(self, event: CustomerEvent) -> RouteResult:
-        """Start and signal the runs an accepted event concerns, then mark it routed."""
+    async def dispatch(self, event: CustomerEvent, *, rerouted: bool = False) -> RouteResult:
+        """Start and signal the runs an accepted event concerns, then mark it routed.
+
+        ``rerouted``: an earlier attempt may have started runs before it failed (or its
+        process died) without marking the event routed; a journey that event already
+        entered is not entered again.
+        """
         result = RouteResult(stored=True)
         # Segments first, so entry gates and segment() in conditions see the new membership.
         change = await asyncio.to_thread(self.segments.on_event, event.customer_id, event.name)
@@ -82,6 +93,9 @@ class EventRouter:
         for journey in journeys:
             workflow_id = workflow_id_for(journey.id, event.customer_id)
             reason = self._entry_refusal(journey, event, view)
+            if reason is None and rerouted and await self._entered_before(journey, event):
+                result.skipped[journey.id] = "entered by this event before"
+                continue
             if reason is None:
                 outcome = await self._start(journey, event.customer_id, event, workflow_id)
                 if outcome == "started":
@@ -99,6 +113,7 @@ class EventRouter:
                 result.skipped[journey.id] = reason
         if change.entered:
             result.started += await self.segments_entered(event.customer_id, change.entered)
+        failpoint("router.before_mark_routed")
         await asyncio.to_thread(self.store.mark_routed, event.message_id)
         return result
 
@@ -167,7 +182,7 @@ class EventRouter:
             return "not its trigger"
         trigger = journey.trigger
         assert isinstance(trigger, EventTriggerSpec)
-        if trigger.when and not _holds(trigger.when, event, customer):
+        if trigger.when and not _holds(trigger.when, event, customer, journey.id):
             return "trigger condition is false"
         return self._gate_refusal(journey, event.customer_id, customer)
 
@@ -216,6 +231,7 @@ class EventRouter:
                     task_queue=self.task_queue,
                     id_reuse_policy=reuse,
                     id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+                    memo={TRIGGER_MEMO: event.message_id} if event is not None else None,
                 )
             except WorkflowAlreadyStartedError:
                 if event is None:
@@ -227,6 +243,24 @@ class EventRouter:
                 continue  # the run ended in between: start again
             return "started"
         return "refused"
+
+    async def _entered_before(self, journey: CompiledJourney, event: CustomerEvent) -> bool:
+        """Whether this event already started a run of the journey (a reroute's question).
+
+        The run records its trigger in the store as its first step; in the moment before
+        that, Temporal's memo of the current run says which event started it.
+        """
+        if await asyncio.to_thread(self.store.entered_by, journey.id, event.message_id):
+            return True
+        handle = self.client.get_workflow_handle(workflow_id_for(journey.id, event.customer_id))
+        try:
+            description = await handle.describe()
+        except RPCError as error:
+            if error.status == RPCStatusCode.NOT_FOUND:
+                return False
+            raise
+        memo = await description.memo()
+        return memo.get(TRIGGER_MEMO) == event.message_id
 
     async def _signal(self, workflow_id: str, event: CustomerEvent) -> bool:
         handle: WorkflowHandle[JourneyWorkflow, object] = self.client.get_workflow_handle(
@@ -245,12 +279,24 @@ def _triggered_by(journey: CompiledJourney, event: CustomerEvent) -> bool:
     return isinstance(journey.trigger, EventTriggerSpec) and journey.trigger.event == event.name
 
 
-def _holds(condition: str, event: CustomerEvent, customer: CustomerView) -> bool:
-    context = cel.Context(
-        variables={"event": event.as_variable(), "customer": customer.as_variable()},
-        functions={"segment": lambda name: name in customer.segments},
-    )
+def _holds(condition: str, event: CustomerEvent, customer: CustomerView, journey_id: str) -> bool:
+    """Whether the trigger's ``when:`` holds; a condition that cannot be evaluated is false.
+
+    Building the context can fail too (CEL refuses some values), so it is inside the
+    ``try``; nothing a customer's data holds can make routing raise.
+    """
     try:
+        context = cel.Context(
+            variables={"event": event.as_variable(), "customer": customer.as_variable()},
+            functions={"segment": lambda name: name in customer.segments},
+        )
         return cel.compile(condition).execute(context) is True
-    except (KeyError, RuntimeError, ValueError, TypeError):
+    except Exception as error:  # CEL's binding raises several kinds; each means "not true"
+        log.warning(
+            "journey %s: the trigger condition could not be evaluated for customer %s "
+            "(%s); it counts as false",
+            journey_id,
+            customer.id,
+            type(error).__name__,
+        )
         return False

@@ -8,10 +8,10 @@ traits and its consent traits in one transaction.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from engine.errors import ConsentError, StoreError
@@ -25,8 +25,9 @@ from engine.store.database import (
     _check_timezone,
     _json_object,
     _now,
+    _rowcount,
 )
-from engine.store.records import EventRecord
+from engine.store.records import EventRecord, FailedEventRecord, RouteFailure, RoutingCounts
 from engine.store.tables import EventRow
 
 
@@ -104,15 +105,24 @@ class Events:
             )
 
     def unrouted(
-        self, limit: int = 100, received_before: datetime | None = None
+        self,
+        limit: int = 100,
+        received_before: datetime | None = None,
+        now: datetime | None = None,
     ) -> list[EventRecord]:
-        """Accepted events not yet handed to Temporal (it was down), oldest first.
+        """Accepted events to hand to Temporal now, oldest first.
 
+        That is: not routed, not parked, and not waiting out a retry delay.
         ``received_before`` leaves out the events still being routed by the request
         that accepted them.
         """
         _check_limit(limit)
-        statement = select(EventRow).where(EventRow.routed_at.is_(None))
+        now = _aware(now, "now") if now is not None else _now()
+        statement = select(EventRow).where(
+            EventRow.routed_at.is_(None),
+            EventRow.route_failed_at.is_(None),
+            or_(EventRow.route_after.is_(None), EventRow.route_after <= now),
+        )
         if received_before is not None:
             statement = statement.where(
                 EventRow.received_at < _aware(received_before, "received_before")
@@ -120,6 +130,83 @@ class Events:
         statement = statement.order_by(EventRow.id).limit(limit)
         with self._db.reads.begin() as session:
             return [_event(row) for row in session.scalars(statement)]
+
+    def route_failed(
+        self, message_id: str, error: str, retry_delays: Sequence[float]
+    ) -> RouteFailure:
+        """Count a failed routing of the event and say what happens next.
+
+        ``retry_delays[n - 1]`` is how many seconds to wait after the n-th failure; past
+        the end of it the event is parked for an operator. ``error`` is a code and a short
+        reason written by cxflow, never the event's data.
+        """
+        now = _now()
+        with self._db.writes.begin() as session:
+            row = session.scalar(select(EventRow).where(EventRow.message_id == message_id))
+            if row is None or row.routed_at is not None:
+                return RouteFailure(attempts=0, parked=False, retry_at=None)
+            row.route_attempts += 1
+            row.route_error = error[:500]
+            if row.route_attempts <= len(retry_delays):
+                row.route_after = now + timedelta(seconds=retry_delays[row.route_attempts - 1])
+            else:
+                row.route_after = None
+                row.route_failed_at = now
+            return RouteFailure(
+                attempts=row.route_attempts,
+                parked=row.route_failed_at is not None,
+                retry_at=row.route_after,
+            )
+
+    def failed(self, limit: int = 100) -> list[FailedEventRecord]:
+        """Parked events (routing failed every attempt), oldest failure first."""
+        _check_limit(limit)
+        statement = (
+            select(EventRow)
+            .where(EventRow.route_failed_at.is_not(None), EventRow.routed_at.is_(None))
+            .order_by(EventRow.route_failed_at, EventRow.id)
+            .limit(limit)
+        )
+        with self._db.reads.begin() as session:
+            return [
+                FailedEventRecord(
+                    message_id=row.message_id,
+                    customer_id=row.customer_id,
+                    name=row.name,
+                    received_at=row.received_at,
+                    attempts=row.route_attempts,
+                    error=row.route_error or "",
+                    failed_at=row.route_failed_at or row.received_at,
+                )
+                for row in session.scalars(statement)
+            ]
+
+    def retry(self, message_ids: Sequence[str] | None = None) -> int:
+        """Put parked events back in line (all when ``message_ids`` is None); how many."""
+        statement = update(EventRow).where(
+            EventRow.route_failed_at.is_not(None), EventRow.routed_at.is_(None)
+        )
+        if message_ids is not None:
+            statement = statement.where(EventRow.message_id.in_(list(message_ids)))
+        with self._db.writes.begin() as session:
+            result = session.execute(
+                statement.values(route_failed_at=None, route_after=None, route_attempts=0)
+            )
+            return _rowcount(result)
+
+    def routing_counts(self) -> RoutingCounts:
+        """How many events wait to be routed, wait out a retry delay, or are parked."""
+        unrouted = EventRow.routed_at.is_(None)
+        statement = select(
+            func.count().filter(unrouted, EventRow.route_failed_at.is_(None)),
+            func.count().filter(
+                unrouted, EventRow.route_failed_at.is_(None), EventRow.route_attempts > 0
+            ),
+            func.count().filter(unrouted, EventRow.route_failed_at.is_not(None)),
+        )
+        with self._db.reads.begin() as session:
+            pending, retrying, failed = session.execute(statement).one()
+        return RoutingCounts(pending=pending, retrying=retrying, failed=failed)
 
     def for_customer(
         self, customer_id: str, name: str | None = None, limit: int = 100

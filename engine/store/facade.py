@@ -40,9 +40,12 @@ from engine.store.records import (
     CustomerRecord,
     ErasureRecord,
     EventRecord,
+    FailedEventRecord,
     JourneyVersionRecord,
     KeyScope,
     MessageRecord,
+    RouteFailure,
+    RoutingCounts,
     RunRecord,
     StepFunnelRecord,
     WriteKeyRecord,
@@ -137,6 +140,20 @@ class Store:
     ) -> list[EventRecord]:
         return self.events.unrouted(limit, received_before)
 
+    def route_failed(
+        self, message_id: str, error: str, retry_delays: Sequence[float]
+    ) -> RouteFailure:
+        return self.events.route_failed(message_id, error, retry_delays)
+
+    def failed_events(self, limit: int = 100) -> list[FailedEventRecord]:
+        return self.events.failed(limit)
+
+    def retry_failed_events(self, message_ids: Sequence[str] | None = None) -> int:
+        return self.events.retry(message_ids)
+
+    def routing_counts(self) -> RoutingCounts:
+        return self.events.routing_counts()
+
     def events_for(
         self, customer_id: str, name: str | None = None, limit: int = 100
     ) -> list[EventRecord]:
@@ -199,6 +216,9 @@ class Store:
 
     def last_entry(self, journey_id: str, customer_id: str) -> datetime | None:
         return self.runs.last_entry(journey_id, customer_id)
+
+    def entered_by(self, journey_id: str, trigger_message_id: str) -> bool:
+        return self.runs.entered_by(journey_id, trigger_message_id)
 
     # --- message log (engine.store.messages) ------------------------------------------------
 

@@ -40,6 +40,35 @@ class EventRecord(Record):
     received_at: AwareDatetime
 
 
+class FailedEventRecord(Record):
+    """An event whose routing failed every attempt: parked until an operator retries it."""
+
+    message_id: str
+    customer_id: str
+    name: str
+    received_at: AwareDatetime
+    attempts: int
+    error: str
+    failed_at: AwareDatetime
+
+
+class RouteFailure(Record):
+    """What a failed routing attempt led to: another try at ``retry_at``, or parked."""
+
+    attempts: int
+    parked: bool
+    retry_at: AwareDatetime | None
+
+
+class RoutingCounts(Record):
+    """Events not routed yet: waiting (``pending``, of which ``retrying`` after a failure)
+    and parked (``failed``)."""
+
+    pending: int
+    retrying: int
+    failed: int
+
+
 class WriteKeyRecord(Record):
     """An API key as listed: its source, scope and first characters, never the key itself."""
 

@@ -147,3 +147,16 @@ class Runs:
         )
         with self._db.reads.begin() as session:
             return session.scalar(statement)
+
+    def entered_by(self, journey_id: str, trigger_message_id: str) -> bool:
+        """Whether a run of the journey was started by this trigger message."""
+        statement = (
+            select(RunRow.run_id)
+            .where(
+                RunRow.journey_id == journey_id,
+                RunRow.trigger_message_id == trigger_message_id,
+            )
+            .limit(1)
+        )
+        with self._db.reads.begin() as session:
+            return session.scalar(statement) is not None

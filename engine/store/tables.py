@@ -117,10 +117,18 @@ class EventRow(Base):
     timestamp: Mapped[datetime]
     received_at: Mapped[datetime]
     routed_at: Mapped[datetime | None]
+    # Routing that failed for this event (not because Temporal was down): how often,
+    # why (a code and a short reason, never the event's data), when to try again, and
+    # when it was parked for an operator (`cxflow events failed`).
+    route_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    route_error: Mapped[str | None] = mapped_column(Text)
+    route_after: Mapped[datetime | None]
+    route_failed_at: Mapped[datetime | None]
 
     __table_args__ = (
         Index(None, "customer_id", "name", "timestamp"),
         Index(None, "routed_at", "id"),
+        Index(None, "route_failed_at"),
     )
 
 

@@ -89,6 +89,7 @@ def workers(dev_server: WorkflowEnvironment, store: Store, tmp_path: Path) -> It
     env.update(
         CXFLOW_TEMPORAL_ADDRESS=address,
         CXFLOW_TASK_QUEUE=f"crash-{uuid.uuid4()}",
+        CXFLOW_SECRET_KEY="crash-test-secret",
         CXFLOW_DATABASE_URL=f"sqlite:///{tmp_path / 'store.db'}",
         CXFLOW_ACTIVITY_TIMEOUT_SECONDS=str(ACTIVITY_TIMEOUT),
         CXFLOW_SHUTDOWN_GRACE_SECONDS="1",

@@ -21,6 +21,7 @@ def worker_env(address: str, tmp_path: Path, **extra: str) -> dict[str, str]:
         **os.environ,
         "CXFLOW_TEMPORAL_ADDRESS": address,
         "CXFLOW_TASK_QUEUE": f"proc-{uuid.uuid4()}",
+        "CXFLOW_SECRET_KEY": "worker-test-secret",
         "CXFLOW_DATABASE_URL": f"sqlite:///{tmp_path / 'store.db'}",
         "CXFLOW_SHUTDOWN_GRACE_SECONDS": "2",
         **extra,
@@ -58,6 +59,8 @@ def test_sigterm_stops_the_worker_gracefully(
         ),
         ({"CXFLOW_TEMPORAL_ADDRESS": "127.0.0.1:1"}, "cannot reach Temporal at 127.0.0.1:1"),
         ({"CXFLOW_DATABASE_URL": "mysql://x@localhost/db"}, "cannot open the store"),
+        ({"CXFLOW_SECRET_KEY": ""}, "CXFLOW_SECRET_KEY is not set"),
+        ({"CXFLOW_SECRET_KEY": "cxflow-dev-secret-change-me"}, "CXFLOW_SECRET_KEY is not set"),
     ],
 )
 def test_bad_configuration_is_one_clear_line(
