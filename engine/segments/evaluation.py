@@ -12,6 +12,8 @@ those for every customer, page by page.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -31,9 +33,12 @@ from dsl.segment_models import (
     aggregate_of,
     parse_date,
 )
+from engine.runtime.outages import describe, is_outage
 from engine.store import Store
 
 _MISSING = object()
+
+log = logging.getLogger("cxflow.segments")
 
 
 @dataclass
@@ -256,6 +261,7 @@ class RefreshProgress:
     entered: int = 0
     left: int = 0
     started: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
 
 
 async def refresh_segments(
@@ -272,8 +278,6 @@ async def refresh_segments(
     ``segments_entered``); ``checkpoint`` is called after each customer (the activity
     heartbeats it, so a retry resumes after the last customer done).
     """
-    import asyncio
-
     done = progress or RefreshProgress()
     segments = [s for s in engine.definitions() if s.depends_on.time]
     if not segments:
@@ -283,11 +287,20 @@ async def refresh_segments(
         if not ids:
             return done
         for customer_id in ids:
-            change = await asyncio.to_thread(engine.recompute, customer_id, segments, now)
-            if change.entered:
-                done.started += await enter(customer_id, change.entered)
-            done.entered += len(change.entered)
-            done.left += len(change.left)
+            try:
+                change = await asyncio.to_thread(engine.recompute, customer_id, segments, now)
+                if change.entered:
+                    done.started += await enter(customer_id, change.entered)
+            except Exception as error:
+                if is_outage(error) is not False:
+                    raise  # the store or Temporal is down: the activity retries, resuming here
+                # This customer's data cannot be evaluated (a sum that overflows, ...): skip
+                # them, say so once, and refresh everyone else.
+                done.failed.append(customer_id)
+                log.warning("segment refresh skipped customer %s: %s", customer_id, describe(error))
+            else:
+                done.entered += len(change.entered)
+                done.left += len(change.left)
             done.customers += 1
             done.after = customer_id
             checkpoint(done)

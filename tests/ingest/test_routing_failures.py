@@ -19,6 +19,7 @@ import pytest
 from dsl.segment_loader import load_segment_file
 from engine.api.app import create_app
 from engine.ingest.intake import Intake, RetryPolicy
+from engine.segments.evaluation import refresh_segments
 from engine.store import EventRecord, Store
 from tests.api.conftest import serve
 from tests.conftest import REPO
@@ -158,3 +159,25 @@ def as_event(record: EventRecord) -> CustomerEvent:
         properties=record.properties,
         timestamp=record.timestamp,
     )
+
+
+async def test_the_segment_refresh_skips_a_customer_it_cannot_evaluate(
+    pg_engine: Engine,
+) -> None:
+    """One customer whose sums overflow does not stop everyone else's refresh."""
+    store = pg_engine.store
+    vip = load_segment_file(REPO / "segments" / "vip.yaml").compiled
+    assert vip is not None
+    store.deploy_segment(vip)
+    poison = f"a-poison-{uuid.uuid4()}"  # sorts first: refreshed before the others
+    spender = f"b-spender-{uuid.uuid4()}"
+    for customer in (poison, spender):
+        store.upsert_customer(customer, {})
+    for _ in range(2):
+        stored(store, poison, "order.completed", total=1e308)
+    stored(store, spender, "order.completed", total=900)
+    done = await refresh_segments(pg_engine.router.segments, pg_engine.router.segments_entered)
+    assert done.failed == [poison]
+    assert done.customers == 2
+    customer = store.get_customer(spender)
+    assert customer is not None and "vip" in customer.segments
