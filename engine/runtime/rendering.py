@@ -3,10 +3,18 @@
 Rendering happens inside the send activity, never in workflow code: a template
 change cannot change a workflow's history, and a render error is reported on
 the message, not as a stuck workflow.
+
+HTML is autoescaped, which keeps data out of the markup but not out of a link:
+``<a href="{{ event.properties.url }}">`` with ``javascript:alert(1)`` in the data is
+still a script link. So a rendered HTML body whose links or sources run script
+(``javascript:``, ``vbscript:``) or carry a document (``data:``, except images in
+``src``) is refused: the send fails with a message naming the attribute, and nothing
+is sent.
 """
 
 from __future__ import annotations
 
+from html.parser import HTMLParser
 from typing import Any
 
 import liquid
@@ -19,14 +27,54 @@ TEXT = liquid.Environment()
 HTML = liquid.Environment(autoescape=True)
 
 
+URL_ATTRIBUTES = frozenset({"href", "src", "action", "formaction", "xlink:href", "background"})
+SCRIPT_SCHEMES = ("javascript:", "vbscript:")
+
+
 def render(text: str | None, variables: dict[str, Any], *, html: bool = False) -> str | None:
     if text is None:
         return None
     environment = HTML if html else TEXT
     try:
-        return environment.from_string(text).render(**variables)
+        rendered = environment.from_string(text).render(**variables)
     except LiquidError as error:
         raise TemplateError(f"template failed to render: {error}") from None
+    if html:
+        _refuse_unsafe_urls(rendered)
+    return rendered
+
+
+class _UrlAttributes(HTMLParser):
+    """Every (tag, attribute, value) of a URL-carrying attribute, values unescaped."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.found: list[tuple[str, str, str]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        for name, value in attrs:
+            if name in URL_ATTRIBUTES and value:
+                self.found.append((tag, name, value))
+
+    handle_startendtag = handle_starttag
+
+
+def _refuse_unsafe_urls(html: str) -> None:
+    parser = _UrlAttributes()
+    parser.feed(html)
+    parser.close()
+    for tag, name, value in parser.found:
+        # Browsers ignore whitespace and control characters inside a scheme ("java\tscript:").
+        plain = "".join(c for c in value if c > " " and c != "\x7f").lower()
+        image = name == "src" and plain.startswith("data:image/")
+        if plain.startswith(SCRIPT_SCHEMES) or (plain.startswith("data:") and not image):
+            scheme = plain.partition(":")[0]
+            raise TemplateError(
+                f"the rendered HTML has a {scheme}: URL in <{tag} {name}>, which would run "
+                "script or open a document in the customer's mail client, so the message "
+                "was not sent: check the data the template puts there (use https links)",
+                code="unsafe_url",
+            )
 
 
 def render_values(value: Any, variables: dict[str, Any]) -> Any:
