@@ -3,23 +3,26 @@
 It spans most tables in one transaction, so it works on the session directly
 rather than through the other repositories (each of which opens its own).
 A test checks that every table with a customer column is in ERASED_TABLES or
-PSEUDONYMISED_TABLES.
+PSEUDONYMISED_TABLES, and that no column of any table still holds the customer's id
+afterwards (workflow ids, idempotency keys and message ids embed it).
 """
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import InstrumentedAttribute
 
-from engine.store.database import Database, _rowcount
+from engine.store.database import Database, _now, _rowcount
 from engine.store.records import ErasureRecord
 from engine.store.tables import (
     Base,
     ConsentRow,
     ConversionRow,
     CustomerRow,
+    ErasedCustomerRow,
     EventRow,
     ExperimentAssignmentRow,
     MessageRow,
@@ -39,6 +42,11 @@ _ERASED_ROWS: tuple[tuple[type[Base], InstrumentedAttribute[str]], ...] = (
 )
 PSEUDONYMISED_TABLES = ("runs", "message_log", "conversions", "experiment_assignments")
 ERASED_TABLES = tuple(table.__tablename__ for table, _ in _ERASED_ROWS)
+
+
+def customer_hash(customer_id: str) -> str:
+    """How the tombstone of an erased customer names them: never the id itself."""
+    return hashlib.sha256(f"cxflow-erased\x1f{customer_id}".encode()).hexdigest()
 
 
 class Erasure:
@@ -66,15 +74,29 @@ class Erasure:
                 return workflow_id[: -len(suffix)] + f":{pseudonym}"
             return workflow_id
 
+        def renamed_key(key: str, workflow_id: str) -> str:
+            """An idempotency key, ``<workflow id>/<entry>/<step>/<visit>``, renamed."""
+            if key.startswith(f"{workflow_id}/"):
+                return renamed(workflow_id) + key[len(workflow_id) :]
+            return key
+
+        def unlinked(message_id: str | None) -> str | None:
+            """A sender's message id (it may embed the customer) as a stable hash."""
+            if message_id is None or message_id.startswith(ERASED_PREFIX):
+                return message_id
+            return f"{ERASED_PREFIX}{hashlib.sha256(message_id.encode()).hexdigest()[:32]}"
+
         with self._db.writes.begin() as session:
             for table, column in _ERASED_ROWS:
                 result = session.execute(delete(table).where(column == customer_id))
                 deleted[table.__tablename__] = _rowcount(result)
             for run in session.scalars(select(RunRow).where(RunRow.customer_id == customer_id)):
                 run.customer_id, run.workflow_id = pseudonym, renamed(run.workflow_id)
+                run.trigger_message_id = unlinked(run.trigger_message_id)
                 pseudonymised["runs"] = pseudonymised.get("runs", 0) + 1
             messages = select(MessageRow).where(MessageRow.customer_id == customer_id)
             for message in session.scalars(messages):
+                message.key = renamed_key(message.key, message.workflow_id)
                 message.customer_id, message.workflow_id = pseudonym, renamed(message.workflow_id)
                 message.detail = {"erased": True}
                 pseudonymised["message_log"] = pseudonymised.get("message_log", 0) + 1
@@ -82,6 +104,7 @@ class Erasure:
             for conversion in session.scalars(conversions):
                 conversion.customer_id = pseudonym
                 conversion.workflow_id = renamed(conversion.workflow_id)
+                conversion.message_id = unlinked(conversion.message_id) or ""
                 pseudonymised["conversions"] = pseudonymised.get("conversions", 0) + 1
             result = session.execute(
                 update(ExperimentAssignmentRow)
@@ -89,9 +112,25 @@ class Erasure:
                 .values(customer_id=pseudonym)
             )
             pseudonymised["experiment_assignments"] = _rowcount(result)
+            if any(deleted.values()) or any(pseudonymised.values()):
+                self._db.insert_ignore(
+                    session,
+                    ErasedCustomerRow,
+                    ["customer_hash"],
+                    customer_hash=customer_hash(customer_id),
+                    erased_at=_now(),
+                )
         return ErasureRecord(
             customer_id=customer_id,
             pseudonym=pseudonym,
             deleted=deleted,
             pseudonymised={k: v for k, v in pseudonymised.items() if v},
         )
+
+    def is_erased(self, customer_id: str) -> bool:
+        """Whether this customer was erased (old links of theirs must recreate nothing)."""
+        statement = select(ErasedCustomerRow.customer_hash).where(
+            ErasedCustomerRow.customer_hash == customer_hash(customer_id)
+        )
+        with self._db.reads.begin() as session:
+            return session.scalar(statement) is not None

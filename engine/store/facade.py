@@ -273,6 +273,9 @@ class Store:
     def erase_customer(self, customer_id: str) -> ErasureRecord:
         return self.erasure.erase(customer_id)
 
+    def is_erased(self, customer_id: str) -> bool:
+        return self.erasure.is_erased(customer_id)
+
     # --- segments (engine.store.segments) ---------------------------------------------------
 
     def set_segments(self, customer_id: str, segments: set[str]) -> tuple[set[str], set[str]]:

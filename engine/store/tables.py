@@ -299,3 +299,17 @@ class ConsentRow(Base):
     subscribed: Mapped[bool] = mapped_column(Boolean)
     source: Mapped[str] = mapped_column(String)
     updated_at: Mapped[datetime]
+
+
+class ErasedCustomerRow(Base):
+    """A customer erased on request, by the SHA-256 of their id only.
+
+    Old links (unsubscribe, survey) carry the id; this lets them answer "no longer
+    valid" instead of writing the customer back. The hash is not the id, and no other
+    table links to it.
+    """
+
+    __tablename__ = "erased_customers"
+
+    customer_hash: Mapped[str] = mapped_column(String, primary_key=True)
+    erased_at: Mapped[datetime]

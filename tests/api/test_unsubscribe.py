@@ -138,3 +138,21 @@ async def test_a_link_made_with_the_servers_secret_works(api: ApiServer) -> None
     assert answer.status_code == 200
     assert "text messages" in answer.text
     assert [(c.channel, c.subscribed) for c in api.engine.store.consents("cy")] == [("sms", False)]
+
+
+async def test_an_erased_customers_old_link_is_no_longer_valid_and_recreates_nothing(
+    api: ApiServer,
+) -> None:
+    store = api.engine.store
+    url = unsubscribe_url(api.url, Settings.from_env().secret_key, "dora", "email")
+    store.upsert_customer("dora", {"email": "dora@example.com"})
+    store.erase_customer("dora")
+    async with httpx.AsyncClient() as client:
+        page = await client.get(url)
+        clicked = await client.post(url)
+    for answer in (page, clicked):
+        assert answer.status_code == 410
+        assert "This link is no longer valid" in answer.text
+    assert store.get_customer("dora") is None
+    assert store.consents("dora") == []
+    assert store.events_for("dora") == []

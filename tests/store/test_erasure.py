@@ -107,6 +107,66 @@ def test_each_erasure_gets_its_own_pseudonym(store: Store) -> None:
     assert store.erase_customer(ADA).pseudonym != store.erase_customer(BOB).pseudonym
 
 
+def fill_as_the_runtime_does(store: Store, customer: str) -> str:
+    """Rows with the customer's id embedded as the runtime embeds it; the workflow id."""
+    workflow_id = f"journey:abandoned-cart:{customer}"
+    store.upsert_customer(customer, {"email": "ada@example.com"})
+    store.record_event(make_event(f"{customer}-signup", customer_id=customer))
+    store.run_started(
+        make_run(
+            workflow_id,
+            "entry-1",
+            customer_id=customer,
+            trigger_message_id=f"{customer}-signup",
+        )
+    )
+    store.run_step(workflow_id, "entry-1", "send-reminder", T0)
+    key = f"{workflow_id}/entry-1/send-reminder/1"
+    store.claim_message(key, workflow_id, "send-reminder", "email", customer)
+    store.complete_message(key, "sent", {"to": "ada@example.com"})
+    store.record_conversion(
+        ConversionRecord(
+            workflow_id=workflow_id,
+            run_id="entry-1",
+            journey_id="abandoned-cart",
+            customer_id=customer,
+            goal_event="order.completed",
+            message_id=f"order-of-{customer}",
+            variant=None,
+            converted_at=T0 + timedelta(hours=1),
+        )
+    )
+    return workflow_id
+
+
+def every_value(store: Store) -> list[tuple[str, str, str]]:
+    """(table, column, text) of every text and JSON value in the store."""
+    found = []
+    with store._engine.connect() as connection:
+        for table in Base.metadata.sorted_tables:
+            for row in connection.execute(table.select()).mappings():
+                for column, value in row.items():
+                    found.append((table.name, column, str(value)))
+    return found
+
+
+def test_no_column_of_any_table_still_holds_an_erased_id(store: Store) -> None:
+    """Idempotency keys, workflow ids and message ids embed the id: none may keep it."""
+    customer = "ada.lovelace@example.com"
+    fill_as_the_runtime_does(store, customer)
+    fill(store, BOB, "bob")
+    assert any(customer in text for _, _, text in every_value(store))  # the check can fail
+
+    erased = store.erase_customer(customer)
+
+    left = [(t, c) for t, c, text in every_value(store) if customer in text]
+    assert left == []
+    (message,) = store.messages_for(customer_id=erased.pseudonym)
+    assert message.key == f"journey:abandoned-cart:{erased.pseudonym}/entry-1/send-reminder/1"
+    assert store.get_message(message.key) is not None
+    assert store.is_erased(customer) and not store.is_erased(BOB)
+
+
 @pytest.mark.parametrize("table", sorted(Base.metadata.tables))
 def test_every_table_naming_a_customer_is_erased_or_pseudonymised(table: str) -> None:
     """A new table with customer data must be added to the erasure (engine/store/erasure.py)."""

@@ -37,6 +37,7 @@ from engine.errors import ConsentError, SettingsError
 from engine.ingest.calls import TrackCall
 from engine.privacy.consent import read_unsubscribe_token
 from engine.settings import Settings
+from engine.store import Store
 
 log = logging.getLogger("cxflow.api.consent")
 
@@ -57,6 +58,7 @@ def _html(description: str) -> dict[str, Any]:
 
 RESPONSES: dict[int | str, dict[str, Any]] = {
     404: _html("Not a link this server made: cut short or altered."),
+    410: _html("The customer was erased: the link is no longer valid."),
     503: _html("The server's settings cannot be read (CXFLOW_SECRET_KEY, ...)."),
 }
 
@@ -106,6 +108,21 @@ def _verify(token: str) -> tuple[str, str] | HTMLResponse:
         return _message("Unsubscribe", f"Sorry: {error}.", 404)
 
 
+async def _verify_live(store: Store, token: str) -> tuple[str, str] | HTMLResponse:
+    """:func:`_verify`, and the customer not erased since: their old links recreate nothing."""
+    verified = _verify(token)
+    if isinstance(verified, HTMLResponse):
+        return verified
+    if await asyncio.to_thread(store.is_erased, verified[0]):
+        return _message(
+            "Unsubscribe",
+            "This link is no longer valid: we hold no data about you any more, so there is "
+            "nothing to unsubscribe from.",
+            410,
+        )
+    return verified
+
+
 def _channel_name(channel: str) -> str:
     return {"email": "emails", "sms": "text messages", "social": "direct messages"}.get(
         channel, f"{channel} messages"
@@ -118,9 +135,9 @@ def _channel_name(channel: str) -> str:
     response_class=HTMLResponse,
     responses={200: _html("A page with the unsubscribe button."), **RESPONSES},
 )
-async def unsubscribe_page(token: TokenQuery = "") -> HTMLResponse:
+async def unsubscribe_page(store: StoreDep, token: TokenQuery = "") -> HTMLResponse:
     """What a customer sees on opening the link: one button that unsubscribes (a POST)."""
-    verified = _verify(token)
+    verified = await _verify_live(store, token)
     if isinstance(verified, HTMLResponse):
         return verified
     _customer, channel = verified
@@ -140,7 +157,7 @@ async def unsubscribe_page(token: TokenQuery = "") -> HTMLResponse:
 )
 async def unsubscribe(store: StoreDep, intake: IntakeDep, token: TokenQuery = "") -> HTMLResponse:
     """Store the customer's consent for the link's channel as off and tell the journeys."""
-    verified = _verify(token)
+    verified = await _verify_live(store, token)
     if isinstance(verified, HTMLResponse):
         return verified
     customer_id, channel = verified
