@@ -105,3 +105,7 @@ class Intake(Protocol):
         """The customer's event ``name`` stored under this message id, if any (among their
         latest 100 of that name): to answer "already recorded" with what was recorded."""
         ...
+
+    async def forgotten(self, customer_id: str) -> bool:
+        """Whether the customer was erased: a link of theirs must record nothing."""
+        ...

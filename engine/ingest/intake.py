@@ -283,6 +283,9 @@ class Intake:
             timestamp=record.timestamp,
         )
 
+    async def forgotten(self, customer_id: str) -> bool:
+        return await asyncio.to_thread(self.store.is_erased, customer_id)
+
     # --- events stored but not routed --------------------------------------------------------
 
     async def reroute_pending(
