@@ -1,9 +1,11 @@
 """Connector plugins: how journeys deliver messages and call other systems.
 
 A plugin implements the ``cxflow_connectors`` hook (:mod:`connectors.hookspecs`)
-and returns :class:`Connector` instances; the :class:`ConnectorRegistry` finds
-the built-ins and every plugin installed under the ``cxflow.connectors`` entry
-point group. This module re-exports what a plugin author needs.
+and returns :class:`Connector` instances, and may serve HTTP routes in the event
+API with ``cxflow_routes`` (:mod:`connectors.inbound`, :mod:`connectors.signing`);
+the :class:`ConnectorRegistry` finds the built-ins and every plugin installed under
+the ``cxflow.connectors`` entry point group. This module re-exports what a plugin
+author needs.
 """
 
 from __future__ import annotations

@@ -4,22 +4,28 @@ A retryable error (timeout, rate limit, provider outage) is retried by the
 activity with the same idempotency key, so the provider delivers once. A permanent
 error (bad request, bad credentials, missing setting) fails the step at once: its
 message tells the person fixing it what to change.
+
+Every connector error is a :class:`dsl.errors.CxflowError` with a stable ``code``
+(``connector_failed``, ``connector_retryable``, ``connector_permanent``,
+``connector_plugin_invalid``, ``connector_not_found``), so the CLI's ``--json``
+output and the API report them like every other cxflow error.
 """
 
 from __future__ import annotations
 
 import difflib
 from collections.abc import Iterable
-from typing import Any
 
 from connectors.models import settings_prefix
+from dsl.errors import CxflowError
 
 MAX_BODY_IN_MESSAGE = 500
 
 
-class ConnectorError(Exception):
+class ConnectorError(CxflowError):
     """A connector could not do what was asked; ``str(error)`` says what to do about it."""
 
+    code = "connector_failed"
     retryable: bool = False
 
     def __init__(
@@ -29,36 +35,38 @@ class ConnectorError(Exception):
         connector: str | None = None,
         status_code: int | None = None,
         retry_after: float | None = None,
+        code: str | None = None,
     ) -> None:
-        super().__init__(message)
-        self.message = message
+        super().__init__(message, code=code)
         self.connector = connector
         self.status_code = status_code
         self.retry_after = retry_after
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        """Pickle with every attribute, not only the message (errors cross processes)."""
-        return (type(self), (self.message,), self.__dict__)
 
 
 class RetryableConnectorError(ConnectorError):
     """Worth retrying later: the same request may well succeed."""
 
+    code = "connector_retryable"
     retryable = True
 
 
 class PermanentConnectorError(ConnectorError):
     """A bad request or bad configuration: retrying will not help until someone fixes it."""
 
+    code = "connector_permanent"
     retryable = False
 
 
 class ConnectorPluginError(PermanentConnectorError):
     """An installed plugin is broken (duplicate or invalid names, bad hook result)."""
 
+    code = "connector_plugin_invalid"
+
 
 class ConnectorNotFoundError(PermanentConnectorError):
     """No installed connector has this name (or provides this channel)."""
+
+    code = "connector_not_found"
 
     def __init__(self, name: str, installed: Iterable[str], kind: str = "connector") -> None:
         self.name = name
@@ -77,9 +85,6 @@ class ConnectorNotFoundError(PermanentConnectorError):
         else:
             message += f" (no {kind}s are installed: see `cxflow connectors list`)"
         super().__init__(message)
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (type(self), (self.name, self.installed, self.kind), self.__dict__)
 
 
 def error_for_status(

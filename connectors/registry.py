@@ -15,7 +15,7 @@ import os
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
@@ -30,6 +30,11 @@ from connectors.models import (
     ActionSpec,
     ConnectorInfo,
 )
+
+if TYPE_CHECKING:
+    from fastapi import APIRouter
+
+    from connectors.inbound import Intake
 
 ENTRY_POINT_GROUP = "cxflow.connectors"
 BUILTIN_PLUGIN = "cxflow.builtin"
@@ -116,6 +121,47 @@ class ConnectorRegistry:
                 f"{', '.join(target.channels) or 'no channels'}"
             )
         self.routes[channel] = connector
+
+    def routers(self, intake: Intake) -> list[APIRouter]:
+        """The HTTP routes of every plugin (``cxflow_routes``), for the event API to mount.
+
+        Each plugin's result must be a list of ``fastapi.APIRouter``; two plugins (or
+        one, twice) serving the same method and path is an error naming both.
+        """
+        from fastapi import APIRouter  # the API needs it; validate and the worker do not
+
+        routers: list[APIRouter] = []
+        served: dict[tuple[str, str], str] = {}
+        for plugin_name, plugin in self.plugin_manager.list_name_plugin():
+            if plugin is None:
+                continue
+            where = self._describe_plugin(plugin_name)
+            results = self._results(
+                "cxflow_routes", plugin_name, plugin, {"intake": intake}, "fastapi.APIRouter"
+            )
+            for router in results:
+                if not isinstance(router, APIRouter):
+                    kind = "the class " if isinstance(router, type) else ""
+                    name = router.__name__ if isinstance(router, type) else type(router).__name__
+                    raise ConnectorPluginError(
+                        f"the plugin {where}: cxflow_routes() returned {kind}{name}, which is "
+                        "not a fastapi.APIRouter"
+                    )
+                for key in _served(router):
+                    if key in served:
+                        first = served[key]
+                        both = (
+                            f"the plugin {first} serves it twice"
+                            if first == where
+                            else f"both the plugin {first} and the plugin {where} serve it"
+                        )
+                        raise ConnectorPluginError(
+                            f"two routes are {key[0]} {key[1]}: {both}; uninstall one of them "
+                            "or move its routes under another path"
+                        )
+                    served[key] = where
+                routers.append(router)
+        return routers
 
     # --- lookups ---------------------------------------------------------------------------
 
@@ -206,38 +252,47 @@ class ConnectorRegistry:
         except pluggy.PluginValidationError as error:
             raise ConnectorPluginError(
                 f"the plugin {error.plugin} has a hook cxflow does not know: {error} "
-                "(the connector hook is `cxflow_connectors`)"
+                "(cxflow's hooks are `cxflow_connectors` and `cxflow_routes`)"
             ) from error
 
     def _call(self, plugin_name: str, plugin: object) -> list[Connector]:
-        """The connectors of one plugin, checked.
+        """The connectors of one plugin, checked."""
+        where = self._describe_plugin(plugin_name)
+        connectors: list[Connector] = []
+        for item in self._results("cxflow_connectors", plugin_name, plugin, {}, "connectors"):
+            _check_connector(item, where)
+            connectors.append(item)
+        return connectors
+
+    def _results(
+        self, hook: str, plugin_name: str, plugin: object, arguments: dict[str, Any], what: str
+    ) -> list[Any]:
+        """What one plugin's implementations of ``hook`` return, as one list.
 
         Each plugin's hook is called on its own (rather than all at once through
         ``plugin_manager.hook``) so that every problem names the plugin that has it.
         """
         where = self._describe_plugin(plugin_name)
-        connectors: list[Connector] = []
-        for impl in self.plugin_manager.hook.cxflow_connectors.get_hookimpls():
+        items: list[Any] = []
+        caller: pluggy.HookCaller = getattr(self.plugin_manager.hook, hook)
+        for impl in caller.get_hookimpls():
             if impl.plugin is not plugin or impl.hookwrapper or impl.wrapper:
                 continue
             try:
-                result: Any = impl.function()
+                result: Any = impl.function(*(arguments[name] for name in impl.argnames))
             except Exception as error:
                 raise ConnectorPluginError(
-                    f"the plugin {where} failed in cxflow_connectors() "
-                    f"({type(error).__name__}: {error})"
+                    f"the plugin {where} failed in {hook}() ({type(error).__name__}: {error})"
                 ) from error
             if result is None:
                 continue
             if not isinstance(result, list | tuple):
                 raise ConnectorPluginError(
-                    f"the plugin {where}: cxflow_connectors() must return a list of connectors, "
+                    f"the plugin {where}: {hook}() must return a list of {what}, "
                     f"not {type(result).__name__}"
                 )
-            for item in result:
-                _check_connector(item, where)
-                connectors.append(item)
-        return connectors
+            items.extend(result)
+        return items
 
     def _index(self, provided: Mapping[str, list[Connector]]) -> dict[str, Connector]:
         by_name: dict[str, Connector] = {}
@@ -295,6 +350,16 @@ def _plugin_name(plugin: object) -> str:
         return plugin.__name__
     name = getattr(plugin, "__qualname__", None) or type(plugin).__qualname__
     return f"{getattr(plugin, '__module__', '?')}.{name}"
+
+
+def _served(router: APIRouter) -> list[tuple[str, str]]:
+    """(method, path) of every route of a router; ``*`` for a route of every method."""
+    served = []
+    for route in router.routes:
+        path = str(getattr(route, "path", "?"))
+        methods = getattr(route, "methods", None) or {"*"}
+        served += [(str(method), path) for method in sorted(methods) if method != "HEAD"]
+    return served
 
 
 def _check_connector(item: object, where: str) -> None:

@@ -21,7 +21,7 @@ from temporalio.worker import Worker
 
 from connectors.registry import ConnectorRegistry, default_registry
 from engine.api.app import create_app
-from engine.ingest.intake import Intake
+from engine.ingest.intake import Intake, RetryPolicy, TimestampWindow
 from engine.ingest.router import EventRouter
 from engine.runtime.activities import JourneyActivities
 from engine.runtime.temporal import connect
@@ -54,7 +54,19 @@ class Runtime:
         self.router = EventRouter(
             client, store, settings.task_queue, settings.activity_timeout_seconds
         )
-        self.intake = Intake(store, self.router, dispatch_timeout)
+        self.intake = Intake(
+            store,
+            self.router,
+            dispatch_timeout,
+            window=TimestampWindow(
+                max_age=timedelta(days=settings.event_max_age_days),
+                max_future=timedelta(seconds=settings.event_max_future_seconds),
+            ),
+            retries=RetryPolicy(
+                max_attempts=settings.route_max_attempts,
+                first_delay_seconds=settings.route_retry_seconds,
+            ),
+        )
 
     @classmethod
     @contextlib.asynccontextmanager
@@ -94,5 +106,9 @@ class Runtime:
         )
 
     def api(self, *, reroute_interval: float = 5.0) -> FastAPI:
-        """The event API on this runtime's intake."""
-        return create_app(self.intake, reroute_interval=reroute_interval)
+        """The event API on this runtime's intake, with every connector's routes mounted."""
+        return create_app(
+            self.intake,
+            connector_routes=self.connectors.routers(self.intake),
+            reroute_interval=reroute_interval,
+        )

@@ -1,6 +1,9 @@
-"""The connectors that ship with cxflow, provided through the same hook as any plugin."""
+"""The connectors that ship with cxflow, provided through the same hooks as any plugin:
+their connectors (``cxflow_connectors``) and their HTTP routes (``cxflow_routes``)."""
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 from connectors.base import Connector
 from connectors.builtin.console import ConsoleConnector
@@ -11,6 +14,11 @@ from connectors.builtin.smtp import SmtpConnector
 from connectors.builtin.survey import SurveyConnector
 from connectors.builtin.webhook import WebhookConnector
 from connectors.hookspecs import hookimpl
+
+if TYPE_CHECKING:
+    from fastapi import APIRouter
+
+    from connectors.inbound import Intake
 
 
 @hookimpl
@@ -24,3 +32,12 @@ def cxflow_connectors() -> list[Connector]:
         SurveyConnector(),
         WebhookConnector(),
     ]
+
+
+@hookimpl
+def cxflow_routes(intake: Intake) -> list[APIRouter]:
+    """Shopify's webhooks and the survey pages (imported here: only the API needs FastAPI)."""
+    from connectors.builtin.shopify import webhooks
+    from connectors.builtin.survey import pages
+
+    return [webhooks.router(intake), pages.router(intake)]

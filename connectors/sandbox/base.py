@@ -126,6 +126,10 @@ class JsonSandbox:
         """A kept answer for a repeated request (idempotency), or None; lock held."""
         return None
 
+    def idempotency_key(self, request: Request) -> str | None:
+        """The request's idempotency key, as recorded and logged (``Idempotency-Key``)."""
+        return request.header("idempotency-key")
+
     # --- serving ---------------------------------------------------------------------------
 
     def _handle(self, method: str, target: str, headers: dict[str, str], body: bytes) -> Reply:
@@ -139,17 +143,16 @@ class JsonSandbox:
             else:
                 replayed = self.replayed(request)
                 reply = replayed if replayed is not None else self.route(request)
-            self.requests.append(
-                Answered(
-                    method,
-                    request.path,
-                    reply.status,
-                    request.header("idempotency-key"),
-                    replayed is not None,
-                    forced is not None,
-                )
+            answered = Answered(
+                method,
+                request.path,
+                reply.status,
+                self.idempotency_key(request),
+                replayed is not None,
+                forced is not None,
             )
-            self._write_log(request, reply, forced=forced is not None)
+            self.requests.append(answered)
+            self._write_log(target, request, reply, answered)
         return reply
 
     def _take_forced(self, path: str) -> Reply | None:
@@ -159,7 +162,7 @@ class JsonSandbox:
                 return reply
         return None
 
-    def _write_log(self, request: Request, reply: Reply, *, forced: bool) -> None:
+    def _write_log(self, target: str, request: Request, reply: Reply, answered: Answered) -> None:
         if self.log is None:
             return
         try:
@@ -168,16 +171,19 @@ class JsonSandbox:
             sent = request.body.decode(errors="replace")
         entry: dict[str, Any] = {
             "at": datetime.now(UTC).isoformat(timespec="seconds"),
-            "request": f"{request.method} {request.path}",
+            "request": f"{request.method} {target}",
         }
-        key = request.header("idempotency-key")
-        if key is not None:
-            entry["idempotency_key"] = key
+        if answered.idempotency_key is not None:
+            entry["idempotency_key"] = answered.idempotency_key
         if sent is not None:
             entry["body"] = sent
         entry["status"] = reply.status
-        if forced:
+        if answered.replayed:
+            entry["replayed"] = True
+        if answered.forced:
             entry["forced"] = True
+        if "Location" in reply.headers:
+            entry["location"] = reply.headers["Location"]
         if reply.body is not None:
             entry["response"] = reply.body
         self.log.parent.mkdir(parents=True, exist_ok=True)

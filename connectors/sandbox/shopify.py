@@ -31,15 +31,12 @@ from __future__ import annotations
 import json
 import re
 import secrets
-import threading
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from types import TracebackType
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+
+from connectors.sandbox.base import Answered, JsonSandbox, Reply, Request
 
 INVALID_TOKEN = "[API] Invalid API key or access token (unrecognized login or wrong password)"
 RATE_LIMITED = (
@@ -71,29 +68,10 @@ _PRICE_RULE_DEFAULTS: dict[str, Any] = {
     "prerequisite_customer_ids": [],
 }
 
-
-@dataclass(frozen=True)
-class Reply:
-    """An answer: a status, a JSON body (None for none) and extra headers."""
-
-    status: int
-    body: dict[str, Any] | None = None
-    headers: dict[str, str] = field(default_factory=dict)
+SandboxRequest = Answered  # one request the sandbox answered (its name before JsonSandbox)
 
 
-@dataclass(frozen=True)
-class SandboxRequest:
-    """One request the sandbox answered (the path without its query)."""
-
-    method: str
-    path: str
-    status: int
-    idempotency_key: str | None = None
-    replayed: bool = False
-    forced: bool = False
-
-
-class ShopifySandbox:
+class ShopifySandbox(JsonSandbox):
     """Start it, set ``CXFLOW_SHOP_STORE_URL`` to :attr:`url` and the token to :attr:`access_token`.
 
     What it holds can be read while it runs: :attr:`price_rules` by id,
@@ -101,61 +79,16 @@ class ShopifySandbox:
     and every answered request in :attr:`requests`.
     """
 
+    name = "shopify"
+
     def __init__(self, *, log: Path | None = None, access_token: str | None = None) -> None:
+        super().__init__(log=log)
         self.access_token = access_token or f"shpat_sandbox_{secrets.token_hex(16)}"
-        self.log = log
         self.price_rules: dict[int, dict[str, Any]] = {}
         self.discount_codes: dict[str, dict[str, Any]] = {}
         self.orders: list[dict[str, Any]] = []
-        self.requests: list[SandboxRequest] = []
-        self._lock = threading.Lock()
         self._next_id = 1000
         self._replies: dict[str, tuple[str, Reply]] = {}
-        self._forced: list[tuple[str | None, Reply]] = []
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
-        self._server.daemon_threads = True
-        self._thread: threading.Thread | None = None
-
-    # --- lifecycle -------------------------------------------------------------------------
-
-    @property
-    def port(self) -> int:
-        return int(self._server.server_address[1])
-
-    @property
-    def url(self) -> str:
-        """The store URL, as ``CXFLOW_SHOP_STORE_URL`` takes it."""
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> ShopifySandbox:
-        if self._thread is None:
-            self._thread = threading.Thread(
-                target=self._server.serve_forever,
-                kwargs={"poll_interval": 0.05},
-                name="shopify-sandbox",
-                daemon=True,
-            )
-            self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving and close the port; safe to call twice, or without start()."""
-        if self._thread is not None:
-            self._server.shutdown()
-            self._thread.join(timeout=5)
-            self._thread = None
-        self._server.server_close()
-
-    def __enter__(self) -> ShopifySandbox:
-        return self.start()
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        value: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     # --- knobs for tests and demos ---------------------------------------------------------
 
@@ -180,9 +113,7 @@ class ShopifySandbox:
         if retry_after is None and status == 429:
             retry_after = 2.0
         headers = {"Retry-After": str(float(retry_after))} if retry_after is not None else {}
-        reply = Reply(status, {"errors": errors}, headers)
-        with self._lock:
-            self._forced.extend((path, reply) for _ in range(times))
+        self.force(Reply(status, {"errors": errors}, headers), times=times, path=path)
 
     def forget_idempotency_keys(self) -> None:
         """Act like a store that ignores ``Idempotency-Key`` (as Shopify's REST API may)."""
@@ -220,47 +151,35 @@ class ShopifySandbox:
 
     # --- serving ---------------------------------------------------------------------------
 
-    def _handle(self, method: str, target: str, headers: dict[str, str], body: bytes) -> Reply:
-        parts = urlsplit(target)
-        path, query = parts.path, dict(parse_qsl(parts.query))
-        key = headers.get("idempotency-key") if method == "POST" else None
-        with self._lock:
-            replayed = False
-            forced = self._take_forced(path)
-            if forced is not None:
-                reply = forced
-            elif headers.get("x-shopify-access-token") != self.access_token:
-                reply = Reply(401, {"errors": INVALID_TOKEN})
-            elif key is not None and key in self._replies:
-                fingerprint, kept = self._replies[key]
-                if fingerprint == f"{method} {path}":
-                    reply = Reply(
-                        kept.status, kept.body, {**kept.headers, "Idempotent-Replayed": "true"}
-                    )
-                    replayed = True
-                else:
-                    reply = Reply(
-                        422,
-                        {"errors": {"idempotency_key": ["was already used for another request"]}},
-                    )
-            else:
-                reply = self._route(method, path, query, body)
-                if key is not None and reply.status < 500:
-                    self._replies[key] = (f"{method} {path}", reply)
-            self.requests.append(
-                SandboxRequest(method, path, reply.status, key, replayed, forced is not None)
+    def idempotency_key(self, request: Request) -> str | None:
+        """Shopify keeps ``Idempotency-Key`` on POSTs only."""
+        return request.header("idempotency-key") if request.method == "POST" else None
+
+    def replayed(self, request: Request) -> Reply | None:
+        """The first answer again, for a POST repeating a key (with the right token)."""
+        key = self.idempotency_key(request)
+        if key is None or key not in self._replies or not self._authorized(request):
+            return None
+        fingerprint, kept = self._replies[key]
+        if fingerprint != f"{request.method} {request.path}":
+            return None  # route() refuses it
+        return Reply(kept.status, kept.body, {**kept.headers, "Idempotent-Replayed": "true"})
+
+    def route(self, request: Request) -> Reply:
+        if not self._authorized(request):
+            return Reply(401, {"errors": INVALID_TOKEN})
+        key = self.idempotency_key(request)
+        if key is not None and key in self._replies:
+            return Reply(
+                422, {"errors": {"idempotency_key": ["was already used for another request"]}}
             )
-            self._write_log(
-                method, target, key, body, reply, replayed=replayed, forced=forced is not None
-            )
+        reply = self._route(request.method, request.path, request.query, request.body)
+        if key is not None and reply.status < 500:
+            self._replies[key] = (f"{request.method} {request.path}", reply)
         return reply
 
-    def _take_forced(self, path: str) -> Reply | None:
-        for index, (suffix, reply) in enumerate(self._forced):
-            if suffix is None or path.endswith(suffix):
-                del self._forced[index]
-                return reply
-        return None
+    def _authorized(self, request: Request) -> bool:
+        return request.header("x-shopify-access-token") == self.access_token
 
     def _route(self, method: str, path: str, query: dict[str, str], body: bytes) -> Reply:
         match = _API_PATH.match(path)
@@ -417,41 +336,6 @@ class ShopifySandbox:
         self._next_id += 1
         return self._next_id
 
-    def _write_log(
-        self,
-        method: str,
-        target: str,
-        key: str | None,
-        body: bytes,
-        reply: Reply,
-        *,
-        replayed: bool,
-        forced: bool,
-    ) -> None:
-        if self.log is None:
-            return
-        try:
-            sent: Any = json.loads(body) if body else None
-        except ValueError:
-            sent = body.decode(errors="replace")
-        entry: dict[str, Any] = {"at": _now(), "request": f"{method} {target}"}
-        if key is not None:
-            entry["idempotency_key"] = key
-        if sent is not None:
-            entry["body"] = sent
-        entry["status"] = reply.status
-        if replayed:
-            entry["replayed"] = True
-        if forced:
-            entry["forced"] = True
-        if "Location" in reply.headers:
-            entry["location"] = reply.headers["Location"]
-        if reply.body is not None:
-            entry["response"] = reply.body
-        self.log.parent.mkdir(parents=True, exist_ok=True)
-        with self.log.open("a", encoding="utf-8") as file:
-            file.write(json.dumps(entry, ensure_ascii=False) + "\n")
-
 
 def _value_errors(value: Any, value_type: Any) -> dict[str, list[str]]:
     """Shopify's rule for ``value``: a negative number, at least -100 for a percentage."""
@@ -490,35 +374,3 @@ def _parse_time(value: Any) -> datetime | None:
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
-
-
-def _handler_for(sandbox: ShopifySandbox) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"  # keep-alive, as clients pool connections
-        timeout = 10
-
-        def _serve(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            body = self.rfile.read(length) if length else b""
-            headers = {name.lower(): value for name, value in self.headers.items()}
-            reply = sandbox._handle(self.command, self.path, headers, body)
-            content = b"" if reply.body is None else json.dumps(reply.body).encode()
-            try:
-                self.send_response(reply.status)
-                if reply.body is not None:
-                    self.send_header("Content-Type", "application/json; charset=utf-8")
-                for name, value in reply.headers.items():
-                    self.send_header(name, value)
-                self.send_header("Content-Length", str(len(content)))
-                self.end_headers()
-                self.wfile.write(content)
-            except (BrokenPipeError, ConnectionResetError):
-                self.close_connection = True  # the client gave up
-
-        # http.server calls do_<METHOD>: the names are its API.
-        do_GET = do_POST = do_PUT = do_DELETE = _serve  # noqa: N815
-
-        def log_message(self, format: str, *args: Any) -> None:
-            """Quiet: what happened goes to the sandbox's JSONL log instead."""
-
-    return Handler

@@ -21,9 +21,7 @@ from fastapi import APIRouter, FastAPI
 from engine.api.deps import ApiContext
 from engine.api.limits import BodyLimit
 from engine.api.problems import ERROR_RESPONSES, install_handlers
-from engine.api.routes import events, reports, unsubscribe
-from engine.api.shopify_webhooks import router as webhooks_router
-from engine.api.survey import router as survey_router
+from engine.api.routes import events, metrics, reports, unsubscribe
 from engine.ingest.intake import Intake
 
 DESCRIPTION = """\
@@ -76,11 +74,8 @@ def create_app(
     app.add_middleware(BodyLimit)
     install_handlers(app)
     app.state.cxflow = ApiContext(store=intake.store, intake=intake)
-    app.state.events = intake  # TODO(connector routes): read by the survey and webhook routes
-    for area in (events.router, unsubscribe.router, reports.router):
+    for area in (events.router, unsubscribe.router, reports.router, metrics.router):
         app.include_router(area)
-    app.include_router(survey_router)
-    app.include_router(webhooks_router)
     for router in connector_routes:
         app.include_router(router)
     return app

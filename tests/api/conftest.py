@@ -53,7 +53,11 @@ async def serve(app: ASGIApp) -> AsyncIterator[str]:
 @pytest_asyncio.fixture(loop_scope="session")
 async def api(engine: Engine) -> AsyncIterator[ApiServer]:  # noqa: F811
     key = engine.store.create_write_key("test")
-    app = create_app(engine.intake, reroute_interval=REROUTE_INTERVAL)
+    app = create_app(
+        engine.intake,
+        connector_routes=engine.runtime.connectors.routers(engine.intake),
+        reroute_interval=REROUTE_INTERVAL,
+    )
     async with serve(app) as url:
         yield ApiServer(url=url, key=key, engine=engine)
 
@@ -77,7 +81,11 @@ async def postgres_api(
             time_skipping, request.node.name, tmp_path, receiver, monkeypatch, store=store
         ) as pg_engine:
             key = store.create_write_key("test")
-            app = create_app(pg_engine.intake, reroute_interval=REROUTE_INTERVAL)
+            app = create_app(
+                pg_engine.intake,
+                connector_routes=pg_engine.runtime.connectors.routers(pg_engine.intake),
+                reroute_interval=REROUTE_INTERVAL,
+            )
             async with serve(app) as url:
                 yield ApiServer(url=url, key=key, engine=pg_engine)
     finally:

@@ -174,7 +174,9 @@ def test_a_misspelt_hook_is_an_error(registry: ConnectorRegistry) -> None:
         def cxflow_connector(self) -> list[Connector]:
             return []
 
-    with pytest.raises(ConnectorPluginError, match="the connector hook is `cxflow_connectors`"):
+    with pytest.raises(
+        ConnectorPluginError, match="hooks are `cxflow_connectors` and `cxflow_routes`"
+    ):
         registry.register(Misspelt(), name="misspelt")
     assert registry.plugin_manager.get_plugin("misspelt") is None
 

@@ -7,7 +7,9 @@ import os
 import subprocess
 from importlib import metadata
 
+import httpx
 import pytest
+from cxflow_ntfy import NtfyConnector
 
 from connectors import (
     CallRequest,
@@ -18,6 +20,8 @@ from connectors import (
     SendRequest,
 )
 from connectors.registry import ENTRY_POINT_GROUP
+from engine.api.app import create_app
+from tests.api.conftest import serve
 from tests.cli.conftest import CXFLOW
 from tests.peers.http_receiver import HttpReceiver, Reply
 from tests.plugins.conftest import NTFY_ID, NTFY_TIME
@@ -156,3 +160,52 @@ async def test_a_journey_sends_through_the_plugin_on_temporal(
     assert logged["tell-customer"].status == "sent"
     assert logged["tell-customer"].detail["provider_message_id"] == NTFY_ID
     assert logged["tell-team"].detail["output"] == {"id": NTFY_ID, "time": NTFY_TIME}
+
+
+@pytest.mark.asyncio(loop_scope="session")
+async def test_an_action_button_tap_comes_back_through_the_api_as_an_event(
+    installed_engine: Engine, ntfy: HttpReceiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The plugin's own route (``cxflow_routes``), mounted in the real event API."""
+    engine = installed_engine
+    monkeypatch.setenv("CXFLOW_NTFY_SECRET", "ntfy-test-secret")
+    routes = engine.runtime.connectors.routers(engine.intake)
+    async with serve(create_app(engine.intake, connector_routes=routes)) as url:
+        monkeypatch.setenv("CXFLOW_NTFY_PUBLIC_URL", url)
+        connector = NtfyConnector()
+        request = send_request(ntfy_topic="ada-orders").model_copy(
+            update={
+                "params": {
+                    "actions": [
+                        {"label": "Yes please", "action": "confirm"},
+                        {"label": "No", "action": "decline"},
+                    ]
+                }
+            }
+        )
+        assert (await connector.send(request)).status == "sent"
+        await connector.aclose()
+        yes, no = ntfy.last().json()["actions"]
+        assert {key: yes[key] for key in ("action", "label", "method", "clear")} == {
+            "action": "http",
+            "label": "Yes please",
+            "method": "POST",
+            "clear": True,
+        }
+        assert yes["url"].startswith(f"{url}/v1/ntfy/actions/") and no["url"] != yes["url"]
+
+        async with httpx.AsyncClient() as client:
+            first = await client.post(yes["url"])
+            again = await client.post(yes["url"])  # a second tap
+            cut = await client.post(yes["url"][:-4])
+            document = (await client.get(f"{url}/openapi.json")).json()
+            monkeypatch.delenv("CXFLOW_NTFY_SECRET")
+            unset = await client.post(no["url"])
+
+    assert first.json() == {"status": "recorded", "action": "confirm"}
+    assert again.json() == {"status": "already_recorded", "action": "confirm"}
+    assert (cut.status_code, cut.json()["code"]) == (404, "link_invalid")
+    assert (unset.status_code, unset.json()["code"]) == (503, "ntfy_not_configured")
+    [event] = engine.store.events_for("ada", "ntfy.action_clicked")
+    assert event.properties == {"action": "confirm", "journey_id": "j"}
+    assert "/v1/ntfy/actions/{token}" in document["paths"]

@@ -91,7 +91,7 @@ async def test_a_promoter_clicks_a_score_in_the_email_and_is_asked_for_a_review(
 
     links = score_links(str(email["html"]))
     assert sorted(links) == list(range(11))
-    assert all(link.startswith(f"{surveys.url}/v1/surveys/v1.") for link in links.values())
+    assert all(link.startswith(f"{surveys.url}/v1/surveys/") for link in links.values())
     plain = re.search(r"Answer here: (\S+)", str(email["body"]))
     assert plain is not None and links[9] == f"{plain[1]}?score=9"
 

@@ -154,7 +154,7 @@ async def test_json_errors_say_what_to_send(surveys: ApiServer) -> None:
     )
     missing = await post(link.url, {"comment": "no score"})
     assert missing.status_code == 400
-    assert missing.json()["fields"] == [{"path": "score", "message": "required"}]
+    assert missing.json()["fields"] == [{"path": "score", "message": "required", "code": "missing"}]
     long = await post(link.url, {"score": 3, "comment": "x" * 2001})
     assert long.status_code == 400 and long.json()["fields"][0]["path"] == "comment"
 

@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest_asyncio
 
-from engine.api.shopify_webhooks import shopify_hmac
+from connectors.builtin.shopify.webhooks import shopify_hmac
 from tests.api.conftest import ApiServer, api, engine, receiver  # noqa: F401
 from tests.runtime.conftest import SHOP_WEBHOOK_SECRET
 

@@ -8,7 +8,7 @@ import random
 import httpx
 import pytest
 
-from engine.api.shopify_webhooks import shopify_hmac
+from connectors.builtin.shopify.webhooks import shopify_hmac
 from tests.runtime.conftest import SHOP_WEBHOOK_SECRET, compiled_text
 from tests.webhooks.conftest import SHOP, Shopify, order_payload
 from workflows.journey import workflow_id_for

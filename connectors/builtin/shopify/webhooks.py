@@ -1,9 +1,11 @@
 """Shopify webhooks accepted as customer events: ``POST /v1/webhooks/shopify``.
 
-Point a Shopify webhook subscription (JSON format) at
-``https://<cxflow event API>/v1/webhooks/shopify``. Each delivery is checked,
-turned into Segment-style calls and taken through the event API's own path:
-stored (deduplicated on messageId), then routed to journeys.
+The Shopify connector serves this route in the event API through the
+``cxflow_routes`` hook (:func:`router`). Point a Shopify webhook subscription (JSON
+format) at ``https://<cxflow event API>/v1/webhooks/shopify``. Each delivery is
+checked, turned into track and identify calls and submitted to the engine's
+:class:`~connectors.inbound.Intake`: checked with the event API's rules, stored
+(deduplicated on messageId), then routed to journeys, like ``POST /v1/track``.
 
 **Verification.** Shopify signs the raw body with HMAC-SHA256 under the app's
 shared secret and sends it base64-encoded as ``X-Shopify-Hmac-Sha256``. The
@@ -56,27 +58,24 @@ import hmac
 import json
 import logging
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, ValidationError
 
-from connectors.builtin.shopify import ShopifyConnector
-from engine.api.models import ErrorBody
-from engine.ingest.calls import MAX_CUSTOMER_ID, IdentifyCall, TrackCall
+from connectors.builtin.shopify.connector import ShopifyConnector
+from connectors.http_routes import error_response, error_responses
+from connectors.inbound import InboundIdentify, InboundRejectedError, InboundTrack, Intake
 
-if TYPE_CHECKING:
-    from engine.ingest.intake import Intake as EventApi
-
-log = logging.getLogger("cxflow.api.webhooks")
+log = logging.getLogger("cxflow.connectors.shopify.webhooks")
 
 SOURCE = "shopify"
 MAX_LINE_ITEMS = 50
+# Longer delivery ids are hashed: `shopify:<id>:identify` must stay a valid message id.
+MAX_DELIVERY_ID = 200
 CART_CUSTOMER_ATTRIBUTE = "cxflow_customer_id"
 CUSTOMER_ID_MODES = ("shopify_id", "email")
-
-router = APIRouter(tags=["webhooks"])
 
 Payload = dict[str, Any]
 
@@ -295,19 +294,17 @@ def _cart_customer(payload: Payload, mode: str) -> str:
     )
 
 
-Calls = list[TrackCall | IdentifyCall]
+Calls = list[InboundTrack | InboundIdentify]
 
 
-def _track(customer: str, message_id: str, event: str, properties: dict[str, Any]) -> TrackCall:
-    return TrackCall.model_validate(
-        {"userId": customer, "messageId": message_id, "event": event, "properties": properties}
+def _track(customer: str, message_id: str, event: str, properties: dict[str, Any]) -> InboundTrack:
+    return InboundTrack(
+        customer_id=customer, message_id=message_id, event=event, properties=properties
     )
 
 
-def _identify(customer: str, message_id: str, traits: dict[str, Any]) -> IdentifyCall:
-    return IdentifyCall.model_validate(
-        {"userId": customer, "messageId": f"{message_id}:identify", "traits": traits}
-    )
+def _identify(customer: str, message_id: str, traits: dict[str, Any]) -> InboundIdentify:
+    return InboundIdentify(customer_id=customer, message_id=f"{message_id}:identify", traits=traits)
 
 
 def _order_calls(event: str) -> Callable[[Payload, str, str, str], Calls]:
@@ -361,9 +358,7 @@ def _checkout_calls(payload: Payload, shop: str, mode: str, message_id: str) -> 
 def _customer_calls(payload: Payload, shop: str, mode: str, message_id: str) -> Calls:
     customer = _customer_of(payload, payload.get("email"), mode)
     return [
-        IdentifyCall.model_validate(
-            {"userId": customer, "messageId": message_id, "traits": _traits(payload, None)}
-        )
+        InboundIdentify(customer_id=customer, message_id=message_id, traits=_traits(payload, None))
     ]
 
 
@@ -403,7 +398,7 @@ def message_id_for(
     topic: str, shop: str, body: bytes, event_id: str | None, webhook_id: str | None
 ) -> str:
     delivery = (event_id or webhook_id or "").strip()
-    if delivery and len(delivery) <= MAX_CUSTOMER_ID:
+    if delivery and len(delivery) <= MAX_DELIVERY_ID:
         return f"shopify:{delivery}"
     digest = hashlib.sha256(f"{topic}\x1f{shop}\x1f".encode() + body).hexdigest()[:40]
     return f"shopify:body:{digest}"
@@ -412,50 +407,38 @@ def message_id_for(
 # --- the endpoint ---------------------------------------------------------------------------
 
 
-def _refuse(status: int, error: str) -> JSONResponse:
+def _refuse(status: int, error: str, code: str | None = None) -> JSONResponse:
     headers = {"WWW-Authenticate": 'HMAC realm="shopify"'} if status == 401 else None
-    return JSONResponse(
-        ErrorBody(error=error).model_dump(mode="json"), status_code=status, headers=headers
-    )
+    return error_response(status, error, code=code, headers=headers)
 
 
-_BODY: dict[str, Any] = {
-    "requestBody": {
-        "required": True,
-        "description": "The webhook's JSON payload, exactly as Shopify sends it.",
-        "content": {"application/json": {"schema": {"type": "object"}}},
-    }
-}
+def _ignored(topic: str, shop: str, reason: str) -> WebhookReceipt:
+    log.info("Shopify webhook %s from %s ignored: %s", topic or "(no topic)", shop, reason)
+    return WebhookReceipt(status="ignored", reason=reason)
 
 
-@router.post(
-    "/v1/webhooks/shopify",
-    summary="Receive a Shopify webhook",
-    response_model=WebhookReceipt,
-    responses={
-        400: {"model": ErrorBody, "description": "Signed, but the body is not a JSON object."},
-        401: {"model": ErrorBody, "description": "No valid X-Shopify-Hmac-Sha256 for the shop."},
-    },
-    openapi_extra=_BODY,
-)
-async def shopify_webhook(
-    request: Request,
-    topic: Annotated[str | None, Header(alias="X-Shopify-Topic")] = None,
-    signature: Annotated[str | None, Header(alias="X-Shopify-Hmac-Sha256")] = None,
-    shop_domain: Annotated[str | None, Header(alias="X-Shopify-Shop-Domain")] = None,
-    webhook_id: Annotated[str | None, Header(alias="X-Shopify-Webhook-Id")] = None,
-    event_id: Annotated[str | None, Header(alias="X-Shopify-Event-Id")] = None,
-) -> Any:
-    """An order, cart, checkout or customer webhook from Shopify, verified by its HMAC and
-    stored as a customer event (see the topics in the docs); other topics answer 200
-    `ignored`, so Shopify does not retry them."""
-    body = await request.body()
+def _rejected(error: InboundRejectedError) -> str:
+    problems = "; ".join(f"{problem.path}: {problem.message}" for problem in error.problems)
+    return f"it cannot become a valid event ({problems})"
+
+
+async def receive(
+    intake: Intake,
+    body: bytes,
+    *,
+    topic: str | None,
+    signature: str | None,
+    shop_domain: str | None,
+    webhook_id: str | None,
+    event_id: str | None,
+) -> WebhookReceipt | JSONResponse:
+    """Check one delivery, then submit the calls it becomes; the answer to give Shopify."""
     try:
         secret = webhook_secret(shop_domain)
         mode = customer_id_mode()
     except WebhookConfigError as error:
         log.error("a Shopify webhook was refused: %s", error)
-        return _refuse(401, f"cannot verify the webhook: {error}")
+        return _refuse(401, f"cannot verify the webhook: {error}", "webhook_not_configured")
     if signature is None or not hmac.compare_digest(
         shopify_hmac(secret, body).encode(), signature.strip().encode()
     ):
@@ -463,6 +446,7 @@ async def shopify_webhook(
             401,
             "the X-Shopify-Hmac-Sha256 signature does not match the body: check that the "
             "webhook secret cxflow has is the app's (CXFLOW_SHOP_WEBHOOK_SECRET)",
+            "signature_invalid",
         )
     shop = (shop_domain or "").strip().lower()
     try:
@@ -476,13 +460,63 @@ async def shopify_webhook(
     try:
         calls = calls_for(name, payload, shop, mode, message_id)
     except DeliveryIgnoredError as why:
-        log.info("Shopify webhook %s from %s ignored: %s", name or "(no topic)", shop, why)
-        return WebhookReceipt(status="ignored", reason=str(why))
-    events: EventApi = request.app.state.events
-    new = await events.ingest(calls, SOURCE)
+        return _ignored(name, shop, str(why))
+    try:
+        new = await intake.submit(calls, SOURCE)
+    except InboundRejectedError as error:  # the event API's rules (a customer id too long)
+        return _ignored(name, shop, _rejected(error))
     main = calls[-1]
     return WebhookReceipt(
-        status="accepted" if new else "duplicate",
-        event=main.event if isinstance(main, TrackCall) else "identify",
+        status="accepted" if any(new) else "duplicate",
+        event=main.event if isinstance(main, InboundTrack) else "identify",
         customer_id=main.customer_id,
     )
+
+
+_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "description": "The webhook's JSON payload, exactly as Shopify sends it.",
+        "content": {"application/json": {"schema": {"type": "object"}}},
+    }
+}
+
+
+def router(intake: Intake) -> APIRouter:
+    """``POST /v1/webhooks/shopify``, submitting to ``intake``."""
+    routes = APIRouter(tags=["webhooks"])
+
+    @routes.post(
+        "/v1/webhooks/shopify",
+        summary="Receive a Shopify webhook",
+        response_model=WebhookReceipt,
+        responses=error_responses(
+            {
+                400: "Signed, but the body is not a JSON object.",
+                401: "No valid X-Shopify-Hmac-Sha256 for the shop.",
+            }
+        ),
+        openapi_extra=_BODY,
+    )
+    async def shopify_webhook(
+        request: Request,
+        topic: Annotated[str | None, Header(alias="X-Shopify-Topic")] = None,
+        signature: Annotated[str | None, Header(alias="X-Shopify-Hmac-Sha256")] = None,
+        shop_domain: Annotated[str | None, Header(alias="X-Shopify-Shop-Domain")] = None,
+        webhook_id: Annotated[str | None, Header(alias="X-Shopify-Webhook-Id")] = None,
+        event_id: Annotated[str | None, Header(alias="X-Shopify-Event-Id")] = None,
+    ) -> Any:
+        """An order, cart, checkout or customer webhook from Shopify, verified by its HMAC and
+        stored as a customer event (see the topics in the docs); other topics answer 200
+        `ignored`, so Shopify does not retry them."""
+        return await receive(
+            intake,
+            await request.body(),
+            topic=topic,
+            signature=signature,
+            shop_domain=shop_domain,
+            webhook_id=webhook_id,
+            event_id=event_id,
+        )
+
+    return routes

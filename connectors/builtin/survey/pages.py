@@ -6,10 +6,12 @@ per score; with ``?score=N`` (the one-click links of an email) it records the
 answer and thanks the customer. ``POST /v1/surveys/<token>`` takes
 ``{"score": N, "comment": "..."}`` from a page or an app.
 
-An answer is stored as a ``survey.responded`` track call through the event API's
-own path (stored, deduplicated, then routed to the runs waiting for it), with
-properties ``survey``, ``kind``, ``score``, ``category``, ``comment`` (when
-given) and ``journey_id``. Its messageId comes from the token (customer, survey
+The survey connector serves these routes in the event API through the
+``cxflow_routes`` hook (:func:`router`). An answer is submitted to the engine's
+:class:`~connectors.inbound.Intake` as a ``survey.responded`` track call (checked
+with the event API's rules, stored, deduplicated, then routed to the runs waiting
+for it), with properties ``survey``, ``kind``, ``score``, ``category``,
+``comment`` (when given) and ``journey_id``. Its messageId comes from the token (customer, survey
 and the step's idempotency key), so **the first answer wins**: a double click, a
 second score or a reload is accepted and changes nothing, and the page says the
 answer was already recorded. The run has moved on by then anyway.
@@ -22,43 +24,56 @@ set. Links are the customer's credential: no write key is needed.
 
 from __future__ import annotations
 
-import asyncio
 import html
 import logging
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Request
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi import APIRouter, Query
+from fastapi.responses import HTMLResponse
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic_core import PydanticCustomError
 
-from connectors.builtin.survey import (
+from connectors.builtin.survey.connector import SurveyConnector
+from connectors.builtin.survey.tokens import (
     HIGH_LABELS,
     LOW_LABELS,
     QUESTIONS,
     SURVEY_EVENT,
-    SurveyConnector,
     SurveyScoreError,
     SurveyToken,
     SurveyTokenError,
     decode_token,
 )
 from connectors.errors import PermanentConnectorError
-from engine.api.models import ErrorBody
-from engine.ingest.calls import TrackCall, _text
+from connectors.http_routes import error_response, error_responses
+from connectors.inbound import InboundRejectedError, InboundTrack, Intake
+from dsl.errors import ConfigurationError
 
-if TYPE_CHECKING:
-    from engine.ingest.intake import Intake as EventApi
-
-log = logging.getLogger("cxflow.api.survey")
+log = logging.getLogger("cxflow.connectors.survey.pages")
 
 SOURCE = "survey"
 MAX_COMMENT = 2000
 
-router = APIRouter(tags=["surveys"])
 
-
-class SurveyNotConfiguredError(Exception):
+class SurveyNotConfiguredError(ConfigurationError):
     """The survey secret is not set in the API's environment."""
+
+    code = "survey_not_configured"
+
+
+def _comment_text(value: str | None) -> str | None:
+    """No NUL characters or lone surrogates: what the store cannot keep (the event API's rule)."""
+    if value is None:
+        return None
+    if "\x00" in value:
+        raise PydanticCustomError("text_nul", "text must not contain NUL (\\u0000) characters")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise PydanticCustomError(
+            "text_surrogate", "text must be valid Unicode (it holds a lone surrogate)"
+        ) from None
+    return value
 
 
 class SurveyAnswer(BaseModel):
@@ -70,7 +85,7 @@ class SurveyAnswer(BaseModel):
     comment: Annotated[
         str | None,
         StringConstraints(max_length=MAX_COMMENT),
-        AfterValidator(lambda value: None if value is None else _text(value)),
+        AfterValidator(_comment_text),
         Field(description="Free text, at most 2000 characters (no NUL characters)."),
     ] = None
 
@@ -92,15 +107,14 @@ _HTML_ERRORS: dict[int | str, dict[str, Any]] = {
         (503, "Surveys are not configured on this server (CXFLOW_SURVEY_SECRET)."),
     )
 }
-_JSON_ERRORS: dict[int | str, dict[str, Any]] = {
-    status: {"model": ErrorBody, "description": why}
-    for status, why in (
-        (400, "The body or the score is not valid."),
-        (404, "Not a link this server made: cut short or altered."),
-        (410, "The survey has closed: the link expired."),
-        (503, "Surveys are not configured on this server (CXFLOW_SURVEY_SECRET)."),
-    )
-}
+_JSON_ERRORS = error_responses(
+    {
+        400: "The body or the score is not valid.",
+        404: "Not a link this server made: cut short or altered.",
+        410: "The survey has closed: the link expired.",
+        503: "Surveys are not configured on this server (CXFLOW_SURVEY_SECRET).",
+    }
+)
 
 
 def _verify(token_text: str) -> SurveyToken:
@@ -113,7 +127,7 @@ def _verify(token_text: str) -> SurveyToken:
     return decode_token(secret, token_text)
 
 
-def _call(token: SurveyToken, score: int, comment: str | None) -> TrackCall:
+def _call(token: SurveyToken, score: int, comment: str | None) -> InboundTrack:
     properties: dict[str, Any] = {
         "survey": token.survey,
         "kind": token.kind,
@@ -123,30 +137,27 @@ def _call(token: SurveyToken, score: int, comment: str | None) -> TrackCall:
     }
     if comment and comment.strip():
         properties["comment"] = comment.strip()
-    return TrackCall.model_validate(
-        {
-            "userId": token.customer_id,
-            "messageId": token.message_id,
-            "event": SURVEY_EVENT,
-            "properties": properties,
-        }
+    return InboundTrack(
+        customer_id=token.customer_id,
+        message_id=token.message_id,
+        event=SURVEY_EVENT,
+        properties=properties,
     )
 
 
 async def _record(
-    request: Request, token: SurveyToken, score: int, comment: str | None
+    intake: Intake, token: SurveyToken, score: int, comment: str | None
 ) -> tuple[bool, int | None]:
-    """Store the answer; (new?, the score that counts)."""
-    events: EventApi = request.app.state.events
-    new = await events.ingest([_call(token, score, comment)], SOURCE)
+    """Store the answer; (new?, the score that counts).
+
+    :raises InboundRejectedError: the answer breaks the event API's rules.
+    """
+    [new] = await intake.submit([_call(token, score, comment)], SOURCE)
     if new:
         return True, score
-    earlier = await asyncio.to_thread(events.store.events_for, token.customer_id, SURVEY_EVENT, 100)
-    for event in earlier:
-        if event.message_id == token.message_id:
-            first = event.properties.get("score")
-            return False, first if isinstance(first, int) else None
-    return False, None
+    earlier = await intake.stored_event(token.customer_id, SURVEY_EVENT, token.message_id)
+    first = earlier.properties.get("score") if earlier is not None else None
+    return False, first if isinstance(first, int) else None
 
 
 def _parse_score(token: SurveyToken, text: str) -> int:
@@ -200,30 +211,8 @@ def _question_page(token: SurveyToken, problem: str | None = None) -> HTMLRespon
     return _page("One quick question", body, 400 if problem else 200)
 
 
-@router.get(
-    "/v1/surveys/{token}",
-    summary="Open a survey link (answer with ?score=N)",
-    response_class=HTMLResponse,
-    responses={
-        200: {
-            "description": "The question (no score) or the thank-you page (answer recorded).",
-            "content": {"text/html": {"schema": {"type": "string"}}},
-        },
-        **_HTML_ERRORS,
-    },
-)
-async def survey_page(
-    request: Request,
-    token: str,
-    score: Annotated[
-        str | None,
-        Query(description="The answer, as the one-click links of an email carry it."),
-    ] = None,
-) -> HTMLResponse:
-    """What a customer sees on opening a survey link: an HTML page, never an error body.
-
-    With `score`, the answer is recorded as a `survey.responded` event; the first
-    answer of a link wins, later ones change nothing."""
+async def show_survey(intake: Intake, token: str, score: str | None) -> HTMLResponse:
+    """What a customer sees on opening a survey link: an HTML page, never an error body."""
     try:
         verified = _verify(token)
     except SurveyTokenError as error:
@@ -241,7 +230,11 @@ async def survey_page(
         value = _parse_score(verified, score)
     except SurveyScoreError as error:
         return _question_page(verified, f"Please pick a score: {error}.")
-    new, counted = await _record(request, verified, value, None)
+    try:
+        new, counted = await _record(intake, verified, value, None)
+    except InboundRejectedError as error:
+        log.error("a survey answer could not be stored: %s", error)
+        return _message_page("Survey link", "This answer cannot be recorded.", 400)
     if new:
         return _message_page(
             "Thank you!", f"We recorded your answer: {value}. Thanks for taking the time.", 200
@@ -254,29 +247,66 @@ async def survey_page(
     )
 
 
-@router.post(
-    "/v1/surveys/{token}",
-    summary="Answer a survey link with JSON",
-    response_model=SurveyRecorded,
-    responses=_JSON_ERRORS,
-)
-async def answer_survey(request: Request, token: str, answer: SurveyAnswer) -> Any:
-    """Record `score` (and `comment`) as a `survey.responded` event. The first answer of
-    a link wins: a second one answers `already_answered` and changes nothing."""
+async def record_answer(intake: Intake, token: str, answer: SurveyAnswer) -> Any:
+    """Record a JSON answer: :class:`SurveyRecorded`, or an ``{"error", "code"}`` refusal."""
     try:
         verified = _verify(token)
         value = verified.check_score(answer.score)
     except SurveyTokenError as error:
-        return _json_error(error.status_code, str(error))
-    except SurveyNotConfiguredError:
-        return _json_error(503, "surveys are not configured on this server: answer later")
+        return error_response(error.status_code, str(error), code=error.code)
+    except SurveyNotConfiguredError as error:
+        return error_response(
+            503, "surveys are not configured on this server: answer later", code=error.code
+        )
     except SurveyScoreError as error:
-        return _json_error(400, str(error))
-    new, counted = await _record(request, verified, value, answer.comment)
+        return error_response(400, str(error), code=error.code)
+    try:
+        new, counted = await _record(intake, verified, value, answer.comment)
+    except InboundRejectedError as error:
+        return error_response(400, str(error), code=error.code)
     return SurveyRecorded(
         status="recorded" if new else "already_answered", survey=verified.survey, score=counted
     )
 
 
-def _json_error(status: int, error: str) -> JSONResponse:
-    return JSONResponse(ErrorBody(error=error).model_dump(mode="json"), status_code=status)
+def router(intake: Intake) -> APIRouter:
+    """``GET`` and ``POST /v1/surveys/{token}``, submitting answers to ``intake``."""
+    routes = APIRouter(tags=["surveys"])
+
+    @routes.get(
+        "/v1/surveys/{token}",
+        summary="Open a survey link (answer with ?score=N)",
+        response_class=HTMLResponse,
+        responses={
+            200: {
+                "description": "The question (no score) or the thank-you page (answer recorded).",
+                "content": {"text/html": {"schema": {"type": "string"}}},
+            },
+            **_HTML_ERRORS,
+        },
+    )
+    async def survey_page(
+        token: str,
+        score: Annotated[
+            str | None,
+            Query(description="The answer, as the one-click links of an email carry it."),
+        ] = None,
+    ) -> HTMLResponse:
+        """What a customer sees on opening a survey link: an HTML page, never an error body.
+
+        With `score`, the answer is recorded as a `survey.responded` event; the first
+        answer of a link wins, later ones change nothing."""
+        return await show_survey(intake, token, score)
+
+    @routes.post(
+        "/v1/surveys/{token}",
+        summary="Answer a survey link with JSON",
+        response_model=SurveyRecorded,
+        responses=_JSON_ERRORS,
+    )
+    async def answer_survey(token: str, answer: SurveyAnswer) -> Any:
+        """Record `score` (and `comment`) as a `survey.responded` event. The first answer of
+        a link wins: a second one answers `already_answered` and changes nothing."""
+        return await record_answer(intake, token, answer)
+
+    return routes
