@@ -15,13 +15,14 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from dsl.catalog import ConnectorCatalog
+from dsl.catalog import ConnectorCatalog, fallback_channels
 from dsl.codes import DiagnosticCode
 from dsl.diagnostics import Diagnostic, Severity
 from dsl.durations import parse_time_of_day
 from dsl.expressions import check_condition
 from dsl.graph import Transition, loops_without_wait, reachable, step_edges, transitions
 from dsl.models import (
+    ERROR_VARIABLE,
     AnyStep,
     BranchCase,
     BranchElse,
@@ -158,6 +159,15 @@ class _Checker:
                     _C.SAVE_AS_RESERVED,
                     f"`{save_as}` is a reserved name ({', '.join(sorted(RESERVED_NAMES))}): "
                     f"save the result under another name, e.g. `save_as: {save_as}_result`",
+                    {"name": save_as},
+                )
+            elif save_as == ERROR_VARIABLE:
+                self.error(
+                    ("steps", index, "save_as"),
+                    _C.SAVE_AS_RESERVED,
+                    f"`{ERROR_VARIABLE}` is reserved for the failure that steps after an "
+                    "`on_error:` read: save the result under another name, e.g. "
+                    f"`save_as: {ERROR_VARIABLE}_result`",
                     {"name": save_as},
                 )
 
@@ -337,6 +347,16 @@ class _Checker:
         shift = self._quote_shift(loc)
         for problem in check_condition(source, scope):
             unknown = problem.context.get("name") if problem.code is _C.UNKNOWN_VARIABLE else None
+            if step_id and unknown == ERROR_VARIABLE and self._sometimes(step_id, unknown):
+                self.warning(
+                    loc,
+                    _C.VARIABLE_SOMETIMES_SAVED,
+                    f"`{ERROR_VARIABLE}` is set only on the `on_error:` path to step "
+                    f"'{step_id}', not on the others: there it is null. Check it with "
+                    f"`{ERROR_VARIABLE} != null`, or give the on_error path its own step",
+                    problem.context,
+                )
+                continue
             if step_id and unknown in self.saved_sometimes.get(step_id, frozenset()):
                 self.warning(
                     loc,
@@ -353,7 +373,12 @@ class _Checker:
                     "`event` is not known here: runs of this journey start from a segment or "
                     "a schedule, not an event; use `customer` instead"
                 )
+            elif unknown == ERROR_VARIABLE:
+                message = f"`{ERROR_VARIABLE}` is not known here: " + _no_error_path(step_id)
             self.error(loc, problem.code, message, problem.context, column_shift=column_shift)
+
+    def _sometimes(self, step_id: str, name: str) -> bool:
+        return name in self.saved_sometimes.get(step_id, frozenset())
 
     def _quote_shift(self, loc: Loc) -> int:
         located = self.document.locate(loc)
@@ -490,6 +515,13 @@ class _Checker:
             self.variable(loc, variable, step_id, message)
 
     def _unknown_variable(self, variable: str, step_id: str, what: str) -> str:
+        if variable == ERROR_VARIABLE:
+            if self._sometimes(step_id, variable):
+                return (
+                    f"{what} `{variable}`, which is set only on the `on_error:` path to step "
+                    f"'{step_id}', not on the others: there it is null and renders empty"
+                )
+            return f"{what} `{variable}`, which is not known here: " + _no_error_path(step_id)
         if variable in self.saved_sometimes.get(step_id, frozenset()):
             return (
                 f"{what} `{variable}`, which is saved on some paths to step '{step_id}' but not "
@@ -501,6 +533,16 @@ class _Checker:
                 "schedule, not an event: use `customer` instead"
             )
         savers = [s for s in self.journey.steps if saved_name(s) == variable]
+        saver = savers[0] if savers else None
+        if (
+            isinstance(saver, CallStep)
+            and saver.on_error
+            and step_id in reachable(saver.on_error, self.edges)
+        ):
+            return (
+                f"{what} `{variable}`, which step '{saver.id}' saves only when its call "
+                f"succeeds, not on the `on_error:` path that leads to step '{step_id}'"
+            )
         if savers and isinstance(savers[0], WaitForStep):
             return (
                 f"{what} `{variable}`, which step '{savers[0].id}' saves only when its event "
@@ -522,7 +564,20 @@ class _Checker:
             return
         channels = self.catalog.channels()
         actions = self.catalog.actions()
+        fallback = fallback_channels(self.catalog) & channels
+        warned: set[str] = set()
         for index, step in enumerate(self.journey.steps):
+            if isinstance(step, SendStep) and step.send.channel in fallback - warned:
+                channel = step.send.channel
+                warned.add(channel)  # once per channel: the fix is the same for every send
+                self.warning(
+                    ("steps", index, "send", "channel"),
+                    _C.CHANNEL_CONSOLE_FALLBACK,
+                    f"no connector sends {channel} here: messages to this channel are written "
+                    "to the console outbox and nothing is delivered; install and configure "
+                    f"{_article(channel)} {channel} connector (see `cxflow connectors list`)",
+                    {"channel": channel},
+                )
             if isinstance(step, SendStep) and step.send.channel not in channels:
                 close = difflib.get_close_matches(step.send.channel, sorted(channels), n=1)
                 hint = f"did you mean '{close[0]}'?" if close else _installed("channels", channels)
@@ -543,6 +598,26 @@ class _Checker:
                     self.missing_connectors,
                     {"kind": "action", "name": step.call},
                 )
+
+
+def _article(word: str) -> str:
+    """ "an email", "a webhook", "an sms" (an initialism said letter by letter)."""
+    initialism = len(word) <= 3 and not set(word) & set("aeiouy")
+    vowel_sound = word[:1] in "aeiou" or (initialism and word[:1] in "fhlmnrsx")
+    return "an" if vowel_sound else "a"
+
+
+def _no_error_path(step_id: str | None) -> str:
+    if step_id is None:
+        return (
+            "only the steps an `on_error:` of a send or call step leads to can read it, "
+            "and it is not known in the trigger, exit_when or goal"
+        )
+    return (
+        f"it is set only on the path an `on_error:` of a send or call step leads to, and no "
+        f"such path leads to step '{step_id}' (here it is always null). Use it in the steps "
+        "an on_error path leads to, or not at all"
+    )
 
 
 def _installed(what: str, names: set[str]) -> str:
@@ -579,7 +654,8 @@ def _saved_names(
 
     A classic forward data-flow: a name is surely set at a step when it is set along
     every edge into it; it may be set when it is set along any. A wait_for saves the
-    event only on its "received" edge, not on its timeout edge.
+    event only on its "received" edge, not on its timeout edge. The ``on_error`` edge of
+    a send or call step sets ``error`` (and a failed call saves no result).
     """
     order = list(edges)
     steps = {s.id: s for s in journey.steps}
@@ -592,6 +668,8 @@ def _saved_names(
                 isinstance(steps[source], WaitForStep) and number == 1
             )
             produced = frozenset({name}) if saves_here and name else frozenset()
+            if edge.on_error:
+                produced = frozenset({ERROR_VARIABLE})
             universe |= produced
             if edge.target in incoming:
                 incoming[edge.target].append((source, produced))

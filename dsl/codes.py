@@ -30,6 +30,7 @@ class DiagnosticCode(StrEnum):
     YAML_MULTIPLE_DOCUMENTS = "yaml_multiple_documents"
     YAML_TAG = "yaml_tag"
     YAML_RECURSIVE = "yaml_recursive"
+    YAML_ALIAS_LIMIT = "yaml_alias_limit"
     # the shape of each key
     FIELD_REQUIRED = "field_required"
     FIELD_UNKNOWN = "field_unknown"
@@ -59,6 +60,7 @@ class DiagnosticCode(StrEnum):
     SAVE_AS_RESERVED = "save_as_reserved"
     NEXT_NOT_ALLOWED = "next_not_allowed"
     UNKNOWN_STEP = "unknown_step"
+    ON_ERROR_NOT_ALLOWED = "on_error_not_allowed"
     BRANCH_ELSE_MISSING = "branch_else_missing"
     DUPLICATE_ELSE = "duplicate_else"
     ELSE_NOT_LAST = "else_not_last"
@@ -88,6 +90,7 @@ class DiagnosticCode(StrEnum):
     SEND_EMPTY = "send_empty"
     # what the journey needs from the installation
     CONNECTOR_MISSING = "connector_missing"
+    CHANNEL_CONSOLE_FALLBACK = "channel_console_fallback"
     UNKNOWN_SEGMENT = "unknown_segment"
     EXPERIMENT_SPLIT_CHANGED = "experiment_split_changed"
     # segment files
@@ -116,6 +119,7 @@ MEANINGS: Mapping[DiagnosticCode, str] = MappingProxyType(
         _C.YAML_MULTIPLE_DOCUMENTS: "the file holds more than one YAML document",
         _C.YAML_TAG: "an unquoted value starting with ! was read as a YAML tag",
         _C.YAML_RECURSIVE: "the YAML nests too deeply, or an alias contains itself",
+        _C.YAML_ALIAS_LIMIT: "the file uses too many aliases, or aliases that repeat too much",
         _C.FIELD_REQUIRED: "a required key is missing",
         _C.FIELD_UNKNOWN: "a key is not one the DSL knows at that place",
         _C.TYPE_INVALID: "a value has the wrong type (text, number, list, mapping...)",
@@ -141,7 +145,8 @@ MEANINGS: Mapping[DiagnosticCode, str] = MappingProxyType(
         _C.DUPLICATE_STEP_ID: "two steps have the same id",
         _C.SAVE_AS_RESERVED: "save_as uses a name conditions and templates already use",
         _C.NEXT_NOT_ALLOWED: "a branch, split or exit step has a next",
-        _C.UNKNOWN_STEP: "a next, on_timeout, branch or variant names no step of the journey",
+        _C.UNKNOWN_STEP: "a next, on_timeout, on_error, branch or variant names no step",
+        _C.ON_ERROR_NOT_ALLOWED: "a step other than send or call has an on_error",
         _C.BRANCH_ELSE_MISSING: "a branch has no else",
         _C.DUPLICATE_ELSE: "a branch has more than one else",
         _C.ELSE_NOT_LAST: "a branch case comes after the else and can never match",
@@ -168,6 +173,8 @@ MEANINGS: Mapping[DiagnosticCode, str] = MappingProxyType(
         _C.TEMPLATE_INVALID: "a send step names a template file that has errors",
         _C.SEND_EMPTY: "a send step has no body and its template neither body nor html",
         _C.CONNECTOR_MISSING: "no installed connector provides a channel or action",
+        _C.CHANNEL_CONSOLE_FALLBACK: "only the console fallback serves a channel: nothing is "
+        "delivered",
         _C.UNKNOWN_SEGMENT: "a segment named by the journey has no file in segments/",
         _C.EXPERIMENT_SPLIT_CHANGED: "this version changes the split of a running experiment",
         _C.SEGMENT_ID_MISMATCH: "a segment file's name is not the segment id it declares",

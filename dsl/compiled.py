@@ -9,6 +9,7 @@ started with while a newer one is deployed.
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
@@ -89,6 +90,49 @@ class SettingsSpec(CompiledModel):
 # --- steps ----------------------------------------------------------------------------------
 
 
+def _is_none(value: object) -> bool:
+    return value is None
+
+
+# ``on_error`` of send and call nodes is left out of the dump when it is not set. Journeys
+# compiled before on_error existed have no such key, and the version is a hash of the
+# dump: leaving an unset on_error out keeps their versions, and the stored and in-flight
+# compiled journeys, exactly as they were.
+ON_ERROR_DESCRIPTION = (
+    "Where the run goes when the step fails for good; None: the step's default (a send "
+    "goes on to next, a call fails the run)."
+)
+
+
+class StepErrorCode(StrEnum):
+    """What kind of failure the ``error`` variable of an on_error path reports."""
+
+    CONNECTOR_PERMANENT = "connector_permanent"
+    """The connector refused the request or is not configured; retrying cannot help."""
+    CONNECTOR_UNAVAILABLE = "connector_unavailable"
+    """The connector kept failing with temporary errors until the retries ran out."""
+    TIMEOUT = "timeout"
+    """The step ran out of time before it succeeded."""
+    TEMPLATE_FAILED = "template_failed"
+    """A Liquid text (message, ``params``, ``with``) did not render for this customer."""
+    OTHER = "other"
+    """Any other failure."""
+
+
+class StepError(CompiledModel):
+    """The value of ``error`` on the path an ``on_error`` leads to: what failed, and why.
+
+    ``error`` is a variable of every run: null until a send or call step with
+    ``on_error`` fails for good, then this, for the rest of the run (like a saved result)
+    or until another on_error path replaces it. ``message`` is for people: it never holds
+    secrets (settings, tokens, full responses).
+    """
+
+    step: str = Field(description="Id of the step that failed.")
+    code: StepErrorCode = Field(description="The kind of failure; stable.")
+    message: str = Field(description="What went wrong, for people; no secrets.")
+
+
 class NodeBase(CompiledModel):
     id: str
     name: str | None = None
@@ -109,6 +153,9 @@ class SendNode(NodeBase):
     content: MessageContent
     params: dict[str, JsonValue] = Field(default_factory=dict)
     next: str | None
+    on_error: str | None = Field(
+        default=None, exclude_if=_is_none, description=ON_ERROR_DESCRIPTION
+    )
 
 
 class CallNode(NodeBase):
@@ -118,6 +165,9 @@ class CallNode(NodeBase):
     inputs: dict[str, JsonValue] = Field(default_factory=dict)
     save_as: str | None = None
     next: str | None
+    on_error: str | None = Field(
+        default=None, exclude_if=_is_none, description=ON_ERROR_DESCRIPTION
+    )
 
 
 class LocalTime(CompiledModel):

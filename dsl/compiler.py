@@ -163,6 +163,7 @@ def _settings(journey: Journey) -> SettingsSpec:
 def _compile_step(step: AnyStep, following: str | None, templates: dict[str, Template]) -> Any:
     out = transitions(step, following)
     next_step = out[0].target if out else None
+    on_error = next((edge.target for edge in out if edge.on_error), None)
     common = {"id": step.id, "name": step.name}
     if isinstance(step, SendStep):
         spec = step.send
@@ -180,6 +181,7 @@ def _compile_step(step: AnyStep, following: str | None, templates: dict[str, Tem
             content=content,
             params=spec.params,
             next=next_step,
+            on_error=on_error,
         )
     if isinstance(step, CallStep):
         connector, action = step.call.split(".", 1)
@@ -190,6 +192,7 @@ def _compile_step(step: AnyStep, following: str | None, templates: dict[str, Tem
             inputs=step.with_,
             save_as=step.save_as,
             next=next_step,
+            on_error=on_error,
         )
     if isinstance(step, WaitStep):
         if isinstance(step.wait, str):

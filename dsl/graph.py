@@ -10,8 +10,10 @@ from dsl.models import (
     BranchCase,
     BranchElse,
     BranchStep,
+    CallStep,
     ExitStep,
     Journey,
+    SendStep,
     SplitStep,
     WaitForStep,
     WaitStep,
@@ -23,12 +25,17 @@ class Transition:
     """An edge from a step: the target step id (None = the run ends) and where it is written.
 
     ``where`` is the location of the key that names the target, relative to the step, or
-    ``None`` when the target is implicit (the following step).
+    ``None`` when the target is implicit (the following step). ``on_error`` marks the edge
+    a send or call step takes when it fails for good: it comes after the step's others.
     """
 
     target: str | None
     where: tuple[str | int, ...] | None
     label: str = ""
+    on_error: bool = False
+
+
+ON_ERROR_LABEL = "on error"
 
 
 def transitions(step: AnyStep, following: str | None) -> list[Transition]:
@@ -61,6 +68,8 @@ def transitions(step: AnyStep, following: str | None) -> list[Transition]:
         else:
             timeout = Transition(explicit.target, explicit.where, "timeout")
         return [received, timeout]
+    if isinstance(step, SendStep | CallStep) and step.on_error:
+        return [explicit, Transition(step.on_error, ("on_error",), ON_ERROR_LABEL, on_error=True)]
     return [explicit]
 
 

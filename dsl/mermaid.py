@@ -20,6 +20,7 @@ from dsl.compiled import (
     WaitNode,
 )
 from dsl.durations import format_duration
+from dsl.graph import ON_ERROR_LABEL
 from dsl.models import WEEKDAYS
 
 
@@ -109,6 +110,12 @@ def to_mermaid(journey: CompiledJourney) -> str:
             else:
                 edge(step_id, node.next, node.event)
                 edge(step_id, node.on_timeout, "timeout")
+        elif isinstance(node, SendNode | CallNode) and node.on_error is not None:
+            if node.on_error == node.next:
+                edge(step_id, node.next, f"also {ON_ERROR_LABEL}")
+            else:
+                edge(step_id, node.next)
+                edge(step_id, node.on_error, ON_ERROR_LABEL)
         elif not isinstance(node, ExitNode):
             edge(step_id, node.next)
     if uses_end:

@@ -226,10 +226,21 @@ class SendSpec(DslModel):
     )
 
 
+ON_ERROR_DESCRIPTION = (
+    "Step to go to when this step fails for good (after the retries); later steps read "
+    "the failure as `error` (step, code, message)."
+)
+
+
 class SendStep(StepBase):
     """Send a message on a channel."""
 
     send: SendSpec = Field(description="The message: channel, template and/or inline Liquid.")
+    on_error: StepId | None = Field(
+        default=None,
+        description=ON_ERROR_DESCRIPTION + " Without it a failed message is recorded as "
+        "failed and the run goes on.",
+    )
 
 
 class CallStep(StepBase):
@@ -243,6 +254,10 @@ class CallStep(StepBase):
     )
     save_as: VariableName | None = Field(
         default=None, description="Name under which later steps can read the result."
+    )
+    on_error: StepId | None = Field(
+        default=None,
+        description=ON_ERROR_DESCRIPTION + " Without it a failed call fails the run.",
     )
 
 
@@ -477,6 +492,12 @@ class Journey(DslModel):
         default_factory=Settings, description="Time zone, quiet hours, frequency cap."
     )
     steps: list[Step] = Field(min_length=1, description="The steps, run in order.")
+
+
+ERROR_VARIABLE = "error"
+"""The variable an ``on_error`` path gives the steps after it: the failure of the step."""
+ON_ERROR_KINDS = ("send", "call")
+"""The step kinds that take ``on_error``: those whose connector can fail."""
 
 
 def saved_name(step: AnyStep) -> str | None:

@@ -19,7 +19,7 @@ from pydantic_core import ErrorDetails
 from dsl.codes import CodedValueError, DiagnosticCode
 from dsl.diagnostics import Diagnostic
 from dsl.model_paths import keys_at, strip_tags
-from dsl.models import STEP_KINDS, TRIGGER_KINDS, Journey, step_kinds_in
+from dsl.models import ON_ERROR_KINDS, STEP_KINDS, TRIGGER_KINDS, Journey, step_kinds_in
 from dsl.source import SourceDocument, format_path
 
 # An example line for each key, shown when the key is missing or has the wrong type.
@@ -170,6 +170,16 @@ def _translate(
     subject = named if where == label else f"{named} in {where}"
     if kind == "extra_forbidden":
         key = str(details["loc"][-1])
+        misplaced = _misplaced_on_error(loc, document) if root is Journey else None
+        if misplaced is not None:
+            step_kind, message = misplaced
+            return document.diagnostic(
+                loc,
+                message,
+                code=_C.ON_ERROR_NOT_ALLOWED,
+                context={"kind": step_kind},
+                key=True,
+            )
         return document.diagnostic(
             loc,
             _unknown_key(details["loc"], where, root),
@@ -262,6 +272,28 @@ def _context(path: tuple[str | int, ...], document: SourceDocument, root_label: 
     return f"`{format_path(path)}`" if path else (root_label or "the journey")
 
 
+def _misplaced_on_error(
+    loc: tuple[str | int, ...], document: SourceDocument
+) -> tuple[str, str] | None:
+    """The kind of a step that is not a send or call but has an ``on_error``, and what to say."""
+    if len(loc) != 3 or loc[0] != "steps" or loc[2] != "on_error" or not isinstance(loc[1], int):
+        return None
+    steps = document.data.get("steps") if isinstance(document.data, dict) else None
+    step = steps[loc[1]] if isinstance(steps, list) and loc[1] < len(steps) else None
+    kinds = step_kinds_in(step)
+    if len(kinds) != 1 or kinds[0] in ON_ERROR_KINDS:
+        return None
+    where = _context(loc[:2], document)
+    hint = {
+        "wait_for": "; to go elsewhere when the event does not come, use `on_timeout:`",
+        "branch": "; a branch goes to `else:` when no case holds",
+    }.get(kinds[0], "")
+    return kinds[0], (
+        f"{where} is a {kinds[0]} step, and only send and call steps take `on_error` (their "
+        f"connector can fail): remove it{hint}"
+    )
+
+
 def _unknown_key(loc: tuple[str | int, ...], where: str, root: type[BaseModel]) -> str:
     key = str(loc[-1])
     allowed = keys_at(loc[:-1], root)
@@ -296,7 +328,11 @@ def _step_kind_message(value: Any, where: str) -> tuple[DiagnosticCode, str]:
         return _C.STEP_KIND_CONFLICT, (
             f"{where} has both {both}: a step does one thing, so split it into {len(present)} steps"
         )
-    unknown = [k for k in value if k not in ("id", "name", "next", "with", "save_as", "on_timeout")]
+    unknown = [
+        k
+        for k in value
+        if k not in ("id", "name", "next", "with", "save_as", "on_timeout", "on_error")
+    ]
     for key in unknown:
         close = difflib.get_close_matches(str(key), STEP_KINDS, n=1, cutoff=0.6)
         if close:

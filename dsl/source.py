@@ -14,9 +14,11 @@ from typing import Any
 
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
-from ruamel.yaml.composer import ComposerError
+from ruamel.yaml.composer import Composer, ComposerError
 from ruamel.yaml.constructor import DuplicateKeyError
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.events import AliasEvent
+from ruamel.yaml.nodes import MappingNode, SequenceNode
 
 from dsl.codes import DiagnosticCode
 from dsl.diagnostics import Diagnostic
@@ -24,6 +26,20 @@ from dsl.errors import InputError
 
 Location = Sequence[str | int]
 
+# Aliases (``*name``) repeat an anchored value (``&name``) without copying it in the file,
+# so a few hundred bytes can stand for billions of values ("billion laughs"). A journey
+# or segment needs a few small ones at most (a shared ``params:`` block), so both are
+# bounded while the file is read, before anything walks the values.
+MAX_ALIASES = 100
+"""Most aliases (``*name``) one file may use."""
+MAX_ALIAS_VALUES = 10_000
+"""Most values (mappings, lists and scalars, counted after expansion) all aliases of
+one file may stand for together."""
+
+RECURSIVE_MESSAGE = (
+    "the YAML nests too deeply or an alias (*name) refers to a node that contains it: "
+    "write the value out instead of using the alias"
+)
 YAML_HINT = (
     "check the indentation, and put quotes around values that contain ': ' or ' #' or "
     "start with {, [, *, &, !, %, @ or `"
@@ -38,6 +54,66 @@ class SourceError(InputError):
     def __init__(self, diagnostic: Diagnostic) -> None:
         self.diagnostic = diagnostic
         super().__init__(diagnostic.render())
+
+
+class AliasError(Exception):
+    """An alias took the file over :data:`MAX_ALIASES` or :data:`MAX_ALIAS_VALUES`, or
+    refers to a node that contains it (``limit`` is then ``recursive``)."""
+
+    def __init__(self, alias: str, line: int, column: int, limit: str) -> None:
+        super().__init__(f"alias *{alias} at line {line + 1} goes over the {limit} limit")
+        self.alias = alias
+        self.line = line
+        self.column = column
+        self.limit = limit  # "aliases", "values" or "recursive"
+
+
+class _BoundedComposer(Composer):
+    """ruamel's composer, counting the aliases of a file and the values they stand for.
+
+    An alias returns the anchored node itself, so composing stays cheap whatever the
+    aliases expand to; the expanded size of every finished node is remembered, which
+    makes each alias cost one dictionary look-up. An alias to a node still being
+    composed (an alias inside its own anchor) would make the value infinite.
+    """
+
+    def __init__(self, loader: Any = None) -> None:
+        super().__init__(loader=loader)
+        self._sizes: dict[int, int] = {}
+        self._aliases = 0
+        self._alias_values = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.parser.check_event(AliasEvent):
+            event = self.parser.peek_event()
+            target = self.anchors.get(event.anchor)
+            if target is not None:
+                mark = event.start_mark
+                if id(target) not in self._sizes:  # not finished: the alias is inside it
+                    raise AliasError(str(event.anchor), mark.line, mark.column, "recursive")
+                self._aliases += 1
+                self._alias_values += self._sizes[id(target)]
+                limit = (
+                    "aliases"
+                    if self._aliases > MAX_ALIASES
+                    else "values"
+                    if self._alias_values > MAX_ALIAS_VALUES
+                    else None
+                )
+                if limit is not None:
+                    raise AliasError(str(event.anchor), mark.line, mark.column, limit)
+            return super().compose_node(parent, index)
+        node = super().compose_node(parent, index)
+        size = 1
+        if isinstance(node, SequenceNode):
+            size += sum(self._sizes.get(id(item), 1) for item in node.value)
+        elif isinstance(node, MappingNode):
+            size += sum(
+                self._sizes.get(id(key), 1) + self._sizes.get(id(value), 1)
+                for key, value in node.value
+            )
+        self._sizes[id(node)] = size
+        return node
 
 
 @dataclass(frozen=True)
@@ -79,9 +155,9 @@ class SourceDocument:
                 real_key = _real_key(node, element)
                 if (key and is_last) or node[real_key] is None:
                     # an empty value has no position of its own: show its key
-                    line, column = node.lc.key(real_key)
+                    line, column = _position(node, real_key, key=True)
                 else:
-                    line, column = node.lc.value(real_key)
+                    line, column = _position(node, real_key)
                 node = node[real_key]
                 walked.append(element)
             elif (
@@ -116,6 +192,18 @@ class SourceDocument:
             code=code,
             context=dict(context or {}),
         )
+
+
+def _position(node: CommentedMap, real_key: Any, *, key: bool = False) -> tuple[int, int]:
+    """Where a key (or its value) is written; a key a merge (``<<: *base``) brought in
+    is written in the anchored mapping, so it is shown at the ``<<`` of this one."""
+    if real_key in node.lc.data:
+        position: tuple[int, int] = node.lc.key(real_key) if key else node.lc.value(real_key)
+        return position
+    if "<<" in node.lc.data:
+        merge: tuple[int, int] = node.lc.key("<<")
+        return merge
+    return node.lc.line, node.lc.col
 
 
 def _has_key(node: CommentedMap, element: str | int) -> bool:
@@ -171,6 +259,7 @@ def _plain_key(key: Any) -> Any:
 def parse_yaml(text: str, file: str) -> SourceDocument:
     """Parse YAML text; raise :class:`SourceError` with a positioned message when it is not."""
     loader = YAML(typ="rt", pure=True)
+    loader.Composer = _BoundedComposer
     loader.allow_duplicate_keys = False
     try:
         tree = loader.load(text)
@@ -178,6 +267,8 @@ def parse_yaml(text: str, file: str) -> SourceDocument:
         if tagged is not None:
             raise SourceError(_tagged_error(tagged, file))
         return SourceDocument(file, text, tree)
+    except AliasError as error:
+        raise SourceError(_alias_error(error, file)) from None
     except MarkedYAMLError as error:
         raise SourceError(_marked_error(error, file)) from None
     except YAMLError as error:
@@ -187,8 +278,7 @@ def parse_yaml(text: str, file: str) -> SourceDocument:
     except RecursionError:
         raise SourceError(
             _plain_error(
-                "the YAML nests too deeply or an alias (*name) refers to a node that contains "
-                "it: write the value out instead of using the alias",
+                RECURSIVE_MESSAGE,
                 file,
                 DiagnosticCode.YAML_RECURSIVE,
             )
@@ -201,16 +291,25 @@ def parse_yaml(text: str, file: str) -> SourceDocument:
         ) from None
 
 
-def _first_tagged_value(node: Any, depth: int = 0) -> tuple[int, int, str] | None:
+def _first_tagged_value(
+    node: Any, depth: int = 0, seen: set[int] | None = None
+) -> tuple[int, int, str] | None:
     """The position and text of the first value YAML read as a tag (`!has(x)`), if any.
 
     A CEL condition such as ``!has(event.x)`` written without quotes is read by YAML as
     a tag with an empty value; the author needs to hear that, not "condition is empty".
+    A node reached again through an alias is not walked again.
     """
     if depth > 200:
         return None
+    seen = set() if seen is None else seen
+    if id(node) in seen:
+        return None
+    seen.add(id(node))
     if isinstance(node, CommentedMap):
-        items: list[tuple[Any, tuple[int, int]]] = [(v, node.lc.value(k)) for k, v in node.items()]
+        items: list[tuple[Any, tuple[int, int]]] = [
+            (v, _position(node, k)) for k, v in node.items()
+        ]
     elif isinstance(node, CommentedSeq):
         items = [(v, node.lc.item(i)) for i, v in enumerate(node)]
     else:
@@ -219,10 +318,45 @@ def _first_tagged_value(node: Any, depth: int = 0) -> tuple[int, int, str] | Non
         tag = getattr(getattr(value, "tag", None), "value", None)
         if isinstance(tag, str) and tag.startswith("!") and not tag.startswith("tag:yaml.org"):
             return line, column, tag
-        found = _first_tagged_value(value, depth + 1)
+        found = _first_tagged_value(value, depth + 1, seen)
         if found is not None:
             return found
     return None
+
+
+def _alias_error(error: AliasError, file: str) -> Diagnostic:
+    if error.limit == "recursive":
+        return Diagnostic(
+            file=file,
+            line=error.line + 1,
+            column=error.column + 1,
+            path="",
+            message=RECURSIVE_MESSAGE,
+            code=DiagnosticCode.YAML_RECURSIVE,
+            context={"alias": error.alias},
+        )
+    if error.limit == "aliases":
+        what = (
+            f"is alias number {MAX_ALIASES + 1} of the file: a journey or segment file may "
+            f"use at most {MAX_ALIASES} aliases (*name)"
+        )
+        maximum = MAX_ALIASES
+    else:
+        what = (
+            f"takes the file over {MAX_ALIAS_VALUES:,} values repeated by aliases: an alias "
+            "repeats everything its anchor holds, the aliases inside it included"
+        )
+        maximum = MAX_ALIAS_VALUES
+    return Diagnostic(
+        file=file,
+        line=error.line + 1,
+        column=error.column + 1,
+        path="",
+        message=f"the alias *{error.alias} {what}. Write the values out instead, or use "
+        "fewer aliases",
+        code=DiagnosticCode.YAML_ALIAS_LIMIT,
+        context={"alias": error.alias, "limit": error.limit, "max": str(maximum)},
+    )
 
 
 def _tagged_error(tagged: tuple[int, int, str], file: str) -> Diagnostic:

@@ -22,8 +22,9 @@ KEYS = [
     "reentry", "after", "exit_when", "goal", "within", "settings", "quiet_hours", "start",
     "end", "frequency_cap", "max", "per", "steps", "id", "next", "send", "channel",
     "template", "body", "subject", "params", "call", "with", "save_as", "wait", "until",
-    "weekdays", "wait_for", "timeout", "on_timeout", "branch", "else", "split", "experiment",
-    "variants", "weight", "holdout", "update_profile", "set", "unset", "exit", "reason",
+    "weekdays", "wait_for", "timeout", "on_timeout", "on_error", "branch", "else", "split",
+    "experiment", "variants", "weight", "holdout", "update_profile", "set", "unset", "exit",
+    "reason",
 ]  # fmt: skip
 SCALARS = st.one_of(
     st.none(),
