@@ -212,6 +212,22 @@ class ConnectorRegistry:
         """Channel names usable in ``send:`` steps."""
         return {channel for connector in self for channel in connector.channels}
 
+    def fallback_channels(self) -> set[str]:
+        """Channels whose messages would go to a fallback (``console``): nothing delivered.
+
+        The validator warns at such sends (:class:`dsl.catalog.FallbackAwareCatalog`); a
+        channel whose choice is ambiguous or misrouted is left to :meth:`for_channel`'s
+        own errors, at send time.
+        """
+        falling_back = set()
+        for channel in self.channels():
+            try:
+                if self.for_channel(channel).fallback:
+                    falling_back.add(channel)
+            except (ConnectorNotFoundError, ConnectorPluginError):
+                continue
+        return falling_back
+
     def actions(self) -> set[str]:
         """Actions usable in ``call:`` steps, as ``connector.action``."""
         return {f"{connector.name}.{action}" for connector in self for action in connector.actions}

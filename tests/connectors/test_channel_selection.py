@@ -7,6 +7,8 @@ dev`` keeps writing those messages to the console outbox.
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from connectors import ConnectorNotFoundError, ConnectorPluginError, ConnectorRegistry
@@ -77,3 +79,19 @@ def test_a_wrong_channel_variable_says_what_is_wrong(
     monkeypatch.setenv("CXFLOW_CHANNEL_EMAIL", "mastodon")
     with pytest.raises(ConnectorPluginError, match="mastodon provides social, not 'email'"):
         registry.for_channel("email")
+
+
+def test_channels_served_only_by_the_console_are_reported_for_the_validator(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name in list(os.environ):
+        if name.startswith(
+            ("CXFLOW_SMTP_", "CXFLOW_POSTMARK_", "CXFLOW_MASTODON_", "CXFLOW_CHANNEL_")
+        ):
+            monkeypatch.delenv(name)
+    registry = ConnectorRegistry(entry_points=False)
+    assert {"email", "sms", "push", "social"} <= registry.fallback_channels()
+    assert "webhook" not in registry.fallback_channels()
+    monkeypatch.setenv("CXFLOW_SMTP_HOST", "mail.example.com")
+    monkeypatch.setenv("CXFLOW_SMTP_FROM", "shop@example.com")
+    assert "email" not in ConnectorRegistry(entry_points=False).fallback_channels()
