@@ -3,15 +3,17 @@
 Workflow code must be deterministic: it only decides. Every read (profile,
 segments, local time) and every write (sends, calls, profile updates, run
 bookkeeping) is an activity, whose result Temporal records, so a replay after a
-crash or deploy takes exactly the same path. Exit events can arrive at any
-moment; every wait watches for them.
+crash or deploy takes exactly the same path. The activities are called through
+their stubs in :mod:`workflows.activities`, which the engine implements. Exit
+events can arrive at any moment; every wait watches for them.
 """
 
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -32,6 +34,7 @@ with workflow.unsafe.imports_passed_through():
         WaitForNode,
         WaitNode,
     )
+    from workflows.activities import PERMANENT_ERROR_TYPES, JourneyActivityStubs
     from workflows.models import (
         EVENT_SIGNAL,
         WORKFLOW_NAME,
@@ -49,7 +52,6 @@ with workflow.unsafe.imports_passed_through():
         RunState,
         RunStatus,
         SendInput,
-        SendOutcome,
     )
 
 # Activities run with these limits; permanent errors are not retried.
@@ -58,7 +60,7 @@ ACTIVITY_RETRY = RetryPolicy(
     backoff_coefficient=2.0,
     maximum_interval=timedelta(minutes=1),
     maximum_attempts=20,
-    non_retryable_error_types=["PermanentConnectorError", "TemplateError", "StoreError"],
+    non_retryable_error_types=list(PERMANENT_ERROR_TYPES),
 )
 ACTIVITY_TIMEOUT = timedelta(seconds=60)
 # Continue as new before the history grows large (Temporal warns at 10k events).
@@ -69,6 +71,9 @@ PATCH_FINISH_AFTER_HANDLERS = "finish-after-signal-handlers"
 # Run bookkeeping (started, each step, finished) as local activities: one marker event
 # each instead of an activity's three events and a workflow task (bench/: 2.4x history).
 PATCH_LOCAL_BOOKKEEPING = "local-bookkeeping"
+
+ArgT = TypeVar("ArgT")
+ResultT = TypeVar("ResultT")
 
 
 def workflow_id_for(journey_id: str, customer_id: str) -> str:
@@ -91,7 +96,8 @@ class JourneyWorkflow:
         self.state: RunState | None = None
         self.run_context: RunContext | None = None
         self.trigger: CustomerEvent | None = None
-        self.seen: set[str] = set()
+        # Message ids already handled, oldest first (a dict keeps insertion order).
+        self.seen: dict[str, None] = {}
         self.options_timeout: int | None = None
 
     # -- entry ------------------------------------------------------------------------------
@@ -106,9 +112,9 @@ class JourneyWorkflow:
         first_run = data.state is None
         state = data.state or RunState(step=journey.start, entered_at=workflow.now())
         self.state = state
-        self.seen.update(state.seen_message_ids)
         if data.trigger is not None:
-            self.seen.add(data.trigger.message_id)
+            self.seen[data.trigger.message_id] = None
+        self.seen.update(dict.fromkeys(state.seen_message_ids))
         entry_id = data.entry_id or info.run_id
         self.run_context = RunContext(
             workflow_id=info.workflow_id,
@@ -170,7 +176,7 @@ class JourneyWorkflow:
         """A customer event for this run: may end it, convert it, or end a wait_for."""
         if event.message_id in self.seen:
             return  # duplicate delivery: the same message id twice changes nothing
-        self.seen.add(event.message_id)
+        self.seen[event.message_id] = None
         journey = self.journey
         if journey is None:  # signal arrived before run() started: keep it for run()
             self.inbox.append(event)
@@ -188,8 +194,8 @@ class JourneyWorkflow:
             and self._holds(goal.when, event)
         ):
             self.state = state.model_copy(update={"converted": True})
-            await workflow.execute_activity(
-                "record_conversion",
+            await workflow.execute_activity_method(
+                JourneyActivityStubs.record_conversion,
                 ConversionInput(
                     run=self._context,
                     goal_event=event.name,
@@ -239,7 +245,7 @@ class JourneyWorkflow:
             return await self._split(node)
         if isinstance(node, UpdateProfileNode):
             await self._activity(
-                "update_profile",
+                JourneyActivityStubs.update_profile,
                 ProfileUpdateInput(
                     run=self._context, set=node.set, unset=node.unset, variables=self._variables()
                 ),
@@ -297,8 +303,8 @@ class JourneyWorkflow:
                 if self.exit_reason is not None:
                     return
         cap = journey.settings.frequency_cap
-        outcome = await self._activity(
-            "deliver",
+        outcome = await self._activity_or_none(
+            JourneyActivityStubs.deliver,
             SendInput(
                 run=self._context,
                 step_id=node.id,
@@ -312,15 +318,13 @@ class JourneyWorkflow:
                 variables=self._variables(),
                 frequency_cap=(cap.max, cap.per_seconds, cap.channels) if cap else None,
             ),
-            result_type=SendOutcome,
-            allow_failure=True,
         )
         if outcome is None:
             workflow.logger.warning("send %s failed after retries; the run goes on", node.id)
 
     async def _call(self, node: CallNode) -> None:
-        output = await self._activity(
-            "call_action",
+        output = await self._activity_or_none(
+            JourneyActivityStubs.call_action,
             CallInput(
                 run=self._context,
                 step_id=node.id,
@@ -330,8 +334,6 @@ class JourneyWorkflow:
                 inputs=node.inputs,
                 variables=self._variables(),
             ),
-            result_type=dict,
-            allow_failure=True,
         )
         if output is None:
             raise _RunFailedError(f"step {node.id}: {node.connector}.{node.action} failed")
@@ -347,13 +349,12 @@ class JourneyWorkflow:
 
     async def _split(self, node: SplitNode) -> str | None:
         name = await self._activity(
-            "assign_variant",
+            JourneyActivityStubs.assign_variant,
             AssignInput(
                 experiment=node.experiment,
                 customer_id=self._context.customer_id,
                 variants=[(v.name, v.weight) for v in node.variants],
             ),
-            result_type=str,
         )
         self.state = self._state.model_copy(
             update={"variants": {**self._state.variants, node.experiment: name}}
@@ -431,28 +432,24 @@ class JourneyWorkflow:
         settings = journey.settings
         customer_zone = self.customer.timezone if self.customer else None
         zone = customer_zone if settings.timezone == "customer" else settings.timezone
-        moment: datetime = await workflow.execute_local_activity(
-            "next_local_time",
+        return await workflow.execute_local_activity_method(
+            JourneyActivityStubs.next_local_time,
             LocalTimeInput(
                 now=workflow.now(),
                 timezone=zone,
                 fallback_timezone=settings.default_timezone,
                 **rule,
             ),
-            result_type=datetime,
             start_to_close_timeout=timedelta(seconds=10),
         )
-        return moment
 
     async def _load_customer(self) -> CustomerView:
-        result: CustomerView = await workflow.execute_activity(
-            "load_customer",
+        return await workflow.execute_activity_method(
+            JourneyActivityStubs.load_customer,
             self._context.customer_id,
-            result_type=CustomerView,
             start_to_close_timeout=self._timeout,
             retry_policy=ACTIVITY_RETRY,
         )
-        return result
 
     async def _record(
         self,
@@ -477,36 +474,45 @@ class JourneyWorkflow:
         )
         if workflow.patched(PATCH_LOCAL_BOOKKEEPING):
             # Idempotent store writes, so a local activity's at-least-once is enough.
-            await workflow.execute_local_activity(
-                "record_run",
+            await workflow.execute_local_activity_method(
+                JourneyActivityStubs.record_run,
                 record,
                 start_to_close_timeout=self._timeout,
                 retry_policy=ACTIVITY_RETRY,
             )
         else:
-            await workflow.execute_activity(
-                "record_run",
+            await workflow.execute_activity_method(
+                JourneyActivityStubs.record_run,
                 record,
                 start_to_close_timeout=self._timeout,
                 retry_policy=ACTIVITY_RETRY,
             )
 
     async def _activity(
-        self, name: str, arg: Any, *, result_type: Any = None, allow_failure: bool = False
-    ) -> Any:
+        self,
+        stub: Callable[[JourneyActivityStubs, ArgT], Awaitable[ResultT]],
+        arg: ArgT,
+    ) -> ResultT:
+        """Run a step's activity with the step limits; a failure after retries fails the run."""
+        return await workflow.execute_activity_method(
+            stub,
+            arg,
+            start_to_close_timeout=self._timeout,
+            schedule_to_close_timeout=timedelta(hours=1),
+            retry_policy=ACTIVITY_RETRY,
+        )
+
+    async def _activity_or_none(
+        self,
+        stub: Callable[[JourneyActivityStubs, ArgT], Awaitable[ResultT]],
+        arg: ArgT,
+    ) -> ResultT | None:
+        """As :meth:`_activity`, but None after the last retry: the step decides what then."""
         try:
-            return await workflow.execute_activity(
-                name,
-                arg,
-                result_type=result_type,
-                start_to_close_timeout=self._timeout,
-                schedule_to_close_timeout=timedelta(hours=1),
-                retry_policy=ACTIVITY_RETRY,
-            )
+            return await self._activity(stub, arg)
         except ActivityError as error:
-            if not allow_failure:
-                raise
-            workflow.logger.warning("activity %s failed: %s", name, error.cause or error)
+            cause = error.cause or error
+            workflow.logger.warning("activity %s failed: %s", error.activity_type, cause)
             return None
 
     def _history_is_long(self, limit: int) -> bool:
@@ -514,9 +520,11 @@ class JourneyWorkflow:
         return info.is_continue_as_new_suggested() or info.get_current_history_length() > limit
 
     def _continue_as_new(self, data: JourneyRunInput, step: str, entry_id: str) -> None:
-        state = self._state.model_copy(
-            update={"step": step, "seen_message_ids": sorted(self.seen)[-SEEN_IDS_KEPT:]}
-        )
+        # The most recent ids, oldest first: a duplicate comes soon after its original.
+        # Not behind a patch: replay matches a continue-as-new by its command type, not
+        # its input, and which ids a run has seen (what decides its path) is unchanged.
+        recent = list(self.seen)[-SEEN_IDS_KEPT:]
+        state = self._state.model_copy(update={"step": step, "seen_message_ids": recent})
         workflow.continue_as_new(
             JourneyRunInput(
                 journey=data.journey,

@@ -68,7 +68,10 @@ class RunState(Payload):
     saved: dict[str, JsonValue] = Field(default_factory=dict)
     visits: dict[str, int] = Field(default_factory=dict)
     entered_at: datetime
-    seen_message_ids: list[str] = Field(default_factory=list)
+    seen_message_ids: list[str] = Field(
+        default_factory=list,
+        description="Ids of the events already handled, oldest first: the most recent are kept.",
+    )
     converted: bool = False
     variants: dict[str, str] = Field(default_factory=dict)
     steps_taken: int = 0
@@ -201,3 +204,18 @@ class ScheduledEntryInput(Payload):
     """One tick of a scheduled journey: who to enter is read when the tick runs."""
 
     journey_id: str
+
+
+class SegmentRefreshInput(Payload):
+    """One refresh of time-dependent segments; ``page`` customers are read at a time."""
+
+    page: int = 200
+
+
+class SegmentRefreshResult(Payload):
+    """What one refresh did."""
+
+    customers: int
+    entered: int
+    left: int
+    started: list[str]

@@ -13,6 +13,7 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
+    from workflows.activities import JourneyActivityStubs
     from workflows.models import ScheduledEntryInput
 
 SCHEDULED_WORKFLOW_NAME = "ScheduledEntryWorkflow"
@@ -22,12 +23,10 @@ SCHEDULED_WORKFLOW_NAME = "ScheduledEntryWorkflow"
 class ScheduledEntryWorkflow:
     @workflow.run
     async def run(self, data: ScheduledEntryInput) -> int:
-        started: int = await workflow.execute_activity(
-            "enter_segment_members",
+        return await workflow.execute_activity_method(
+            JourneyActivityStubs.enter_segment_members,
             data,
-            result_type=int,
             start_to_close_timeout=timedelta(hours=1),
             heartbeat_timeout=timedelta(minutes=1),
             retry_policy=RetryPolicy(maximum_attempts=5),
         )
-        return started

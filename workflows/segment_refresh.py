@@ -15,37 +15,22 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
-    from workflows.models import Payload
+    from workflows.activities import REFRESH_ACTIVITY as REFRESH_ACTIVITY
+    from workflows.activities import SegmentActivityStubs
+    from workflows.models import SegmentRefreshInput as SegmentRefreshInput
+    from workflows.models import SegmentRefreshResult as SegmentRefreshResult
 
 SEGMENT_REFRESH_WORKFLOW_NAME = "SegmentRefreshWorkflow"
-REFRESH_ACTIVITY = "refresh_segments"
-
-
-class SegmentRefreshInput(Payload):
-    """One refresh; ``page`` customers are read at a time."""
-
-    page: int = 200
-
-
-class SegmentRefreshResult(Payload):
-    """What one refresh did."""
-
-    customers: int
-    entered: int
-    left: int
-    started: list[str]
 
 
 @workflow.defn(name=SEGMENT_REFRESH_WORKFLOW_NAME)
 class SegmentRefreshWorkflow:
     @workflow.run
     async def run(self, data: SegmentRefreshInput) -> SegmentRefreshResult:
-        result: SegmentRefreshResult = await workflow.execute_activity(
-            REFRESH_ACTIVITY,
+        return await workflow.execute_activity_method(
+            SegmentActivityStubs.refresh_segments,
             data,
-            result_type=SegmentRefreshResult,
             start_to_close_timeout=timedelta(hours=2),
             heartbeat_timeout=timedelta(minutes=2),
             retry_policy=RetryPolicy(maximum_attempts=5),
         )
-        return result

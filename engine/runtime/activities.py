@@ -32,6 +32,7 @@ from engine.runtime.rendering import links_for, render, render_values
 from engine.segments.evaluation import SegmentEngine
 from engine.settings import Settings
 from engine.store import ConversionRecord, RunRecord, Store
+from workflows.activities import PERMANENT_CONNECTOR_ERROR, JourneyActivityStubs
 from workflows.models import (
     AssignInput,
     CallInput,
@@ -49,12 +50,17 @@ DONE = ("sent", "skipped")
 log = logging.getLogger("cxflow.activities")
 
 
-def permanent(message: str, kind: str = "PermanentConnectorError") -> ApplicationError:
-    """An error Temporal must not retry: the input or the configuration is wrong."""
+def permanent(message: str, kind: str = PERMANENT_CONNECTOR_ERROR) -> ApplicationError:
+    """An error Temporal must not retry: the input or the configuration is wrong.
+
+    ``kind`` is the error's type as the workflow sees it: one of the constants of
+    :mod:`workflows.activities`, whose ``PERMANENT_ERROR_TYPES`` the workflows' retry
+    policies list, so they name the same errors the activities raise.
+    """
     return ApplicationError(message, type=kind, non_retryable=True)
 
 
-class JourneyActivities:
+class JourneyActivities(JourneyActivityStubs):
     """Activities bound to one store, connector registry, settings and event router.
 
     The router (built once, by :mod:`engine.composition`) starts the journeys that a

@@ -10,10 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
-from rich.markup import escape
 from temporalio import activity
 from temporalio.client import (
     Client,
@@ -29,11 +27,10 @@ from temporalio.client import (
 )
 from temporalio.service import RPCError, RPCStatusCode
 
-from dsl.segment_loader import find_segment_folder, load_segment_file, segment_files
 from dsl.segment_models import CompiledSegment
 from engine.ingest.router import EventRouter
 from engine.segments.evaluation import RefreshProgress, refresh_segments
-from engine.store import Store
+from workflows.activities import SegmentActivityStubs
 from workflows.segment_refresh import (
     REFRESH_ACTIVITY,
     SegmentRefreshInput,
@@ -82,7 +79,7 @@ async def sync_segment_refresh(
     return REFRESH_SCHEDULE_ID
 
 
-class SegmentActivities:
+class SegmentActivities(SegmentActivityStubs):
     """The refresh activity; the worker registers it beside the journey activities.
 
     It recomputes through the process's one router (its segment engine, and the
@@ -110,22 +107,3 @@ class SegmentActivities:
         return SegmentRefreshResult(
             customers=done.customers, entered=done.entered, left=done.left, started=done.started
         )
-
-
-def deploy_segments_beside(
-    store: Store, journey_files: list[Path], say: Callable[[str], None]
-) -> list[CompiledSegment]:
-    """`cxflow dev`: deploy the ``segments/`` folder beside the journeys; report bad files."""
-    folder = find_segment_folder(journey_files[0]) if journey_files else None
-    if folder is None:
-        return []
-    deployed = []
-    for result in (load_segment_file(path) for path in segment_files([folder])):
-        if result.compiled is None:
-            for diagnostic in result.diagnostics:
-                say(f"[red]{escape(diagnostic.render())}[/]")
-            say(f"[yellow]not deployed[/] {escape(result.file)}: fix the errors above")
-            continue
-        store.deploy_segment(result.compiled, source=result.file)
-        deployed.append(result.compiled)
-    return deployed
