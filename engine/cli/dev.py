@@ -15,20 +15,24 @@ import os
 import secrets
 import signal
 from collections.abc import Callable
-from datetime import timedelta
 from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.markup import escape
 
 from connectors.registry import default_registry
 from connectors.sandbox.shopify import ShopifySandbox
 from dsl.compiled import CompiledJourney, EventTriggerSpec
-from dsl.loader import LoadResult, load_file
 from engine.api.server import EmbeddedApiServer
+from engine.cli.context import open_store
+from engine.cli.inputs import journey_files
+from engine.cli.output import out, print_diagnostics
 from engine.composition import Runtime
 from engine.errors import DevServerError
+from engine.runtime import deployment
 from engine.runtime.devserver import TemporalDevServer, port_is_free
-from engine.runtime.schedules import sync_schedules
 from engine.runtime.temporal import connect
-from engine.segments.refresh import deploy_segments_beside, sync_segment_refresh
 from engine.settings import Settings
 from engine.store import Store
 
@@ -80,15 +84,49 @@ def dev_write_key(store: Store, data_dir: Path) -> str:
     return key
 
 
+def dev(
+    journeys: Annotated[Path, typer.Option(help="Folder of journeys to deploy.")] = Path(
+        "journeys"
+    ),
+    data_dir: Annotated[
+        Path, typer.Option(help="Where the embedded default keeps its state.")
+    ] = Path(".cxflow"),
+    port: Annotated[int, typer.Option(help="Temporal gRPC port.")] = 7233,
+    ui_port: Annotated[int, typer.Option(help="Temporal UI port (0 disables the UI).")] = 8233,
+    api_port: Annotated[
+        int, typer.Option(help="Event API port on 127.0.0.1 (0 runs without the API).")
+    ] = 8000,
+    run_for: Annotated[
+        float | None,
+        typer.Option(help="Stop after this many seconds (for smoke tests); default: until Ctrl-C."),
+    ] = None,
+) -> None:
+    """Run the embedded default: Temporal dev server and UI, SQLite store, worker, event API,
+    journeys."""
+    files = journey_files([journeys]) if journeys.exists() else []
+    asyncio.run(
+        run_dev(
+            files,
+            data_dir,
+            port,
+            ui_port or None,
+            api_port or None,
+            run_for,
+            out.print,
+            print_diagnostics,
+        )
+    )
+
+
 async def run_dev(
-    journey_files: list[Path],
+    files: list[Path],
     data_dir: Path,
     port: int,
     ui_port: int | None,
     api_port: int | None,
     run_for: float | None,
     say: Callable[[str], None],
-    report: Callable[[LoadResult], None],
+    report: deployment.Report,
 ) -> None:
     """Start everything, deploy the journeys, run until SIGINT/SIGTERM (or ``run_for``)."""
     if api_port is not None and not port_is_free("127.0.0.1", api_port):
@@ -107,73 +145,78 @@ async def run_dev(
         os.environ["CXFLOW_SHOP_ACCESS_TOKEN"] = sandbox.access_token
     settings = dev_settings(data_dir, port)
     registry = default_registry()
-    store = Store.open(settings.database_url)
-    segments = deploy_segments_beside(store, journey_files, say)
-    results = [load_file(path, catalog=registry) for path in journey_files]
-    for result in results:
-        if result.compiled is not None:
-            store.deploy_journey(result.compiled, source=result.file)
-        elif all("no installed connector" in d.message for d in result.errors):
-            missing = sorted({d.message.split("'")[1] for d in result.errors})
+    with open_store(settings) as store:
+        checked = deployment.check(files, deployment.segment_files_beside(files), registry)
+        deployed = deployment.deploy(store, checked, report, partial=True)
+        _say_not_deployed(say, deployed)
+        server = TemporalDevServer(data_dir=data_dir, port=port, ui_port=ui_port)
+        server.start()
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+        try:
+            client = await connect(settings)
+            runtime = Runtime(settings, store, client, registry)
+            worker = runtime.worker()
+            api = None
+            if api_port is not None:
+                dev_write_key(store, data_dir)
+                api = EmbeddedApiServer(runtime.api(), port=api_port)
+            async with worker, contextlib.AsyncExitStack() as stack:
+                if api is not None:
+                    await stack.enter_async_context(api)
+                schedules = await deployment.sync(
+                    client, settings, journeys=deployed.journeys, segments=store.active_segments()
+                )
+                say(f"[bold]cxflow dev[/] is running (state in {data_dir}/)")
+                say(f"  Temporal server  {server.address}")
+                if server.ui_url:
+                    say(f"  Temporal UI      {server.ui_url}")
+                say(f"  store            {settings.database_url}")
+                if api is not None:
+                    say(f"  event API        {api.url}  (OpenAPI docs: {api.url}/docs)")
+                say(f"  outbox           {os.environ['CXFLOW_CONSOLE_OUTBOX']}")
+                if sandbox is not None:
+                    say(
+                        f"  shop sandbox     {sandbox.url} (Shopify Admin API subset; set "
+                        "CXFLOW_SHOP_STORE_URL for a real store)"
+                    )
+                journeys = deployed.journeys
+                say(f"  journeys         {len(journeys)} deployed of {len(checked.journeys)}")
+                for compiled in journeys:
+                    say(f"    {compiled.id} {compiled.version} ({compiled.trigger.kind} trigger)")
+                for schedule_id in schedules.journeys:
+                    say(f"  schedule         {schedule_id}")
+                segments = ", ".join(s.id for s in deployed.segments)
+                say(f"  segments         {len(deployed.segments)} deployed: {segments}")
+                if schedules.segment_refresh:
+                    say(
+                        f"  schedule         {schedules.segment_refresh} (time-dependent "
+                        f"segments, every {schedules.every})"
+                    )
+                _say_how_to_send(
+                    say, journeys, server.address, settings.database_url, api, data_dir
+                )
+                say("Press Ctrl-C to stop.")
+                await _wait(stop, server, run_for, data_dir)
+        finally:
+            server.stop()
+            if sandbox is not None:
+                sandbox.stop()
+            say("cxflow dev stopped")
+
+
+def _say_not_deployed(say: Callable[[str], None], deployed: deployment.Deployment) -> None:
+    for refused in deployed.refused:
+        if refused.needs:
+            needs = ", ".join(refused.needs)
             say(
-                f"[yellow]not deployed[/] {result.file}: needs {', '.join(missing)}, which no "
+                f"[yellow]not deployed[/] {escape(refused.file)}: needs {needs}, which no "
                 "installed connector provides (see `cxflow connectors list`)"
             )
-        else:
-            report(result)
-    server = TemporalDevServer(data_dir=data_dir, port=port, ui_port=ui_port)
-    server.start()
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
-    try:
-        client = await connect(settings)
-        runtime = Runtime(settings, store, client, registry)
-        worker = runtime.worker()
-        api = None
-        if api_port is not None:
-            dev_write_key(store, data_dir)
-            api = EmbeddedApiServer(runtime.api(), port=api_port)
-        async with worker, contextlib.AsyncExitStack() as stack:
-            if api is not None:
-                await stack.enter_async_context(api)
-            deployed = [r.compiled for r in results if r.compiled]
-            schedules = await sync_schedules(client, deployed, settings.task_queue)
-            every = timedelta(seconds=settings.segment_refresh_seconds)
-            refresh = await sync_segment_refresh(
-                client, store.active_segments(), settings.task_queue, every
-            )
-            say(f"[bold]cxflow dev[/] is running (state in {data_dir}/)")
-            say(f"  Temporal server  {server.address}")
-            if server.ui_url:
-                say(f"  Temporal UI      {server.ui_url}")
-            say(f"  store            {settings.database_url}")
-            if api is not None:
-                say(f"  event API        {api.url}  (OpenAPI docs: {api.url}/docs)")
-            say(f"  outbox           {os.environ['CXFLOW_CONSOLE_OUTBOX']}")
-            if sandbox is not None:
-                say(
-                    f"  shop sandbox     {sandbox.url} (Shopify Admin API subset; set "
-                    "CXFLOW_SHOP_STORE_URL for a real store)"
-                )
-            say(f"  journeys         {len(deployed)} deployed of {len(results)}")
-            for compiled in deployed:
-                say(f"    {compiled.id} {compiled.version} ({compiled.trigger.kind} trigger)")
-            for schedule_id in schedules:
-                say(f"  schedule         {schedule_id}")
-            say(f"  segments         {len(segments)} deployed: {', '.join(s.id for s in segments)}")
-            if refresh:
-                say(f"  schedule         {refresh} (time-dependent segments, every {every})")
-            _say_how_to_send(say, deployed, server.address, settings.database_url, api, data_dir)
-            say("Press Ctrl-C to stop.")
-            await _wait(stop, server, run_for, data_dir)
-    finally:
-        server.stop()
-        store.dispose()
-        if sandbox is not None:
-            sandbox.stop()
-        say("cxflow dev stopped")
+        elif refused.kind == "segment":
+            say(f"[yellow]not deployed[/] {escape(refused.file)}: fix the errors above")
 
 
 def _say_how_to_send(

@@ -5,22 +5,17 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-from datetime import timedelta
+from datetime import UTC, datetime
+from io import StringIO
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
 from rich.table import Table
+from ruamel.yaml import YAML
 
-from dsl.diagnostics import Severity
-from dsl.segment_loader import (
-    SegmentLoadResult,
-    is_segment_path,
-    load_segment_file,
-    segment_files,
-    segment_json_schema_text,
-)
+from dsl.segment_loader import SegmentLoadResult, load_segment_file, segment_json_schema_text
 from dsl.segment_models import (
     CONDITION_KINDS,
     CompiledSegment,
@@ -28,7 +23,20 @@ from dsl.segment_models import (
     dump_segment,
     walk,
 )
-from engine.cli.runtime import RuntimeProblemError, _client, err, open_store, out
+from engine.cli.context import engine_runtime, open_store
+from engine.cli.inputs import segment_paths
+from engine.cli.output import (
+    OutputOption,
+    err,
+    out,
+    print_diagnostics,
+    print_schedules,
+    print_stored,
+    write_output,
+)
+from engine.errors import CommandError
+from engine.runtime import deployment
+from engine.segments.evaluation import RefreshProgress, evaluate, refresh_segments
 from engine.settings import Settings
 from engine.store import Store
 
@@ -41,25 +49,9 @@ PathsArgument = Annotated[
 ]
 
 
-def print_segment_diagnostics(result: SegmentLoadResult) -> None:
-    from engine.cli.main import _excerpt
-
-    for diagnostic in result.diagnostics:
-        colour = "red" if diagnostic.severity is Severity.ERROR else "yellow"
-        err.print(f"[{colour}]{escape(diagnostic.render())}[/]")
-        excerpt = _excerpt(diagnostic)
-        if excerpt:
-            err.print(excerpt)
-
-
 def load_segments(paths: list[Path]) -> list[SegmentLoadResult]:
     """Every segment file named (folders expanded), loaded; duplicates of an id are errors."""
-    files = segment_files(paths)
-    if not files:
-        raise RuntimeProblemError(
-            f"{', '.join(str(p) for p in paths)} holds no .yaml segment files"
-        )
-    return [load_segment_file(path) for path in files]
+    return [load_segment_file(path) for path in segment_paths(paths)]
 
 
 def describe_dependencies(segment: CompiledSegment) -> str:
@@ -93,7 +85,7 @@ def validate(
         sys.stdout.write(json.dumps(report, indent=2) + "\n")
     else:
         for result in results:
-            print_segment_diagnostics(result)
+            print_diagnostics(result.diagnostics)
             if result.compiled:
                 compiled = result.compiled
                 out.print(
@@ -109,50 +101,6 @@ def validate(
         raise typer.Exit(1)
 
 
-def checked_segments(paths: list[Path]) -> list[tuple[CompiledSegment, str]]:
-    """The compiled segments of ``paths``, or exit 1 after printing every problem."""
-    results = load_segments(paths)
-    for result in results:
-        print_segment_diagnostics(result)
-    failed = [r for r in results if r.compiled is None]
-    if failed:
-        err.print(f"[red]{len(failed)} segment file(s) have errors: nothing was deployed[/]")
-        raise typer.Exit(1)
-    return [(r.compiled, r.file) for r in results if r.compiled is not None]
-
-
-def deploy_checked(store: Store, segments: list[tuple[CompiledSegment, str]]) -> None:
-    """Store the segments and print what changed."""
-    for compiled, source in segments:
-        changed = store.deploy_segment(compiled, source=source)
-        out.print(
-            f"{'deployed' if changed else 'unchanged'} segment {compiled.id} {compiled.version}"
-        )
-
-
-def sync_refresh(settings: Settings, store: Store) -> None:
-    """Create, update or delete the refresh Schedule for the deployed segments."""
-    schedule = asyncio.run(_sync_refresh(settings, store.active_segments()))
-    if schedule:
-        every = timedelta(seconds=settings.segment_refresh_seconds)
-        out.print(f"scheduled {schedule} every {every}")
-
-
-async def _sync_refresh(settings: Settings, segments: list[CompiledSegment]) -> str | None:
-    from engine.segments.refresh import sync_segment_refresh
-
-    try:
-        client = await _client(settings)
-    except RuntimeProblemError:
-        raise RuntimeProblemError(
-            f"the segments are deployed, but their refresh schedule is not: Temporal at "
-            f"{settings.temporal_address} is not reachable. Run `cxflow segments deploy` "
-            "again once it is"
-        ) from None
-    every = timedelta(seconds=settings.segment_refresh_seconds)
-    return await sync_segment_refresh(client, segments, settings.task_queue, every)
-
-
 @segments_app.command("deploy")
 def deploy(paths: PathsArgument) -> None:
     """Validate segments and deploy them; nothing is deployed if any file has an error.
@@ -161,28 +109,21 @@ def deploy(paths: PathsArgument) -> None:
     Segments that depend on time get the refresh Schedule `segments:refresh`.
     """
     settings = Settings.from_env()
-    segments = checked_segments(paths)
-    store = open_store(settings)
-    try:
-        deploy_checked(store, segments)
-        sync_refresh(settings, store)
-    finally:
-        store.dispose()
-
-
-def split_segment_paths(paths: list[Path]) -> tuple[list[Path], list[Path]]:
-    """(segment paths, other paths): `cxflow deploy journeys/ segments/` takes both."""
-    return [p for p in paths if is_segment_path(p)], [p for p in paths if not is_segment_path(p)]
+    checked = deployment.check([], segment_paths(paths))
+    deployment.refuse_invalid(checked, print_diagnostics)
+    with open_store(settings) as store:
+        print_stored(deployment.deploy(store, checked, print_diagnostics))
+        schedules = asyncio.run(
+            deployment.sync_deployed(settings, store, journeys=False, segments=True)
+        )
+    print_schedules(schedules)
 
 
 @segments_app.command("list")
 def list_segments() -> None:
     """Every deployed segment: version, members now, what it depends on."""
-    store = open_store(Settings.from_env())
-    try:
+    with open_store(Settings.from_env()) as store:
         summaries = store.segment_summaries()
-    finally:
-        store.dispose()
     if not summaries:
         out.print("no segments deployed: `cxflow segments deploy segments/`")
         return
@@ -208,21 +149,20 @@ def show(
     members: Annotated[int, typer.Option(help="How many member ids to list.")] = 20,
 ) -> None:
     """A deployed segment: its definition, members and latest entries and exits."""
-    store = open_store(Settings.from_env())
-    try:
-        summary = next((s for s in store.segment_summaries() if s.segment.id == segment_id), None)
+    with open_store(Settings.from_env()) as store:
+        summaries = store.segment_summaries()
+        summary = next((s for s in summaries if s.segment.id == segment_id), None)
         if summary is None:
-            known = ", ".join(s.segment.id for s in store.segment_summaries()) or "none"
-            raise RuntimeProblemError(
+            known = ", ".join(s.segment.id for s in summaries) or "none"
+            raise CommandError(
                 f"no segment {segment_id!r} is deployed (deployed: {known}): deploy it with "
-                "`cxflow segments deploy segments/`"
+                "`cxflow segments deploy segments/`",
+                code="segment_not_deployed",
             )
         segment = summary.segment
         ids = store.segment_members(segment_id)
         changes = store.segment_changes(segment=segment_id, limit=10)
         values = _customer_values(store, segment, customer) if customer else None
-    finally:
-        store.dispose()
     out.print(f"[bold]{escape(segment.id)}[/] {segment.version}: {escape(segment.name)}")
     if segment.description:
         out.print(escape(segment.description))
@@ -247,8 +187,6 @@ def show(
 
 
 def _customer_values(store: Store, segment: CompiledSegment, customer: str) -> list[str]:
-    from engine.segments.evaluation import evaluate
-
     record = store.get_customer(customer)
     traits: dict[str, Any] = record.traits if record else {}
     specs = segment.aggregates()
@@ -260,8 +198,6 @@ def _customer_values(store: Store, segment: CompiledSegment, customer: str) -> l
             window = f" in the last {node.within}" if node.within else ""
             what = spec.event if spec.property is None else f"{spec.property} of {spec.event}"
             lines.append(f"{spec.function} {what}{window}: {values.get(spec)}")
-    from datetime import UTC, datetime
-
     inside = evaluate(segment.match, traits, values, datetime.now(UTC))
     stored = record is not None and segment.id in record.segments
     lines.append(f"matches now: {'yes' if inside else 'no'}; member: {'yes' if stored else 'no'}")
@@ -279,10 +215,6 @@ def _ordered(value: Any) -> Any:
 
 
 def _yaml(value: Any) -> str:
-    from io import StringIO
-
-    from ruamel.yaml import YAML
-
     dumper = YAML(typ="rt", pure=True)
     dumper.default_flow_style = False
     stream = StringIO()
@@ -293,37 +225,19 @@ def _yaml(value: Any) -> str:
 @segments_app.command("refresh")
 def refresh() -> None:
     """Recompute the time-dependent segments for every customer now (the Schedule's job)."""
-    settings = Settings.from_env()
-    store = open_store(settings)
-    try:
-        done = asyncio.run(_refresh(settings, store))
-    finally:
-        store.dispose()
+    done = asyncio.run(_refresh(Settings.from_env()))
     out.print(
         f"refreshed {done.customers} customer(s): {done.entered} entered, {done.left} left, "
         f"{len(done.started)} journey run(s) started"
     )
 
 
-async def _refresh(settings: Settings, store: Store) -> Any:
-    from engine.composition import Runtime
-    from engine.segments.evaluation import refresh_segments
-
-    client = await _client(settings)
-    runtime = Runtime(settings, store, client)
-    return await refresh_segments(runtime.router.segments, runtime.router.segments_entered)
+async def _refresh(settings: Settings) -> RefreshProgress:
+    async with engine_runtime(settings) as runtime:
+        return await refresh_segments(runtime.router.segments, runtime.router.segments_entered)
 
 
 @segments_app.command("schema")
-def schema(
-    output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="Write to this file instead of stdout.")
-    ] = None,
-) -> None:
+def schema(output: OutputOption = None) -> None:
     """Print the JSON Schema of segment files (for editors' YAML language server)."""
-    text = segment_json_schema_text()
-    if output is None:
-        sys.stdout.write(text)
-        return
-    output.write_text(text, encoding="utf-8")
-    err.print(f"wrote {escape(str(output))}")
+    write_output(segment_json_schema_text(), output)

@@ -194,7 +194,7 @@ class Intake:
             if tracks:
                 events = [_event(call, received) for call in tracks]
                 records = [_record(event, received) for event in events]
-                stored = await asyncio.to_thread(self.store.record_events, records)
+                stored = await asyncio.to_thread(self.store.events.record_many, records)
                 new += [event for event, is_new in zip(events, stored, strict=True) if is_new]
                 index += len(tracks)
                 continue
@@ -202,7 +202,7 @@ class Intake:
             assert isinstance(call, IdentifyCall)
             event = _event(call, received)
             if await asyncio.to_thread(
-                self.store.record_identify,
+                self.store.events.record_identify,
                 _record(event, received),
                 dict(call.traits),
                 _timezone(call),
@@ -233,7 +233,7 @@ class Intake:
     async def _failed(self, event: CustomerEvent, error: Exception) -> None:
         reason = describe(error)
         failure = await asyncio.to_thread(
-            self.store.route_failed, event.message_id, reason, self.retries.delays()
+            self.store.events.route_failed, event.message_id, reason, self.retries.delays()
         )
         if failure.parked:
             log.error(
@@ -271,7 +271,7 @@ class Intake:
     async def stored_event(
         self, customer_id: str, name: str, message_id: str
     ) -> StoredEvent | None:
-        records = await asyncio.to_thread(self.store.events_for, customer_id, name, 100)
+        records = await asyncio.to_thread(self.store.events.for_customer, customer_id, name, 100)
         record = next((r for r in records if r.message_id == message_id), None)
         if record is None:
             return None
@@ -299,7 +299,7 @@ class Intake:
 
         :raises _OutageError: Temporal or the store went down meanwhile.
         """
-        pending = await asyncio.to_thread(self.store.unrouted_events, limit, received_before)
+        pending = await asyncio.to_thread(self.store.events.unrouted, limit, received_before)
         for record in pending:
             await self._route(
                 CustomerEvent(

@@ -114,7 +114,7 @@ class EventRouter:
         if change.entered:
             result.started += await self.segments_entered(event.customer_id, change.entered)
         failpoint("router.before_mark_routed")
-        await asyncio.to_thread(self.store.mark_routed, event.message_id)
+        await asyncio.to_thread(self.store.events.mark_routed, event.message_id)
         return result
 
     async def enter(

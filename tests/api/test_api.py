@@ -324,7 +324,7 @@ async def test_internal_errors_answer_500_without_details(
         raise RuntimeError("database password is hunter2")
 
     key = engine.store.create_write_key("test")
-    monkeypatch.setattr(engine.store, "record_events", broken)  # the store fails mid-request
+    monkeypatch.setattr(engine.store.events, "record_many", broken)  # the store fails mid-request
     async with (
         serve(create_app(engine.intake)) as url,
         httpx.AsyncClient() as client,

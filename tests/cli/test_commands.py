@@ -50,6 +50,8 @@ def test_validate_json_is_machine_readable(
             "path": "steps",
             "message": "the journey has no steps: add at least one, e.g. "
             "`steps: [ {id: done, exit: {}} ]`",
+            "code": "list_too_short",
+            "context": {},
             "severity": "error",
         }
     ]

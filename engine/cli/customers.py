@@ -1,7 +1,8 @@
-"""`cxflow customers consent`: see and change a customer's consent per channel."""
+"""`cxflow customers consent|erase`: a customer's consent per channel, and erasure."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated
 
 import typer
@@ -9,16 +10,22 @@ from rich.markup import escape
 from rich.table import Table
 
 from connectors.registry import default_registry
-from engine.cli.runtime import open_store, out
+from engine.cli.context import open_store
+from engine.cli.output import out
 from engine.errors import ConsentError
 from engine.privacy.consent import ALL_CHANNELS, check_channel, decide, parse_policy, policy_for
+from engine.privacy.erasure import ErasureReport, erase_customer
+from engine.runtime.temporal import connect
 from engine.settings import Settings
+
+customers_app = typer.Typer(help="Customers: their data and privacy.", no_args_is_help=True)
 
 
 class ConsentUsageError(typer.BadParameter):
-    """A channel or flag combination the command cannot use."""
+    """A channel or flag combination the command cannot use (click reports it, exit 2)."""
 
 
+@customers_app.command("consent")
 def customers_consent(
     customer: Annotated[str, typer.Argument(help="The customer id (userId).")],
     channel: Annotated[
@@ -50,8 +57,7 @@ def customers_consent(
             target = ALL_CHANNELS if channel.strip().lower() == "all" else check_channel(channel)
         except ConsentError as error:
             raise ConsentUsageError(str(error)) from None
-    store = open_store(settings)
-    try:
+    with open_store(settings) as store:
         if target is not None and subscribed is not None:
             changed = store.set_consent(customer, target, subscribed, "cli")
             what = "every channel" if target == ALL_CHANNELS else target
@@ -60,8 +66,6 @@ def customers_consent(
             out.print(f"{escape(customer)} {state} {escape(what)}{note}")
             return
         records = store.consents(customer)
-    finally:
-        store.dispose()
     policies = parse_policy(settings.consent_policy)
     channels = sorted(
         {*default_registry().channels(), *(r.channel for r in records)} - {ALL_CHANNELS}
@@ -78,3 +82,38 @@ def customers_consent(
             since = record.updated_at.isoformat(timespec="seconds")
         table.add_row(name, decision.policy, "yes" if decision.allowed else "no", decided, since)
     out.print(table)
+
+
+@customers_app.command("erase")
+def customers_erase(
+    customer: Annotated[str, typer.Argument(help="The customer id (userId) to erase.")],
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Erase a customer's personal data everywhere, running journeys included.
+
+    Running journeys are terminated and their Temporal histories deleted; the
+    profile, events and segment memberships are deleted; journey and experiment
+    figures keep the runs under a random pseudonym. It cannot be undone.
+    """
+    if not yes and not typer.confirm(
+        f"Erase every trace of customer {customer!r}? This cannot be undone", err=True
+    ):
+        raise typer.Exit(1)
+    report = asyncio.run(_erase(Settings.from_env(), customer))
+    for workflow_id in report.terminated:
+        out.print(f"terminated {escape(workflow_id)}")
+    out.print(
+        f"deleting {report.histories_deleted} workflow histories "
+        "(Temporal finishes in the background, usually within a minute)"
+    )
+    for table, count in report.store.deleted.items():
+        out.print(f"deleted {count} {table} row(s)")
+    for table, count in report.store.pseudonymised.items():
+        out.print(f"kept {count} {table} row(s) as {report.store.pseudonym}")
+    out.print(f"erased {escape(customer)}")
+
+
+async def _erase(settings: Settings, customer: str) -> ErasureReport:
+    # The store and Temporal only: a connector plugin that fails to load must not block erasure.
+    with open_store(settings) as store:
+        return await erase_customer(await connect(settings), store, customer)

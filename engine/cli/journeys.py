@@ -1,0 +1,233 @@
+"""Journey commands: `validate`, `compile`, `graph`, `schema`, `deploy`, `start`,
+`send-event` and `journeys list`."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from connectors.registry import default_registry
+from dsl.diagnostics import Severity
+from dsl.loader import LoadResult, load_file
+from dsl.mermaid import to_mermaid
+from dsl.schema import journey_json_schema_text
+from engine.cli.context import engine_runtime, open_store
+from engine.cli.inputs import journey_files, json_object, segment_paths, split_segment_paths
+from engine.cli.output import (
+    OutputOption,
+    err,
+    out,
+    print_diagnostics,
+    print_schedules,
+    print_stored,
+    write_output,
+)
+from engine.ingest.router import RouteResult
+from engine.runtime import deployment
+from engine.settings import Settings
+from workflows.models import CustomerEvent
+
+journeys_app = typer.Typer(help="Deployed journeys.", no_args_is_help=True)
+
+
+def validate(
+    paths: Annotated[list[Path], typer.Argument(help="Journey files or folders of journeys.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print results as JSON.")] = False,
+    templates: Annotated[
+        bool, typer.Option(help="Check the templates that send steps name.")
+    ] = True,
+    strict_connectors: Annotated[
+        bool,
+        typer.Option(help="Channels and actions no installed connector provides are errors."),
+    ] = False,
+    deployed: Annotated[
+        bool,
+        typer.Option(
+            "--deployed",
+            help="Also compare with the active versions in the store (CXFLOW_DATABASE_URL): "
+            "warns where a running experiment's split would change.",
+        ),
+    ] = False,
+) -> None:
+    """Check journey files and report every problem with its line and column."""
+    severity = Severity.ERROR if strict_connectors else Severity.WARNING
+    catalog = default_registry()
+    results = [
+        load_file(path, templates=templates, catalog=catalog, missing_connectors=severity)
+        for path in journey_files(paths)
+    ]
+    if deployed:
+        with open_store(Settings.from_env()) as store:
+            deployment.add_experiment_warnings(results, store)
+    if as_json:
+        report = [
+            {
+                "file": r.file,
+                "ok": r.ok,
+                "journey": r.compiled.id if r.compiled else None,
+                "version": r.compiled.version if r.compiled else None,
+                "diagnostics": [d.model_dump(mode="json") for d in r.diagnostics],
+            }
+            for r in results
+        ]
+        sys.stdout.write(json.dumps(report, indent=2) + "\n")
+    else:
+        for result in results:
+            print_diagnostics(result.diagnostics)
+            if result.compiled:
+                out.print(
+                    f"[green]ok[/] {escape(result.file)}: journey {result.compiled.id} "
+                    f"{result.compiled.version} ({len(result.compiled.steps)} steps)"
+                )
+        failed = [r for r in results if not r.ok]
+        errors = sum(len(r.errors) for r in results)
+        warnings = sum(len(r.warnings) for r in results)
+        summary = f"{len(results)} journey file(s): {len(results) - len(failed)} valid"
+        if failed:
+            summary += f", {len(failed)} with errors ({errors} errors)"
+        if warnings:
+            summary += f", {warnings} warning(s)"
+        (err if failed else out).print(summary)
+    if any(not r.ok for r in results):
+        raise typer.Exit(1)
+
+
+def _compiled_or_exit(file: Path) -> LoadResult:
+    result = load_file(file)
+    if result.compiled is None:
+        print_diagnostics(result.diagnostics)
+        err.print(f"[red]{escape(str(file))} has errors: nothing was compiled[/]")
+        raise typer.Exit(1)
+    return result
+
+
+def compile_command(
+    file: Annotated[Path, typer.Argument(help="The journey file.")],
+    output: OutputOption = None,
+) -> None:
+    """Print the compiled journey (the JSON the runtime runs)."""
+    compiled = _compiled_or_exit(file).compiled
+    assert compiled is not None
+    write_output(compiled.model_dump_json(indent=2) + "\n", output)
+
+
+def graph(
+    file: Annotated[Path, typer.Argument(help="The journey file.")],
+    markdown: Annotated[
+        bool, typer.Option("--markdown", help="Wrap in a ```mermaid block for Markdown.")
+    ] = False,
+    output: OutputOption = None,
+) -> None:
+    """Print the journey as a Mermaid flowchart."""
+    compiled = _compiled_or_exit(file).compiled
+    assert compiled is not None
+    text = to_mermaid(compiled)
+    write_output(f"```mermaid\n{text}```\n" if markdown else text, output)
+
+
+def schema(output: OutputOption = None) -> None:
+    """Print the JSON Schema of journey files (for editors' YAML language server)."""
+    write_output(journey_json_schema_text(), output)
+
+
+def deploy(
+    paths: Annotated[
+        list[Path],
+        typer.Argument(help="Journey files or folders to deploy, and segments/ folders or files."),
+    ],
+) -> None:
+    """Validate journeys (and segments) and make them the active versions; nothing invalid is
+    deployed."""
+    settings = Settings.from_env()
+    segments, journeys = split_segment_paths(paths)
+    checked = deployment.check(journey_files(journeys), segment_paths(segments) if segments else [])
+    deployment.refuse_invalid(checked, print_diagnostics)
+    with open_store(settings) as store:
+        done = deployment.deploy(store, checked, print_diagnostics)
+        print_stored(done)
+        schedules = asyncio.run(deployment.sync_deployed(settings, store, segments=bool(segments)))
+    print_schedules(schedules)
+
+
+def start(
+    journey: Annotated[str, typer.Argument(help="The id of a journey with an `api: {}` trigger.")],
+    customer: Annotated[str, typer.Option(help="The customer id.")],
+    properties: Annotated[
+        str, typer.Option(help="Inputs as a JSON object (event.properties).")
+    ] = "{}",
+    message_id: Annotated[
+        str | None, typer.Option(help="Idempotency id; a new one when left out.")
+    ] = None,
+) -> None:
+    """Start an API-triggered journey for one customer."""
+    values = json_object(properties)
+    settings = Settings.from_env()
+    started = asyncio.run(
+        _start_api(settings, journey, customer, values, message_id or str(uuid.uuid4()))
+    )
+    if started:
+        out.print(f"started {started}")
+    else:
+        out.print(f"{journey}: {customer} did not enter (running already, or entry rules)")
+
+
+async def _start_api(
+    settings: Settings, journey: str, customer: str, values: dict[str, Any], message_id: str
+) -> str | None:
+    async with engine_runtime(settings) as runtime:
+        return await runtime.router.start_by_api(journey, customer, values, message_id)
+
+
+def send_event(
+    customer: Annotated[str, typer.Option(help="The customer id (userId).")],
+    event: Annotated[str, typer.Option(help="The event name, e.g. cart.updated.")],
+    properties: Annotated[str, typer.Option(help="Event properties as a JSON object.")] = "{}",
+    message_id: Annotated[
+        str | None, typer.Option(help="Idempotency id; a new one when left out.")
+    ] = None,
+) -> None:
+    """Send a customer event to the engine, as an emitting system would."""
+    values = json_object(properties)
+    payload = CustomerEvent(
+        message_id=message_id or str(uuid.uuid4()),
+        customer_id=customer,
+        name=event,
+        properties=values,
+        timestamp=datetime.now(UTC),
+    )
+    result = asyncio.run(_send(Settings.from_env(), payload))
+    if not result.stored:
+        out.print(f"duplicate message id {payload.message_id}: already accepted, nothing done")
+        return
+    out.print(f"accepted {payload.message_id}")
+    for workflow_id in result.started:
+        out.print(f"  started {escape(workflow_id)}")
+    for workflow_id in result.signalled:
+        out.print(f"  delivered to {escape(workflow_id)}")
+    for journey_id, reason in result.skipped.items():
+        out.print(f"  {journey_id}: not entered ({reason})")
+
+
+async def _send(settings: Settings, event: CustomerEvent) -> RouteResult:
+    async with engine_runtime(settings) as runtime:
+        return await runtime.intake.send(event)
+
+
+@journeys_app.command("list")
+def journeys_list() -> None:
+    """The active version of every deployed journey."""
+    with open_store(Settings.from_env()) as store:
+        journeys = store.active_journeys()
+    table = Table("journey", "version", "trigger", "steps")
+    for journey in journeys:
+        table.add_row(journey.id, journey.version, journey.trigger.kind, str(len(journey.steps)))
+    out.print(table)
