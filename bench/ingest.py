@@ -100,7 +100,7 @@ async def api_process(env: dict[str, str]) -> AsyncIterator[str]:
     port = free_port()
     process = subprocess.Popen(
         [str(CXFLOW), "api", "--port", str(port)],
-        env={**os.environ, **env},
+        env={**os.environ, "CXFLOW_SECRET_KEY": "bench-ingest-secret", **env},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,

@@ -29,7 +29,9 @@ def api(
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
 ) -> None:
     """Serve the event API (Segment-style /v1/track, /v1/identify, /v1/batch)."""
-    asyncio.run(_serve_api(Settings.from_env(), host, port))
+    settings = Settings.from_env()
+    settings.check_secret()  # it checks every unsubscribe and survey link
+    asyncio.run(_serve_api(settings, host, port))
 
 
 async def _serve_api(settings: Settings, host: str, port: int) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import difflib
 from typing import Annotated
 
 import typer
@@ -57,6 +58,14 @@ def customers_consent(
             target = ALL_CHANNELS if channel.strip().lower() == "all" else check_channel(channel)
         except ConsentError as error:
             raise ConsentUsageError(str(error)) from None
+        installed = default_registry().channels()
+        if target != ALL_CHANNELS and target not in installed:
+            close = difflib.get_close_matches(target, sorted(installed), n=1)
+            hint = f"did you mean '{close[0]}'? " if close else ""
+            raise ConsentUsageError(
+                f"no installed connector has a channel '{target}': {hint}the channels are "
+                f"{', '.join(sorted(installed))}, or `all` for every one"
+            )
     with open_store(settings) as store:
         if target is not None and subscribed is not None:
             changed = store.set_consent(customer, target, subscribed, "cli")

@@ -21,7 +21,7 @@ from connectors.errors import ConnectorError
 from dsl.diagnostics import JourneyInvalidError
 from dsl.errors import ConfigurationError, CxflowError, InputError, UnavailableError
 from dsl.segment_loader import SegmentInvalidError
-from engine.cli import admin, customers, dev, journeys, reports, runs, segments
+from engine.cli import admin, customers, dev, events, journeys, reports, runs, segments
 from engine.cli.output import err
 from engine.errors import DeployRefusedError
 from engine.store import StoreError
@@ -50,6 +50,7 @@ app.add_typer(admin.connectors_app, name="connectors")
 app.add_typer(admin.keys_app, name="keys")
 app.add_typer(segments.segments_app, name="segments")
 app.add_typer(customers.customers_app, name="customers")
+app.add_typer(events.events_app, name="events")
 
 # The exit code of each error of the tree, first match wins: 1 when files have errors
 # (their diagnostics are printed), 2 for every other error the message explains, 3 for

@@ -46,6 +46,21 @@ def test_keys_are_created_once_and_listed_without_the_key(tmp_path: Path) -> Non
     assert "source name" in bad.stderr and "Traceback" not in bad.stderr
 
 
+@pytest.mark.parametrize("secret", ["", "cxflow-dev-secret-change-me"])
+def test_cxflow_api_refuses_to_start_without_a_secret_of_its_own(
+    tmp_path: Path, secret: str
+) -> None:
+    env = {
+        **os.environ,
+        "CXFLOW_DATABASE_URL": f"sqlite:///{tmp_path / 'cxflow.db'}",
+        "CXFLOW_SECRET_KEY": secret,
+    }
+    refused = run(env, "api", "--port", str(_free_port()))
+    assert refused.returncode == 2
+    assert "CXFLOW_SECRET_KEY is not set" in refused.stderr
+    assert "Traceback" not in refused.stderr
+
+
 def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -64,6 +79,7 @@ async def test_cxflow_api_serves_events_to_the_engine(engine: Engine) -> None:
         "CXFLOW_TEMPORAL_ADDRESS": engine.client.service_client.config.target_host,
         "CXFLOW_TASK_QUEUE": engine.task_queue,
         "CXFLOW_DATABASE_URL": engine.store.url,
+        "CXFLOW_SECRET_KEY": "api-cli-test-secret",
     }
     server = subprocess.Popen(
         [str(CXFLOW), "api", "--port", str(port)],

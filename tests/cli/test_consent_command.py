@@ -77,3 +77,18 @@ def test_mistakes_get_a_usage_message(tmp_path: Path) -> None:
     assert bad_policy.returncode == 2
     assert "CXFLOW_CONSENT_POLICY" in bad_policy.stderr and "Traceback" not in bad_policy.stderr
     assert not database.exists() or Store.open(f"sqlite:///{database}").consents("ada") == []
+
+
+def test_a_channel_no_connector_provides_is_refused_with_the_nearest_name(
+    tmp_path: Path,
+) -> None:
+    database = tmp_path / "cxflow.db"
+    typo = run(database, "ada", "--channel", "emial", "--off")
+    assert typo.returncode == 2
+    assert "no installed connector has a channel 'emial'" in typo.stderr
+    assert "did you mean 'email'?" in typo.stderr
+    assert "Traceback" not in typo.stderr
+    shown = run(database, "ada")
+    assert shown.returncode == 0
+    [email] = [line for line in shown.stdout.splitlines() if " email " in line]
+    assert "yes" in email  # still subscribed: nothing was changed
