@@ -20,6 +20,8 @@ from pydantic import Field, ValidationError
 from dsl.codes import DiagnosticCode
 from dsl.diagnostics import Diagnostic
 from dsl.models import DslModel
+from dsl.shape_errors import diagnostics_from
+from dsl.source import SourceError, parse_yaml
 
 LIQUID = liquid.Environment()
 
@@ -122,8 +124,6 @@ class FileTemplateStore:
 
     def load(self, name: str) -> tuple[Template | None, list[Diagnostic]]:
         """The template, or None with the diagnostics of a broken template file."""
-        from dsl.shape_errors import diagnostics_from
-        from dsl.source import SourceError, parse_yaml
 
         path = self.path_of(name)
         if not path.is_file():
