@@ -47,6 +47,7 @@ from connectors.builtin.survey.tokens import (
 from connectors.errors import PermanentConnectorError
 from connectors.http_routes import error_response, error_responses
 from connectors.inbound import InboundRejectedError, InboundTrack, Intake
+from connectors.pages import message_page, page
 from dsl.errors import ConfigurationError
 
 log = logging.getLogger("cxflow.connectors.survey.pages")
@@ -170,31 +171,22 @@ def _parse_score(token: SurveyToken, text: str) -> int:
 
 # --- HTML -------------------------------------------------------------------------------------
 
-_PAGE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="robots" content="noindex">
-<title>{title}</title>
-<style>
-body {{ font: 16px/1.5 system-ui, sans-serif; max-width: 36rem; margin: 3rem auto;
-       padding: 0 1rem; color: #222; }}
-.scores {{ display: flex; flex-wrap: wrap; gap: .4rem; margin: 1rem 0 .3rem; }}
-.scores a {{ display: inline-block; min-width: 2.4rem; padding: .5rem 0; text-align: center;
+_STYLE = """\
+.scores { display: flex; flex-wrap: wrap; gap: .4rem; margin: 1rem 0 .3rem; }
+.scores a { display: inline-block; min-width: 2.4rem; padding: .5rem 0; text-align: center;
             border: 1px solid #888; border-radius: .3rem; color: inherit;
-            text-decoration: none; }}
-.scores a:hover {{ background: #eee; }}
-.labels {{ display: flex; justify-content: space-between; font-size: .85rem; color: #666; }}
-</style></head>
-<body><h1>{title}</h1>{body}</body></html>
+            text-decoration: none; }
+.scores a:hover { background: #eee; }
+.labels { display: flex; justify-content: space-between; font-size: .85rem; color: #666; }
 """
 
 
 def _page(title: str, body: str, status: int = 200) -> HTMLResponse:
-    return HTMLResponse(_PAGE.format(title=html.escape(title), body=body), status_code=status)
+    return page(title, body, status, style=_STYLE)
 
 
 def _message_page(title: str, message: str, status: int) -> HTMLResponse:
-    return _page(title, f"<p>{html.escape(message)}</p>", status)
+    return message_page(title, message, status)
 
 
 def _question_page(token: SurveyToken, problem: str | None = None) -> HTMLResponse:

@@ -32,6 +32,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse
 
+from connectors.pages import message_page, page
 from engine.api.deps import IntakeDep, StoreDep
 from engine.errors import ConsentError, SettingsError
 from engine.ingest.calls import TrackCall
@@ -62,31 +63,13 @@ RESPONSES: dict[int | str, dict[str, Any]] = {
     503: _html("The server's settings cannot be read (CXFLOW_SECRET_KEY, ...)."),
 }
 
-_PAGE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="robots" content="noindex">
-<title>{title}</title>
-<style>
-body {{ font: 16px/1.5 system-ui, sans-serif; max-width: 36rem; margin: 3rem auto;
-       padding: 0 1rem; color: #222; }}
-button {{ font: inherit; padding: .5rem 1.2rem; border: 1px solid #888;
-         border-radius: .3rem; background: #f4f4f4; cursor: pointer; }}
-</style></head>
-<body><h1>{title}</h1>{body}</body></html>
-"""
-
 
 def _page(title: str, body: str, status: int = 200) -> HTMLResponse:
-    return HTMLResponse(
-        _PAGE.format(title=html.escape(title), body=body),
-        status_code=status,
-        headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"},
-    )
+    return page(title, body, status)
 
 
 def _message(title: str, text: str, status: int = 200) -> HTMLResponse:
-    return _page(title, f"<p>{html.escape(text)}</p>", status)
+    return message_page(title, text, status)
 
 
 def _verify(token: str) -> tuple[str, str] | HTMLResponse:
