@@ -26,6 +26,7 @@ from engine.cli.output import (
     OutputOption,
     err,
     out,
+    print_checked,
     print_diagnostics,
     print_schedules,
     print_stored,
@@ -81,22 +82,16 @@ def validate(
         ]
         sys.stdout.write(json.dumps(report, indent=2) + "\n")
     else:
-        for result in results:
-            print_diagnostics(result.diagnostics)
-            if result.compiled:
-                out.print(
-                    f"[green]ok[/] {escape(result.file)}: journey {result.compiled.id} "
-                    f"{result.compiled.version} ({len(result.compiled.steps)} steps)"
-                )
-        failed = [r for r in results if not r.ok]
-        errors = sum(len(r.errors) for r in results)
-        warnings = sum(len(r.warnings) for r in results)
-        summary = f"{len(results)} journey file(s): {len(results) - len(failed)} valid"
-        if failed:
-            summary += f", {len(failed)} with errors ({errors} errors)"
-        if warnings:
-            summary += f", {warnings} warning(s)"
-        (err if failed else out).print(summary)
+        print_checked(
+            "journey",
+            results,
+            [
+                f"journey {r.compiled.id} {r.compiled.version} ({len(r.compiled.steps)} steps)"
+                if r.compiled
+                else None
+                for r in results
+            ],
+        )
     if any(not r.ok for r in results):
         raise typer.Exit(1)
 

@@ -7,9 +7,9 @@ Results go to ``out`` (stdout), diagnostics, progress and errors to ``err`` (std
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Protocol
 
 import typer
 from rich.console import Console
@@ -52,6 +52,41 @@ def print_diagnostics(diagnostics: Iterable[Diagnostic]) -> None:
         shown = excerpt(diagnostic)
         if shown:
             err.print(shown)
+
+
+class CheckedFile(Protocol):
+    """A journey or segment file as the loaders return it (LoadResult, SegmentLoadResult)."""
+
+    @property
+    def file(self) -> str: ...
+
+    @property
+    def ok(self) -> bool: ...
+
+    @property
+    def diagnostics(self) -> list[Diagnostic]: ...
+
+
+def print_checked(
+    kind: str, results: Sequence[CheckedFile], ok_lines: Sequence[str | None]
+) -> None:
+    """What `validate` prints: each file's problems, its ok line, and one summary.
+
+    ``ok_lines[i]`` says what ``results[i]`` holds when it compiled (None when it did not).
+    """
+    for result, line in zip(results, ok_lines, strict=True):
+        print_diagnostics(result.diagnostics)
+        if line is not None:
+            out.print(f"[green]ok[/] {escape(result.file)}: {line}")
+    failed = [r for r in results if not r.ok]
+    errors = sum(1 for r in results for d in r.diagnostics if d.severity is Severity.ERROR)
+    warnings = sum(1 for r in results for d in r.diagnostics if d.severity is Severity.WARNING)
+    summary = f"{len(results)} {kind} file(s): {len(results) - len(failed)} valid"
+    if failed:
+        summary += f", {len(failed)} with errors ({errors} errors)"
+    if warnings:
+        summary += f", {warnings} warning(s)"
+    (err if failed else out).print(summary)
 
 
 def write_output(text: str, output: Path | None) -> None:

@@ -27,8 +27,8 @@ from engine.cli.context import engine_runtime, open_store
 from engine.cli.inputs import segment_paths
 from engine.cli.output import (
     OutputOption,
-    err,
     out,
+    print_checked,
     print_diagnostics,
     print_schedules,
     print_stored,
@@ -84,19 +84,17 @@ def validate(
         ]
         sys.stdout.write(json.dumps(report, indent=2) + "\n")
     else:
-        for result in results:
-            print_diagnostics(result.diagnostics)
-            if result.compiled:
-                compiled = result.compiled
-                out.print(
-                    f"[green]ok[/] {escape(result.file)}: segment {compiled.id} "
-                    f"{compiled.version} (depends on {describe_dependencies(compiled)})"
-                )
-        failed = [r for r in results if not r.ok]
-        summary = f"{len(results)} segment file(s): {len(results) - len(failed)} valid"
-        if failed:
-            summary += f", {len(failed)} with errors ({sum(len(r.errors) for r in failed)} errors)"
-        (err if failed else out).print(summary)
+        print_checked(
+            "segment",
+            results,
+            [
+                f"segment {r.compiled.id} {r.compiled.version} "
+                f"(depends on {describe_dependencies(r.compiled)})"
+                if r.compiled
+                else None
+                for r in results
+            ],
+        )
     if any(not r.ok for r in results):
         raise typer.Exit(1)
 
