@@ -73,4 +73,4 @@ def test_validate_deployed_and_deploy_warn_with_the_place_in_the_file(tmp_path: 
     assert "warning: experiment cart-offer-2026 is running with" in deployed.stderr
     assert deployed.stdout.startswith("deployed abandoned-cart v")
     again = cxflow("validate", "--deployed", str(journey))
-    assert "warning" not in again.stderr  # the new split is the running one now
+    assert "experiment cart-offer-2026" not in again.stderr  # the new split is running now
