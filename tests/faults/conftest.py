@@ -1,97 +1,91 @@
-"""Fault tests: real processes killed with SIGKILL, a real Temporal server restarted.
+"""Fault tests: real processes killed with SIGKILL, a real Temporal server restarted,
+a real PostgreSQL losing its connections.
 
 Each test counts what a customer would notice, at a real peer (an HTTP receiver on
-loopback, the SMTP server), and the runs in the store: a 200 from the API must end
-as exactly one run per trigger and one delivery per message.
+loopback), and the runs in the store: a 200 from the API must end as exactly one run
+per trigger and one delivery per message (an SMTP copy with the same Message-ID
+aside: SMTP has no idempotency key). The helpers are in
+:mod:`tests.faults.crash_support`; the fixtures here own what must be stopped or
+dropped at the end (processes, a Temporal server, a database).
 """
 
 from __future__ import annotations
 
 import os
-import signal
-import socket
-import subprocess
-import time
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
+from sqlalchemy import create_engine, text
 
-from tests.cli.conftest import CXFLOW
-from tests.peers.http_receiver import HttpReceiver
+from engine.runtime.devserver import TemporalDevServer
+from tests.faults.crash_support import OUTBOUND_ALLOW, ApiProcess, WorkerPool, fault_env, free_port
+from tests.peers.smtp_server import SmtpPeer
 from tests.runtime.conftest import dev_engine, receiver  # noqa: F401
 
-FAULT_SECRET = "fault-test-secret"
+POSTGRES_SERVER = os.environ.get(
+    "CXFLOW_TEST_POSTGRES_SERVER", "postgresql+psycopg://postgres@127.0.0.1:5432"
+)
+POSTGRES_ADMIN_URL = f"{POSTGRES_SERVER}/test"
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-@dataclass
-class ApiProcess:
-    """``cxflow api`` in a subprocess, its output in a log file."""
-
-    env: Mapping[str, str]
-    log_path: Path
-    port: int = field(default_factory=free_port)
-    process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self, **extra: str) -> ApiProcess:
-        with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(
-                [str(CXFLOW), "api", "--port", str(self.port)],
-                env={**self.env, **extra},
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
-            assert self.process.poll() is None, self.log()
-            time.sleep(0.1)
-        raise AssertionError(f"cxflow api did not start\n{self.log()}")
-
-    def wait(self, timeout: float = 30) -> int:
-        assert self.process is not None
-        return self.process.wait(timeout=timeout)
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-
-    def log(self) -> str:
-        return self.log_path.read_text(encoding="utf-8", errors="replace")
+@pytest.fixture(autouse=True)
+def _loopback_allowed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """In-process workers (``dev_engine``) call the loopback receiver too."""
+    monkeypatch.setenv("CXFLOW_OUTBOUND_ALLOW", OUTBOUND_ALLOW)
 
 
 @pytest.fixture
 def api_process(tmp_path: Path) -> Iterator[ApiProcess]:
-    """An ``cxflow api`` the test starts with the engine's settings (and stops at the end)."""
-    base = {key: value for key, value in os.environ.items() if not key.startswith("CXFLOW_")}
-    process = ApiProcess(
-        env={**base, "CXFLOW_SECRET_KEY": FAULT_SECRET}, log_path=tmp_path / "api.log"
-    )
+    """An ``cxflow api`` the test starts with its settings (and that is stopped at the end)."""
+    process = ApiProcess(env=fault_env(), log_path=tmp_path / "api.log")
     yield process
     process.stop()
 
 
-__all__ = ["ApiProcess", "HttpReceiver", "free_port"]
+@pytest.fixture
+def worker_pool(tmp_path: Path) -> Iterator[WorkerPool]:
+    """Worker processes the test starts with its settings; any still alive are killed."""
+    pool = WorkerPool(env=fault_env(), log_dir=tmp_path)
+    try:
+        yield pool
+    finally:
+        pool.close()
+
+
+@pytest.fixture
+def smtp() -> Iterator[SmtpPeer]:
+    """A real SMTP server (aiosmtpd) on loopback, without TLS or AUTH."""
+    with SmtpPeer() as peer:
+        yield peer
+
+
+@pytest.fixture
+def own_temporal(tmp_path: Path) -> Iterator[TemporalDevServer]:
+    """A Temporal dev server of the test's own: its state in a SQLite file of its data
+    dir (``--db-filename``), so :meth:`~TemporalDevServer.stop` then
+    :meth:`~TemporalDevServer.start` is a restart that keeps every history."""
+    server = TemporalDevServer(tmp_path / "temporal", port=free_port(), ui_port=None)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A PostgreSQL database of the test's own (``cxflow_fault_<hex>``), dropped at the end."""
+    name = f"cxflow_fault_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(
+        POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 5}
+    )
+    try:
+        with admin.connect() as connection:
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+        yield f"{POSTGRES_SERVER}/{name}"
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    finally:
+        admin.dispose()

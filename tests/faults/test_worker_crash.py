@@ -23,7 +23,6 @@ proves the crashes happened where it says.
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 import uuid
 from collections.abc import Iterator
@@ -38,9 +37,9 @@ from temporalio.testing import WorkflowEnvironment
 from engine.ingest.intake import Intake
 from engine.ingest.router import EventRouter
 from engine.store import Store
+from tests.faults.crash_support import WorkerPool, activities, fault_env, has_event, wait_until
 from tests.peers.http_receiver import HttpReceiver, ReceivedRequest, Reply
 from tests.runtime.conftest import compiled_text
-from tests.runtime.crash_support import WorkerPool, activities, has_event, wait_until
 from workflows.journey import workflow_id_for
 from workflows.models import CustomerEvent, RunOutcome, RunStatus
 
@@ -85,15 +84,12 @@ def workers(dev_server: WorkflowEnvironment, store: Store, tmp_path: Path) -> It
     comes before the server stops.
     """
     address = dev_server.client.service_client.config.target_host
-    env = {key: value for key, value in os.environ.items() if not key.startswith("CXFLOW_")}
-    env.update(
+    env = fault_env(
         CXFLOW_TEMPORAL_ADDRESS=address,
         CXFLOW_TASK_QUEUE=f"crash-{uuid.uuid4()}",
-        CXFLOW_SECRET_KEY="crash-test-secret",
         CXFLOW_DATABASE_URL=f"sqlite:///{tmp_path / 'store.db'}",
         CXFLOW_ACTIVITY_TIMEOUT_SECONDS=str(ACTIVITY_TIMEOUT),
         CXFLOW_SHUTDOWN_GRACE_SECONDS="1",
-        PYTHONUNBUFFERED="1",
     )
     pool = WorkerPool(env=env, log_dir=tmp_path)
     try:
@@ -154,7 +150,7 @@ async def test_killed_workers_mid_send_and_mid_wait_deliver_each_message_once(
         lambda: len(receiver.requests) >= 1,
         timeout=30,
         what="the first send's request never reached the receiver",
-        pool=workers,
+        logs=[workers],
         must_live=first_worker,
     )
     received_at = time.monotonic()
@@ -177,7 +173,7 @@ async def test_killed_workers_mid_send_and_mid_wait_deliver_each_message_once(
         timer_started,
         timeout=45,
         what="the run never reached its wait after the first crash",
-        pool=workers,
+        logs=[workers],
         must_live=second_worker,
         interval=0.2,
     )
