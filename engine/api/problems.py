@@ -22,6 +22,7 @@ from connectors.inbound import InboundRejectedError
 from dsl.errors import InputError
 from engine.api.models import ErrorBody, FieldProblem
 from engine.ingest.calls import CALL_TOO_LARGE, CUSTOMER_ID_MISSING
+from engine.runtime.outages import describe, is_outage
 
 log = logging.getLogger("cxflow.api")
 
@@ -48,6 +49,10 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorBody, "description": "No valid key for this endpoint."},
     413: {"model": ErrorBody, "description": "The request or one call in it is too large."},
     500: {"model": ErrorBody, "description": "An internal error; nothing about it is shown."},
+    503: {
+        "model": ErrorBody,
+        "description": "The store is unavailable for a moment: retry with the same messageId.",
+    },
 }
 
 
@@ -181,6 +186,18 @@ async def _problem(request: Request, error: Exception) -> JSONResponse:
 
 
 async def _internal_error(request: Request, error: Exception) -> JSONResponse:
+    if is_outage(error):
+        # The database went away mid-request (the pool reconnects for the next one).
+        log.warning(
+            "store unavailable on %s %s: %s", request.method, request.url.path, describe(error)
+        )
+        response = error_response(
+            503,
+            "the store is unavailable for a moment: the calls may not be stored; retry with "
+            "the same messageId (retries are safe)",
+        )
+        response.headers["Retry-After"] = "1"
+        return response
     log.error("internal error on %s %s", request.method, request.url.path, exc_info=error)
     return error_response(500, "internal error: the calls may not be stored; retry later")
 

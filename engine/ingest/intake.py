@@ -124,17 +124,20 @@ class Intake:
         received = datetime.now(UTC)
         self._check(calls, received)
         new = await self._store(calls, received)
+        routed = 0
         try:
             async with asyncio.timeout(self.dispatch_timeout):
                 for event in new:
                     await self._route(event, rerouted=False)
+                    routed += 1
         except (_OutageError, TimeoutError) as stop:
             cause = stop.__cause__ or stop
             log.warning(
-                "stored %d event(s) from %s but could not route them now (%s); they will "
-                "be routed when Temporal is reachable",
+                "stored %d event(s) from %s but could not route %d of them now (%s); they "
+                "will be routed when Temporal is reachable",
                 len(new),
                 source,
+                len(new) - routed,
                 describe(cause),
             )
         return new
