@@ -180,3 +180,17 @@ async def test_the_endpoints_are_in_the_openapi_document(surveys: ApiServer) -> 
     assert set(operations) == {"get", "post"}
     assert "text/html" in operations["get"]["responses"]["410"]["content"]
     assert operations["post"]["requestBody"]["content"]["application/json"]
+
+
+async def test_an_erased_customers_survey_link_is_no_longer_valid(surveys: ApiServer) -> None:
+    customer = f"gone-{uuid.uuid4()}"
+    link = make_link(customer)
+    store = surveys.engine.store
+    store.upsert_customer(customer, {"email": "gone@example.com"})
+    store.erase_customer(customer)
+    page = await get(f"{link.url}?score=9")
+    answer = await post(link.url, {"score": 9})
+    assert page.status_code == 410 and "This link is no longer valid" in page.text
+    assert answer.status_code == 410 and answer.json()["code"] == "link_forgotten"
+    assert answers(surveys, customer) == []
+    assert store.get_customer(customer) is None

@@ -104,7 +104,7 @@ _HTML_ERRORS: dict[int | str, dict[str, Any]] = {
     for status, why in (
         (400, "The score is not on the survey's scale."),
         (404, "Not a link this server made: cut short or altered."),
-        (410, "The survey has closed: the link expired."),
+        (410, "The survey has closed (the link expired), or its customer was erased."),
         (503, "Surveys are not configured on this server (CXFLOW_SURVEY_SECRET)."),
     )
 }
@@ -112,9 +112,15 @@ _JSON_ERRORS = error_responses(
     {
         400: "The body or the score is not valid.",
         404: "Not a link this server made: cut short or altered.",
-        410: "The survey has closed: the link expired.",
+        410: "The survey has closed (the link expired), or its customer was erased.",
         503: "Surveys are not configured on this server (CXFLOW_SURVEY_SECRET).",
     }
+)
+
+
+FORGOTTEN = (
+    "This link is no longer valid: we hold no data about you any more, so there is "
+    "nothing to answer for."
 )
 
 
@@ -216,6 +222,8 @@ async def show_survey(intake: Intake, token: str, score: str | None) -> HTMLResp
             "Please try again later.",
             503,
         )
+    if await intake.forgotten(verified.customer_id):
+        return _message_page("Survey link", FORGOTTEN, 410)
     if score is None:
         return _question_page(verified)
     try:
@@ -252,6 +260,8 @@ async def record_answer(intake: Intake, token: str, answer: SurveyAnswer) -> Any
         )
     except SurveyScoreError as error:
         return error_response(400, str(error), code=error.code)
+    if await intake.forgotten(verified.customer_id):
+        return error_response(410, FORGOTTEN, code="link_forgotten")
     try:
         new, counted = await _record(intake, verified, value, answer.comment)
     except InboundRejectedError as error:
