@@ -5,6 +5,12 @@ retry after a timeout is deduplicated by providers that honour it. Network
 failures are retryable; HTTP statuses go through :func:`error_for_status`. The
 client is made on first use in the running event loop (httpx connections belong
 to one loop), and made again if the loop changes.
+
+A client made with ``outbound=`` is *guarded* (:mod:`connectors.outbound`): it is
+for URLs that come from journeys or events, and refuses internal addresses before
+connecting. ``HttpConnector.guard_outbound = True`` gives a connector such a client.
+URLs built from a connector's own settings (a provider's API URL) are the
+operator's configuration and are not guarded.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from connectors.errors import (
     error_for_status,
 )
 from connectors.models import Setting
+from connectors.outbound import GuardedTransport, OutboundPolicy, OutboundRefusedError, PolicySource
 from connectors.ratelimit import TokenBucket
 
 DEFAULT_TIMEOUT = httpx.Timeout(15.0, connect=5.0)
@@ -48,19 +55,40 @@ class HttpClient:
         rate_limit: float | None = None,
         timeout: httpx.Timeout = DEFAULT_TIMEOUT,
         headers: Mapping[str, str] | None = None,
+        outbound: PolicySource | None = None,
+        verify: Any = True,
     ) -> None:
+        """``outbound``: guard every request with the policy it returns (read per request).
+
+        ``verify`` is httpx's: True (the system's CAs), or an ``ssl.SSLContext``.
+        """
         self.connector = connector
         self.timeout = timeout
         self.headers = {"User-Agent": _user_agent(), **(headers or {})}
         self.bucket = TokenBucket(rate_limit) if rate_limit else None
+        self.outbound = outbound
+        self.verify = verify
         self._client: httpx.AsyncClient | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+
+    @property
+    def guarded(self) -> bool:
+        return self.outbound is not None
 
     def client(self) -> httpx.AsyncClient:
         loop = asyncio.get_running_loop()
         if self._client is None or self._loop is not loop or self._client.is_closed:
             # A client from another (finished) loop cannot be closed from this one; drop it.
-            self._client = httpx.AsyncClient(timeout=self.timeout, headers=self.headers)
+            if self.outbound is not None:
+                self._client = httpx.AsyncClient(
+                    timeout=self.timeout,
+                    headers=self.headers,
+                    transport=GuardedTransport(self.outbound, verify=self.verify),
+                )
+            else:
+                self._client = httpx.AsyncClient(
+                    timeout=self.timeout, headers=self.headers, verify=self.verify
+                )
             self._loop = loop
         return self._client
 
@@ -81,6 +109,15 @@ class HttpClient:
         With ``check=False`` any HTTP answer is returned, for connectors that read a
         provider's own error codes from the body; network failures still raise.
         """
+        if self.outbound is not None:
+            try:  # before the rate limit, DNS or any connection
+                self.outbound().check_url(url)
+            except OutboundRefusedError as error:
+                raise error.for_connector(self.connector) from None
+            except PermanentConnectorError as error:  # CXFLOW_OUTBOUND_ALLOW cannot be read
+                raise PermanentConnectorError(
+                    f"{self.connector}: {error.message}", connector=self.connector, code=error.code
+                ) from None
         if self.bucket is not None:
             await self.bucket.acquire()
         sent_headers = dict(headers or {})
@@ -90,6 +127,8 @@ class HttpClient:
             response = await self.client().request(
                 method, url, headers=sent_headers, json=json, content=content, params=params
             )
+        except OutboundRefusedError as error:
+            raise error.for_connector(self.connector) from None
         except (httpx.UnsupportedProtocol, httpx.InvalidURL) as error:
             raise PermanentConnectorError(
                 f"{self.connector}: {url!r} is not an http(s) URL: {error}",
@@ -133,14 +172,26 @@ class HttpConnector(Connector):
         ),
     )
     timeout: ClassVar[httpx.Timeout] = DEFAULT_TIMEOUT
+    guard_outbound: ClassVar[bool] = False
+    """True for a connector whose URLs come from journeys or events (``webhook``): its
+    client refuses internal addresses unless ``CXFLOW_OUTBOUND_ALLOW`` lists them."""
     _http: HttpClient | None = None
 
     @property
     def http(self) -> HttpClient:
         """The connector's client, made on first use (so a bad RATE_LIMIT fails the send)."""
         if self._http is None:
-            self._http = HttpClient(self.name, rate_limit=self.rate_limit(), timeout=self.timeout)
+            self._http = HttpClient(
+                self.name,
+                rate_limit=self.rate_limit(),
+                timeout=self.timeout,
+                outbound=self.outbound_policy if self.guard_outbound else None,
+            )
         return self._http
+
+    def outbound_policy(self) -> OutboundPolicy:
+        """The guard's policy, from ``CXFLOW_OUTBOUND_ALLOW`` in this connector's environment."""
+        return OutboundPolicy.from_settings(getattr(self, "_environ", None))
 
     def rate_limit(self) -> float | None:
         """Requests per second from ``RATE_LIMIT``; None for unlimited."""

@@ -4,6 +4,11 @@ Nothing leaves the machine. Each message becomes one JSON line in the outbox
 file (for tests and tools to read) and one short line on stderr (for the person
 watching). Like a real provider it is idempotent: a retried send with the same
 key is found in the outbox and never written twice, even by another process.
+
+Like the real connectors, it does not "deliver" what could not be delivered: an
+email to a customer without an ``email`` trait is *skipped* with reason
+``no_email_address`` (as ``smtp`` and ``postmark`` skip it), an SMS to one without a
+``phone`` with ``no_phone_number``; nothing is written to the outbox for them.
 """
 
 from __future__ import annotations
@@ -30,6 +35,8 @@ except ImportError:  # pragma: no cover - Windows: one process per outbox
     fcntl = None  # type: ignore[assignment]
 
 DEFAULT_OUTBOX = ".cxflow/outbox.jsonl"
+SKIP_WITHOUT_ADDRESS = {"email": ("email", "no_email_address"), "sms": ("phone", "no_phone_number")}
+"""channel: (the recipient's field it needs, the skip reason without it)."""
 PREVIEW_CHARS = 80
 
 
@@ -70,6 +77,11 @@ class ConsoleConnector(Connector):
         return Path(self.setting("OUTBOX") or DEFAULT_OUTBOX)
 
     async def send(self, request: SendRequest) -> SendResult:
+        needed = SKIP_WITHOUT_ADDRESS.get(request.channel)
+        if needed is not None:
+            field_name, reason = needed
+            if not (getattr(request.recipient, field_name) or "").strip():
+                return SendResult(status="skipped", detail={"reason": reason})
         outbox = self.outbox
         message_id = "console-" + hashlib.sha256(request.idempotency_key.encode()).hexdigest()[:20]
         try:

@@ -1,10 +1,21 @@
 """The webhook connector: POST JSON to any URL, as a channel or as an action.
 
 It is how a journey reaches a system cxflow has no connector for. Receivers can
-trust what they get: with ``CXFLOW_WEBHOOK_SECRET`` set, the exact body bytes are
-signed (``X-Cxflow-Signature: sha256=<hex HMAC-SHA256>``), and the
-``Idempotency-Key`` header is the same on every retry of a step, so a receiver
-that remembers it acts once.
+trust what they get: with ``CXFLOW_WEBHOOK_SECRET`` set, each request is signed,
+Stripe-style, over its timestamp and its exact body bytes::
+
+    X-Cxflow-Signature: t=1767225600,v1=<hex HMAC-SHA256 of "1767225600.<body>">
+
+so a captured request cannot be replayed once the receiver's tolerance (5 minutes,
+:data:`DEFAULT_TOLERANCE`) has passed: :func:`verify_signature` checks both. The
+``Idempotency-Key`` header is the same on every retry of a step (the signature is
+not: each attempt has its own timestamp), so a receiver that remembers the key acts
+once. (Before this format the header was ``sha256=<hex HMAC of the body>``: see
+docs/connectors.md.)
+
+The URLs come from journeys, often from event data, so every request goes through
+the outbound guard (:mod:`connectors.outbound`): internal addresses are refused
+unless ``CXFLOW_OUTBOUND_ALLOW`` lists them.
 """
 
 from __future__ import annotations
@@ -25,6 +36,9 @@ from connectors.models import ActionSpec, CallRequest, SendRequest, SendResult, 
 
 SIGNATURE_HEADER = "X-Cxflow-Signature"
 TIMESTAMP_HEADER = "X-Cxflow-Timestamp"
+SIGNATURE_VERSION = "v1"
+DEFAULT_TOLERANCE = 300
+"""Seconds a receiver accepts a signature's timestamp away from its own clock."""
 MAX_TEXT_OUTPUT = 10_000
 
 
@@ -46,6 +60,7 @@ class WebhookConnector(HttpConnector):
     name = "webhook"
     description = "POSTs JSON to a URL, signed with HMAC-SHA256 when a secret is set."
     channels = ("webhook",)
+    guard_outbound = True  # the URLs come from journeys and events
     actions: Mapping[str, ActionSpec] = {
         "post": ActionSpec(
             name="post",
@@ -99,26 +114,60 @@ class WebhookConnector(HttpConnector):
         """POST the JSON, signed and with its idempotency key; a 2xx response or an error."""
         _check_url(url)
         content = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
-        headers = {
-            "Content-Type": "application/json",
-            TIMESTAMP_HEADER: str(int(time.time())),
-        }
+        timestamp = int(time.time())
+        headers = {"Content-Type": "application/json", TIMESTAMP_HEADER: str(timestamp)}
         secret = self.setting("SECRET")
         if secret:
-            headers[SIGNATURE_HEADER] = sign(secret, content)
+            headers[SIGNATURE_HEADER] = sign(secret, content, timestamp)
         return await self.http.request(
             "POST", url, idempotency_key=idempotency_key, headers=headers, content=content
         )
 
 
-def sign(secret: str, body: bytes) -> str:
-    """The ``X-Cxflow-Signature`` value of a body."""
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+def signature(secret: str, body: bytes, timestamp: int) -> str:
+    """The hex HMAC-SHA256, under ``secret``, of ``"<timestamp>.<body>"``."""
+    signed = str(timestamp).encode() + b"." + body
+    return hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
 
 
-def verify_signature(secret: str, body: bytes, header: str | None) -> bool:
-    """For receivers: does ``X-Cxflow-Signature`` match the raw body (in constant time)?"""
-    return header is not None and hmac.compare_digest(sign(secret, body), header)
+def sign(secret: str, body: bytes, timestamp: int | None = None) -> str:
+    """The ``X-Cxflow-Signature`` value: ``t=<unix seconds>,v1=<hex>`` (now, by default)."""
+    when = int(time.time()) if timestamp is None else timestamp
+    return f"t={when},{SIGNATURE_VERSION}={signature(secret, body, when)}"
+
+
+def verify_signature(
+    secret: str,
+    body: bytes,
+    header: str | None,
+    *,
+    tolerance: float = DEFAULT_TOLERANCE,
+    now: float | None = None,
+) -> bool:
+    """For receivers: is ``X-Cxflow-Signature`` valid for the raw body, and recent?
+
+    True when one ``v1`` of the header matches (in constant time) and its ``t`` is
+    within ``tolerance`` seconds of ``now``: an old request replayed is refused.
+    """
+    if not header:
+        return False
+    timestamp: int | None = None
+    candidates: list[str] = []
+    for item in header.split(","):
+        key, _, value = item.strip().partition("=")
+        if key == "t" and value.isascii() and value.isdigit():
+            timestamp = int(value)
+        elif key == SIGNATURE_VERSION:
+            candidates.append(value.strip())
+    if timestamp is None or not candidates:
+        return False
+    current = time.time() if now is None else now
+    if abs(current - timestamp) > tolerance:
+        return False
+    expected = signature(secret, body, timestamp).encode()
+    # Compare every candidate, so the time taken does not say which one matched.
+    matched = [hmac.compare_digest(expected, c.encode("utf-8", "replace")) for c in candidates]
+    return any(matched)
 
 
 def _check_url(url: str) -> None:
@@ -127,8 +176,9 @@ def _check_url(url: str) -> None:
     except httpx.InvalidURL:
         parsed = None
     if parsed is None or parsed.scheme not in ("http", "https") or not parsed.host:
+        shown = url if parsed is None or not parsed.userinfo else "(a URL with credentials)"
         raise PermanentConnectorError(
-            f"webhook: {url!r} is not an http(s) URL: write it in full, "
+            f"webhook: {shown[:200]!r} is not an http(s) URL: write it in full, "
             "like https://hooks.example.com/cxflow",
             connector="webhook",
         )

@@ -13,6 +13,7 @@ import pytest
 
 from connectors import PermanentConnectorError, Recipient
 from connectors.builtin.console import ConsoleConnector
+from connectors.builtin.smtp import SmtpConnector
 from tests.connectors.support import send_request
 
 pytestmark = pytest.mark.asyncio
@@ -90,6 +91,7 @@ async def test_concurrent_sends_of_one_key_write_once(tmp_path: Path) -> None:
 SEND_FROM_ANOTHER_PROCESS = """
 import asyncio, io, sys
 from connectors.builtin.console import ConsoleConnector
+from connectors.builtin.smtp import SmtpConnector
 from tests.connectors.support import send_request
 connector = ConsoleConnector(environ={"CXFLOW_CONSOLE_OUTBOX": sys.argv[1]}, stream=io.StringIO())
 for _ in range(5):
@@ -174,3 +176,41 @@ async def test_console_is_the_fallback_for_every_message_channel() -> None:
     assert set(connector.channels) == {"email", "sms", "push", "social", "console"}
     assert connector.actions == {}
     assert connector.missing_settings() == []
+
+
+@pytest.mark.parametrize(
+    ("channel", "recipient", "reason"),
+    [
+        ("email", Recipient(customer_id="c-9", phone="+15550100"), "no_email_address"),
+        ("email", Recipient(customer_id="c-9", email="  "), "no_email_address"),
+        ("sms", Recipient(customer_id="c-9", email="jane@example.com"), "no_phone_number"),
+    ],
+)
+async def test_a_message_without_its_address_is_skipped_like_smtp_does(
+    tmp_path: Path, channel: str, recipient: Recipient, reason: str
+) -> None:
+    outbox = tmp_path / "outbox.jsonl"
+    stream = io.StringIO()
+    request = send_request(channel=channel, recipient=recipient)
+    result = await console(outbox, stream).send(request)
+    assert (result.status, result.detail) == ("skipped", {"reason": reason})
+    assert result.provider_message_id is None
+    assert not outbox.exists() and stream.getvalue() == ""  # nothing "delivered"
+
+
+async def test_the_skip_reason_is_the_one_smtp_gives(tmp_path: Path) -> None:
+    request = send_request(recipient=Recipient(customer_id="c-9"))
+    smtp = SmtpConnector(environ={"CXFLOW_SMTP_HOST": "mail.invalid", "CXFLOW_SMTP_FROM": "a@b.c"})
+    assert await console(tmp_path / "o.jsonl").send(request) == await smtp.send(request)
+
+
+async def test_channels_without_an_address_of_their_own_still_reach_the_outbox(
+    tmp_path: Path,
+) -> None:
+    outbox = tmp_path / "outbox.jsonl"
+    for channel in ("push", "social", "console"):
+        request = send_request(
+            key=f"k-{channel}", channel=channel, recipient=Recipient(customer_id="c-9")
+        )
+        assert (await console(outbox).send(request)).status == "sent"
+    assert [line["channel"] for line in read_outbox(outbox)] == ["push", "social", "console"]

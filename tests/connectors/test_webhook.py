@@ -4,22 +4,47 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, cast
 
 import pytest
 
 from connectors import PermanentConnectorError, RetryableConnectorError
-from connectors.builtin.webhook import WebhookConnector, sign, verify_signature
+from connectors.builtin.webhook import DEFAULT_TOLERANCE, WebhookConnector, sign, verify_signature
 from tests.connectors.support import call_request, send_request
 from tests.peers.http_receiver import HttpReceiver, Reply
 
 pytestmark = pytest.mark.asyncio
 
 SECRET = "whsec_test_123"
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "connectors.md"
+# The receiver is on loopback, which the outbound guard refuses unless allowed.
+LOOPBACK = "127.0.0.1"
 
 
 def webhook(secret: str | None = SECRET) -> WebhookConnector:
-    return WebhookConnector(environ={"CXFLOW_WEBHOOK_SECRET": secret} if secret else {})
+    environ = {"CXFLOW_OUTBOUND_ALLOW": LOOPBACK}
+    if secret:
+        environ["CXFLOW_WEBHOOK_SECRET"] = secret
+    return WebhookConnector(environ=environ)
+
+
+def parts(header: str | None) -> dict[str, str]:
+    assert header is not None
+    return dict(item.split("=", 1) for item in header.split(","))
+
+
+def documented_verifier() -> Callable[..., bool]:
+    """The receivers' snippet of docs/connectors.md, run as it is written there."""
+    text = DOCS.read_text(encoding="utf-8")
+    found = re.search(r"```python\n(# Verify a cxflow webhook.*?)```", text, re.S)
+    assert found is not None, "docs/connectors.md lost the verification snippet"
+    namespace: dict[str, Any] = {}
+    exec(compile(found[1], str(DOCS), "exec"), namespace)
+    return cast(Callable[..., bool], namespace["verify_cxflow_signature"])
 
 
 # --- send -----------------------------------------------------------------------------------
@@ -41,9 +66,13 @@ async def test_send_posts_the_message_signed(receiver: HttpReceiver) -> None:
     assert (seen.method, seen.path) == ("POST", "/hooks/cx")
     assert seen.header("Content-Type") == "application/json"
     assert seen.header("Idempotency-Key") == "run-1/hello"
-    assert before <= int(seen.header("X-Cxflow-Timestamp") or 0) <= int(time.time())
-    expected = hmac.new(SECRET.encode(), seen.body, hashlib.sha256).hexdigest()
-    assert seen.header("X-Cxflow-Signature") == f"sha256={expected}"
+    stamp = seen.header("X-Cxflow-Timestamp")
+    assert stamp is not None and before <= int(stamp) <= int(time.time())
+    # t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">: the timestamp is signed.
+    signed = parts(seen.header("X-Cxflow-Signature"))
+    assert signed["t"] == stamp
+    expected = hmac.new(SECRET.encode(), f"{stamp}.".encode() + seen.body, hashlib.sha256)
+    assert signed == {"t": stamp, "v1": expected.hexdigest()}
     assert verify_signature(SECRET, seen.body, seen.header("X-Cxflow-Signature"))
     assert not verify_signature("another secret", seen.body, seen.header("X-Cxflow-Signature"))
     assert seen.json() == {
@@ -107,8 +136,11 @@ async def test_a_retried_send_is_delivered_once(receiver: HttpReceiver) -> None:
     keys = {r.header("Idempotency-Key") for r in receiver.requests}
     assert keys == {"run-1/hello"} and len(receiver.requests) == 3
     assert receiver.unique_deliveries == 1
-    # The body and its signature are the same on every try: only the timestamp may change.
-    assert len({(r.body, r.header("X-Cxflow-Signature")) for r in receiver.requests}) == 1
+    # The body is the same on every try; each try is signed with its own timestamp.
+    assert len({r.body for r in receiver.requests}) == 1
+    for seen in receiver.requests:
+        assert parts(seen.header("X-Cxflow-Signature"))["t"] == seen.header("X-Cxflow-Timestamp")
+        assert verify_signature(SECRET, seen.body, seen.header("X-Cxflow-Signature"))
 
 
 async def test_send_without_a_url_is_permanent() -> None:
@@ -141,7 +173,8 @@ async def test_call_posts_the_body_and_returns_the_response_json(receiver: HttpR
     assert seen.path == "/crm"
     assert seen.json() == {"customer": "c-1", "n": 2}
     assert seen.header("Idempotency-Key") == "run-1/c"
-    assert seen.header("X-Cxflow-Signature") == sign(SECRET, seen.body)
+    header = seen.header("X-Cxflow-Signature")
+    assert header == sign(SECRET, seen.body, int(parts(header)["t"]))
 
 
 async def test_call_without_a_body_sends_the_ids(receiver: HttpReceiver) -> None:
@@ -207,3 +240,55 @@ async def test_the_secret_is_not_in_any_message(receiver: HttpReceiver) -> None:
     await connector.aclose()
     assert SECRET not in str(raised.value)
     assert SECRET not in repr(connector) + str(connector.info()) + str(connector.config.redacted())
+
+
+# --- signatures cover a timestamp: receivers refuse replays ---------------------------------
+
+
+async def test_the_documented_snippet_verifies_a_real_delivery(receiver: HttpReceiver) -> None:
+    connector = webhook()
+    await connector.call(call_request("post", {"url": receiver.url(), "body": {"n": 1}}))
+    await connector.aclose()
+    seen = receiver.last()
+    header = seen.header("X-Cxflow-Signature")
+    assert header is not None
+    verify = documented_verifier()
+    assert verify(SECRET, seen.body, header)
+    assert not verify("another secret", seen.body, header)
+    assert not verify(SECRET, seen.body + b" ", header)  # the exact bytes are signed
+    t = int(parts(header)["t"])
+    # A captured request replayed later than the tolerance is refused, by both verifiers.
+    later = t + DEFAULT_TOLERANCE + 1
+    assert not verify(SECRET, seen.body, header, now=later)
+    assert not verify_signature(SECRET, seen.body, header, now=later)
+    assert verify(SECRET, seen.body, header, now=t + DEFAULT_TOLERANCE)
+    assert verify_signature(SECRET, seen.body, header, now=t + DEFAULT_TOLERANCE)
+
+
+async def test_the_timestamp_is_part_of_the_signature() -> None:
+    body = b'{"customer":"c-1"}'
+    t = int(time.time())
+    header = sign(SECRET, body, t)
+    v1 = parts(header)["v1"]
+    verify = documented_verifier()
+    # The old form (a signature of the body alone) and a fresh t on an old v1 both fail:
+    # a replayer cannot move the timestamp forward without the secret.
+    body_only = hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
+    for forged in (f"t={t},v1={body_only}", f"t={t + 60},v1={v1}", f"sha256={body_only}"):
+        assert not verify_signature(SECRET, body, forged), forged
+        assert not verify(SECRET, body, forged), forged
+    assert v1 != parts(sign(SECRET, body, t + 1))["v1"]
+    for malformed in ("", "t=,v1=", f"v1={v1}", f"t={t}", f"t=abc,v1={v1}", f"t={t},v1=é"):
+        assert not verify_signature(SECRET, body, malformed), malformed
+        assert not verify(SECRET, body, malformed), malformed
+    # A receiver rotating secrets can accept one of several v1 values.
+    other = parts(sign("old secret", body, t))["v1"]
+    assert verify_signature(SECRET, body, f"t={t},v1={other},v1={v1}")
+
+
+async def test_the_documented_example_signature_is_right() -> None:
+    text = DOCS.read_text(encoding="utf-8")
+    found = re.search(r"X-Cxflow-Signature: (t=\d+,v1=[0-9a-f]{64})", text)
+    assert found is not None
+    assert found[1] == sign("whsec_example", b'{"id":1}', 1767225600)
+    assert documented_verifier()("whsec_example", b'{"id":1}', found[1], now=1767225600)

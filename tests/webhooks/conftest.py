@@ -58,11 +58,18 @@ async def shopify(api: ApiServer) -> Shopify:  # noqa: F811
     return Shopify(api)
 
 
-def order_payload(customer_id: int, order_id: int, total: str = "80.00") -> dict[str, Any]:
+def order_payload(
+    customer_id: int,
+    order_id: int,
+    total: str = "80.00",
+    updated_at: str = "2026-03-01T10:00:00-05:00",
+) -> dict[str, Any]:
     """The fields of Shopify's orders/create payload cxflow reads (it has many more)."""
     return {
         "id": order_id,
         "name": f"#{order_id}",
+        "updated_at": updated_at,
+        "cancelled_at": None,
         "email": "ada@example.com",
         "total_price": total,
         "subtotal_price": total,

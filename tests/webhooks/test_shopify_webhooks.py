@@ -90,26 +90,116 @@ async def test_an_order_webhook_starts_a_journey_with_the_customer_known(
 
 
 async def test_a_redelivered_event_is_stored_once(shopify: Shopify) -> None:
-    customer = new_id()
-    payload = order_payload(customer, new_id())
+    customer, order = new_id(), new_id()
+    payload = order_payload(customer, order)
     first = await shopify.deliver("orders/paid", payload, event_id="evt-1", webhook_id="a")
     retry = await shopify.deliver("orders/paid", payload, event_id="evt-1", webhook_id="b")
     assert (first.json()["status"], retry.json()["status"]) == ("accepted", "duplicate")
     events = shopify.api.engine.store.events_for(str(customer))
     assert sorted(e.name for e in events) == ["identify", "order.paid"]
-    assert {e.message_id for e in events} == {"shopify:evt-1", "shopify:evt-1:identify"}
+    key = f"shopify:order.paid:{order}:2026-03-01T10:00:00-05:00"
+    assert {e.message_id for e in events} == {key, f"{key}:identify"}
 
 
-async def test_without_an_event_id_the_webhook_id_dedupes(shopify: Shopify) -> None:
+async def test_a_replay_with_fresh_delivery_headers_is_a_duplicate(shopify: Shopify) -> None:
+    # The HMAC covers the body only: event id, webhook id and shop domain are unsigned
+    # headers a replayer can change. The messageId comes from the signed body.
     customer = new_id()
     payload = order_payload(customer, new_id())
-    for _ in range(2):
-        response = await shopify.deliver(
-            "orders/fulfilled", payload, webhook_id="wh-7", event_id=""
-        )
-        assert response.status_code == 200
+    first = await shopify.deliver("orders/create", payload, event_id="evt-a", webhook_id="wh-a")
+    assert first.json()["status"] == "accepted"
+    replays = [
+        await shopify.deliver("orders/create", payload, event_id="evt-b", webhook_id="wh-b"),
+        await shopify.deliver("orders/create", payload, event_id="", webhook_id=""),
+        await shopify.deliver("orders/create", payload, shop="other-shop.myshopify.com"),
+        await shopify.deliver("ORDERS/CREATE", payload),
+    ]
+    assert [r.json()["status"] for r in replays] == ["duplicate"] * 4
+    [event] = shopify.api.engine.store.events_for(str(customer), "order.completed")
+    assert event.properties["shop"] == SHOP
+
+
+async def test_a_replay_under_another_topic_of_the_same_event_is_a_duplicate(
+    shopify: Shopify,
+) -> None:
+    customer = f"ada-{new_id()}"
+    cart = {
+        "token": f"cart-{new_id()}",
+        "updated_at": "2026-03-01T10:00:00-05:00",
+        "attributes": {"cxflow_customer_id": customer},
+        "line_items": [{"quantity": 1, "price": "5.00"}],
+    }
+    statuses = [
+        (await shopify.deliver(topic, cart)).json()["status"]
+        for topic in ("carts/create", "carts/update")
+    ]
+    assert statuses == ["accepted", "duplicate"]
+    cart["updated_at"] = "2026-03-01T10:05:00-05:00"  # a real update: a new version
+    assert (await shopify.deliver("carts/update", cart)).json()["status"] == "accepted"
+    assert len(shopify.api.engine.store.events_for(customer, "cart.updated")) == 2
+
+
+async def test_a_topic_the_order_contradicts_is_ignored(shopify: Shopify) -> None:
+    customer = new_id()
+    payload = order_payload(customer, new_id())  # paid, not fulfilled, not cancelled
+    payload["financial_status"] = "pending"
+    for topic, why in [
+        ("orders/cancelled", "the order has no cancelled_at"),
+        ("orders/fulfilled", "the order is not fulfilled (fulfillment_status None)"),
+        ("orders/paid", "the order is not paid (financial_status pending)"),
+    ]:
+        response = await shopify.deliver(topic, payload)
+        assert response.status_code == 200  # Shopify never sends these: nothing to retry
+        assert response.json()["status"] == "ignored"
+        assert response.json()["reason"].startswith(why), response.json()
+    assert shopify.api.engine.store.events_for(str(customer)) == []
+    # The same order, really cancelled, fulfilled and paid: each topic is its own event.
+    payload.update(
+        cancelled_at="2026-03-02T09:00:00-05:00",
+        fulfillment_status="fulfilled",
+        financial_status="paid",
+    )
+    for topic in ("orders/cancelled", "orders/fulfilled", "orders/paid", "orders/create"):
+        assert (await shopify.deliver(topic, payload)).json()["status"] == "accepted", topic
+    names = {e.name for e in shopify.api.engine.store.events_for(str(customer))}
+    assert names == {
+        "identify",
+        "order.cancelled",
+        "order.fulfilled",
+        "order.paid",
+        "order.completed",
+    }
+
+
+async def test_without_a_version_the_body_is_the_key(shopify: Shopify) -> None:
+    customer = new_id()
+    payload = order_payload(customer, new_id())
+    del payload["updated_at"]
+    payload["fulfillment_status"] = "fulfilled"
+    statuses = [
+        (await shopify.deliver("orders/fulfilled", payload, event_id=event_id)).json()["status"]
+        for event_id in ("e-1", "e-2")
+    ]
+    assert statuses == ["accepted", "duplicate"]
     [event] = shopify.api.engine.store.events_for(str(customer), "order.fulfilled")
-    assert event.message_id == "shopify:wh-7"
+    assert event.message_id.startswith("shopify:order.fulfilled:body:")
+
+
+async def test_a_deeply_nested_signed_body_is_a_bad_request(shopify: Shopify) -> None:
+    deep = b'{"id": 1, "note": ' + b"[" * 1000 + b"]" * 1000 + b"}"
+    response = await shopify.deliver("orders/create", None, body=deep)
+    assert response.status_code == 400
+    assert response.json() == {
+        "error": "the body nests objects and arrays more than 64 levels deep: it is not a "
+        "Shopify webhook payload",
+        "code": "invalid_request",
+        "fields": [],
+    }
+    # Brackets inside strings are text, not nesting.
+    customer = new_id()
+    payload = order_payload(customer, new_id())
+    payload["note"] = "[" * 1000
+    assert (await shopify.deliver("orders/create", payload)).json()["status"] == "accepted"
 
 
 @pytest.mark.parametrize(

@@ -44,10 +44,33 @@ reads it. Shopify's cart payload carries no customer: a storefront that knows
 the shopper sets the cart attribute ``cxflow_customer_id`` (``/cart/update.js``
 with ``attributes``), read from ``attributes`` or ``note_attributes``.
 
-**Dedupe.** The messageId is ``shopify:<id>``, where the id is
-``X-Shopify-Event-Id`` (Shopify's documented key for duplicates: the same on
-every retry of an event) or else ``X-Shopify-Webhook-Id``; without either, a
-hash of topic, shop and body, so an identical redelivery is still one event.
+**Dedupe.** Shopify's signature covers the body only: the topic, shop domain and
+delivery ids are headers anyone holding one captured delivery can change. So the
+messageId is made from what is signed, the resource and its version::
+
+    shopify:<event>:<resource id>:<updated_at>
+    shopify:order.paid:820982911946154508:2026-03-01T10:00:00-05:00
+
+with the event the topic maps to (``order.paid``; ``carts/create`` and
+``carts/update`` are both ``cart.updated``), the resource's ``id`` (a cart's or a
+checkout's ``token`` first) and its ``updated_at`` (hashed when over 200
+characters). A body without either is keyed by a hash of the event and the body.
+Shopify's documented rule still holds: a redelivery has the same
+``X-Shopify-Event-Id`` *and* the same body, so the same messageId. A replay of that
+body under a fresh ``X-Shopify-Event-Id`` or ``X-Shopify-Webhook-Id``, another shop
+domain, or a topic of the same event is a duplicate too (200 ``duplicate``). The
+delivery headers are no longer part of the id.
+
+A topic must also agree with the order it carries: ``orders/paid`` with an order
+whose ``financial_status`` says unpaid (``pending``, ``authorized``, ``voided``,
+``expired``), ``orders/fulfilled`` with one that is not ``fulfilled``, or
+``orders/cancelled`` without ``cancelled_at`` is ignored (200 ``ignored``): Shopify
+never sends those, a replay under another topic does. So a captured body becomes, at
+most, the events that are true of it, each once.
+
+**Bodies.** A signed body that is not a JSON object, or is nested more than
+:data:`MAX_DEPTH` levels deep (Shopify's are under 10), answers 400; the depth is
+checked before the body is parsed.
 """
 
 from __future__ import annotations
@@ -57,6 +80,7 @@ import hashlib
 import hmac
 import json
 import logging
+import re
 from collections.abc import Callable, Mapping
 from typing import Annotated, Any, Literal
 
@@ -76,6 +100,9 @@ MAX_LINE_ITEMS = 50
 MAX_DELIVERY_ID = 200
 CART_CUSTOMER_ATTRIBUTE = "cxflow_customer_id"
 CUSTOMER_ID_MODES = ("shopify_id", "email")
+MAX_DEPTH = 64
+"""The deepest nesting of objects and arrays a body may have; Shopify's stay under 10."""
+UNPAID_STATUSES = frozenset({"pending", "authorized", "voided", "expired"})
 
 Payload = dict[str, Any]
 
@@ -394,14 +421,82 @@ def calls_for(topic: str, payload: Payload, shop: str, mode: str, message_id: st
     return calls
 
 
-def message_id_for(
-    topic: str, shop: str, body: bytes, event_id: str | None, webhook_id: str | None
-) -> str:
-    delivery = (event_id or webhook_id or "").strip()
-    if delivery and len(delivery) <= MAX_DELIVERY_ID:
-        return f"shopify:{delivery}"
-    digest = hashlib.sha256(f"{topic}\x1f{shop}\x1f".encode() + body).hexdigest()[:40]
-    return f"shopify:body:{digest}"
+TOPIC_EVENTS: dict[str, str] = {
+    "orders/create": "order.completed",
+    "orders/paid": "order.paid",
+    "orders/fulfilled": "order.fulfilled",
+    "orders/cancelled": "order.cancelled",
+    "carts/create": "cart.updated",
+    "carts/update": "cart.updated",
+    "checkouts/create": "checkout.updated",
+    "checkouts/update": "checkout.updated",
+    "customers/create": "identify",
+    "customers/update": "identify",
+}
+"""The event each topic becomes: also the first part of its messageId."""
+
+_RESOURCE_ID_KEYS: dict[str, tuple[str, ...]] = {
+    "orders": ("id",),
+    "carts": ("token", "id"),
+    "checkouts": ("token", "id"),
+    "customers": ("id",),
+}
+
+
+def message_id_for(topic: str, payload: Payload, body: bytes) -> str:
+    """``shopify:<event>:<resource id>:<updated_at>``, from the signed body only."""
+    event = TOPIC_EVENTS.get(topic, topic)
+    keys = _RESOURCE_ID_KEYS.get(topic.partition("/")[0], ("id",))
+    resource = next((found for key in keys if (found := _text(payload.get(key)))), None)
+    updated_at = _text(payload.get("updated_at"))
+    if resource is not None and updated_at is not None:
+        message_id = f"shopify:{event}:{resource}:{updated_at}"
+        if len(message_id) <= MAX_DELIVERY_ID:
+            return message_id
+        digest = hashlib.sha256(f"{resource}\x1f{updated_at}".encode()).hexdigest()[:40]
+        return f"shopify:{event}:resource:{digest}"
+    digest = hashlib.sha256(f"{event}\x1f".encode() + body).hexdigest()[:40]
+    return f"shopify:{event}:body:{digest}"
+
+
+def check_topic_agrees(topic: str, payload: Payload) -> None:
+    """A :class:`DeliveryIgnoredError` when the order in the body contradicts the topic."""
+    if topic == "orders/paid":
+        status = _text(payload.get("financial_status"))
+        if status is not None and status.lower() in UNPAID_STATUSES:
+            raise DeliveryIgnoredError(
+                f"the order is not paid (financial_status {status}): not an orders/paid delivery"
+            )
+    elif topic == "orders/fulfilled":
+        status = _text(payload.get("fulfillment_status"))
+        if status is None or status.lower() != "fulfilled":
+            raise DeliveryIgnoredError(
+                f"the order is not fulfilled (fulfillment_status {status}): not an "
+                "orders/fulfilled delivery"
+            )
+    elif topic == "orders/cancelled" and _text(payload.get("cancelled_at")) is None:
+        raise DeliveryIgnoredError(
+            "the order has no cancelled_at: not an orders/cancelled delivery"
+        )
+
+
+_JSON_TOKEN = re.compile(rb'"(?:[^"\\]|\\.)*"|[\[\]{}]')
+
+
+def too_deep(body: bytes, limit: int = MAX_DEPTH) -> bool:
+    """Does the JSON text nest objects and arrays more than ``limit`` deep? (Strings skipped.)"""
+    if body.count(b"[") + body.count(b"{") <= limit:
+        return False
+    depth = 0
+    for token in _JSON_TOKEN.finditer(body):
+        char = token.group()
+        if char in (b"[", b"{"):
+            depth += 1
+            if depth > limit:
+                return True
+        elif char in (b"]", b"}"):
+            depth -= 1
+    return False
 
 
 # --- the endpoint ---------------------------------------------------------------------------
@@ -449,15 +544,25 @@ async def receive(
             "signature_invalid",
         )
     shop = (shop_domain or "").strip().lower()
+    if too_deep(body):
+        return _refuse(
+            400,
+            f"the body nests objects and arrays more than {MAX_DEPTH} levels deep: "
+            "it is not a Shopify webhook payload",
+            "invalid_request",
+        )
     try:
         payload = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         payload = None
     if not isinstance(payload, dict):
         return _refuse(400, "the body is not a JSON object: subscribe with the JSON format")
     name = (topic or "").strip().lower()
-    message_id = message_id_for(name, shop, body, event_id, webhook_id)
+    log.debug("Shopify webhook %s from %s (event %s, webhook %s)", name, shop, event_id, webhook_id)
     try:
+        if name in TOPICS:
+            check_topic_agrees(name, payload)
+        message_id = message_id_for(name, payload, body)
         calls = calls_for(name, payload, shop, mode, message_id)
     except DeliveryIgnoredError as why:
         return _ignored(name, shop, str(why))
@@ -492,7 +597,7 @@ def router(intake: Intake) -> APIRouter:
         response_model=WebhookReceipt,
         responses=error_responses(
             {
-                400: "Signed, but the body is not a JSON object.",
+                400: "Signed, but the body is not a JSON object (or is nested too deep).",
                 401: "No valid X-Shopify-Hmac-Sha256 for the shop.",
             }
         ),
