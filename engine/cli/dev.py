@@ -136,6 +136,9 @@ async def run_dev(
         )
     data_dir.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("CXFLOW_CONSOLE_OUTBOX", str(data_dir / "outbox.jsonl"))
+    # Development calls its own loopback peers (a local webhook receiver, ...): let the
+    # outbound guard reach them here, never in production (docs/connectors.md).
+    os.environ.setdefault("CXFLOW_OUTBOUND_ALLOW", "127.0.0.1,localhost,::1")
     dev_links_environment(data_dir, api_port)
     sandbox: ShopifySandbox | None = None
     if not os.environ.get("CXFLOW_SHOP_STORE_URL"):
@@ -232,6 +235,11 @@ def _say_how_to_send(
     if api is not None:
         key = dev_write_key_path(data_dir)
         say(f"Send events over HTTP (write key of source dev in {key}):")
+        who = json.dumps({"userId": "alice", "traits": {"email": "alice@example.com"}})
+        say(
+            f"  curl -u \"$(cat {key}):\" -H 'Content-Type: application/json' "
+            f"-d '{who}' {api.url}/v1/identify   # an address, or emails to alice are skipped"
+        )
         for trigger in triggers[:1]:
             body = json.dumps({"userId": "alice", "event": trigger.event, "properties": {}})
             when = f"   # when {trigger.when}" if trigger.when else ""
