@@ -138,6 +138,16 @@ class Connector(ABC):
             connector=self.name,
         )
 
+    async def forget(self, customer_id: str) -> int:
+        """Erase what this connector keeps about a customer itself; how many records.
+
+        Called by ``cxflow customers erase`` on every installed connector. Most keep
+        nothing (the provider holds the messages: erase there with the provider's own
+        tools); a connector that writes messages or logs of its own (the console's
+        outbox) removes them here. Must be safe to call again.
+        """
+        return 0
+
     async def aclose(self) -> None:  # noqa: B027 - optional, most connectors hold nothing
         """Release connections; called once when the worker stops."""
 

@@ -133,6 +133,42 @@ class ConsoleConnector(Connector):
                     if fcntl is not None:
                         fcntl.flock(file.fileno(), fcntl.LOCK_UN)
 
+    async def forget(self, customer_id: str) -> int:
+        """Rewrite the outbox without the customer's messages (``cxflow customers erase``)."""
+        outbox = self.outbox
+        if not outbox.exists():
+            return 0
+        return await asyncio.to_thread(self._rewrite_without, outbox, customer_id)
+
+    def _rewrite_without(self, outbox: Path, customer_id: str) -> int:
+        """Drop the customer's lines, under the outbox's lock; the file is replaced whole."""
+        with self._lock, outbox.open("r+b") as file:
+            if fcntl is not None:
+                fcntl.flock(file.fileno(), fcntl.LOCK_EX)
+            try:
+                kept: list[bytes] = []
+                removed = 0
+                for raw in file.read().splitlines(keepends=True):
+                    try:
+                        recipient = json.loads(raw).get("recipient") or {}
+                    except (ValueError, AttributeError):
+                        recipient = {}
+                    if isinstance(recipient, dict) and recipient.get("customer_id") == customer_id:
+                        removed += 1
+                    else:
+                        kept.append(raw)
+                if removed:
+                    file.seek(0)
+                    file.write(b"".join(kept))
+                    file.truncate()
+                    file.flush()
+                    os.fsync(file.fileno())
+                    self._indexes.pop(outbox.resolve(), None)  # offsets changed: read again
+                return removed
+            finally:
+                if fcntl is not None:
+                    fcntl.flock(file.fileno(), fcntl.LOCK_UN)
+
     def _catch_up(self, outbox: Path, file: IO[bytes]) -> _OutboxIndex:
         """Read the lines written since last time (by anyone) into the index of keys."""
         stat = os.fstat(file.fileno())

@@ -10,9 +10,10 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from connectors.registry import default_registry
+from connectors.errors import ConnectorPluginError
+from connectors.registry import ConnectorRegistry, default_registry
 from engine.cli.context import open_store
-from engine.cli.output import out
+from engine.cli.output import err, out
 from engine.errors import ConsentError
 from engine.privacy.consent import ALL_CHANNELS, check_channel, decide, parse_policy, policy_for
 from engine.privacy.erasure import ErasureReport, erase_customer
@@ -119,10 +120,17 @@ def customers_erase(
         out.print(f"deleted {count} {table} row(s)")
     for table, count in report.store.pseudonymised.items():
         out.print(f"kept {count} {table} row(s) as {report.store.pseudonym}")
+    for connector, count in report.forgotten.items():
+        out.print(f"removed {count} record(s) kept by the {connector} connector")
     out.print(f"erased {escape(customer)}")
 
 
 async def _erase(settings: Settings, customer: str) -> ErasureReport:
-    # The store and Temporal only: a connector plugin that fails to load must not block erasure.
+    # A connector plugin that fails to load must not block erasure: the built-ins then.
+    try:
+        connectors = default_registry()
+    except ConnectorPluginError as error:
+        err.print(f"[yellow]{escape(str(error))}: erasing with the built-in connectors only[/]")
+        connectors = ConnectorRegistry(entry_points=False)
     with open_store(settings) as store:
-        return await erase_customer(await connect(settings), store, customer)
+        return await erase_customer(await connect(settings), store, customer, connectors)

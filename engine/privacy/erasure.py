@@ -10,6 +10,7 @@ every run are deleted, since they hold event properties and profile reads.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from temporalio.api.common.v1 import WorkflowExecution
@@ -21,6 +22,7 @@ from temporalio.client import (
 )
 from temporalio.service import RPCError, RPCStatusCode
 
+from connectors.base import Connector
 from engine.errors import ErasureError
 from engine.store import ErasureRecord, Store
 from workflows.journey import workflow_id_for
@@ -35,10 +37,17 @@ class ErasureReport:
     store: ErasureRecord
     terminated: list[str] = field(default_factory=list)
     histories_deleted: int = 0
+    forgotten: dict[str, int] = field(default_factory=dict)
+    """Records removed per connector that keeps some itself (the console's outbox)."""
 
 
-async def erase_customer(client: Client, store: Store, customer_id: str) -> ErasureReport:
-    """Erase ``customer_id`` from Temporal and the store; safe to run again."""
+async def erase_customer(
+    client: Client,
+    store: Store,
+    customer_id: str,
+    connectors: Iterable[Connector] = (),
+) -> ErasureReport:
+    """Erase ``customer_id`` from Temporal, the store and the connectors; safe to run again."""
     executions = await _executions(client, store, customer_id)
     terminated = [
         workflow_id
@@ -49,7 +58,13 @@ async def erase_customer(client: Client, store: Store, customer_id: str) -> Eras
     deleted = 0
     for workflow_id, run_id in executions:
         deleted += await _delete_history(client, workflow_id, run_id)
-    return ErasureReport(store=record, terminated=terminated, histories_deleted=deleted)
+    forgotten = {}
+    for connector in connectors:
+        if removed := await connector.forget(customer_id):
+            forgotten[connector.name] = removed
+    return ErasureReport(
+        store=record, terminated=terminated, histories_deleted=deleted, forgotten=forgotten
+    )
 
 
 async def _executions(client: Client, store: Store, customer_id: str) -> list[tuple[str, str]]:

@@ -214,3 +214,25 @@ async def test_channels_without_an_address_of_their_own_still_reach_the_outbox(
         )
         assert (await console(outbox).send(request)).status == "sent"
     assert [line["channel"] for line in read_outbox(outbox)] == ["push", "social", "console"]
+
+
+async def test_forgetting_a_customer_removes_their_messages_and_keeps_the_rest(
+    tmp_path: Path,
+) -> None:
+    outbox = tmp_path / "outbox.jsonl"
+    connector = console(outbox, io.StringIO())
+    ada = Recipient(customer_id="ada", email="ada@example.com")
+    bob = Recipient(customer_id="bob", email="bob@example.com")
+    await connector.send(send_request("run-a/1", recipient=ada, body="Ada's secret offer"))
+    await connector.send(send_request("run-b/1", recipient=bob))
+    await connector.send(send_request("run-a/2", recipient=ada))
+
+    assert await connector.forget("ada") == 2
+    assert [line["recipient"]["customer_id"] for line in read_outbox(outbox)] == ["bob"]
+    assert "Ada" not in outbox.read_text(encoding="utf-8")
+    assert await connector.forget("ada") == 0  # safe to run again
+    # The outbox still works, and still writes a key once.
+    again = await connector.send(send_request("run-b/1", recipient=bob))
+    assert again.detail["duplicate"] is True
+    await connector.send(send_request("run-b/2", recipient=bob))
+    assert len(read_outbox(outbox)) == 2
