@@ -47,13 +47,16 @@ def track(customer: str = "ada", event: str = "signed.up", **fields: Any) -> dic
 async def test_track_starts_a_journey_run(api: ApiServer) -> None:
     ada = f"ada-{uuid.uuid4()}"  # workflow ids outlive the test on the shared server
     api.engine.deploy(compiled_text(HELLO))
+    identify = {"userId": ada, "traits": {"email": "ada@example.com"}}
+    assert (await post(api, "/v1/identify", identify)).status_code == 200
     response = await post(api, "/v1/track", track(ada, properties={"plan": "pro"}))
     assert response.status_code == 200, response.text
     assert response.json() == {"success": True}
     outcome = await api.engine.outcome(workflow_id_for("hello", ada))
     assert outcome.status == "completed"
-    [event] = api.engine.store.events_for(ada)
+    event, identified = api.engine.store.events_for(ada)  # newest first
     assert (event.name, event.properties) == ("signed.up", {"plan": "pro"})
+    assert (identified.name, identified.properties) == ("identify", {"email": "ada@example.com"})
     assert api.engine.store.unrouted_events() == []
     assert [m["recipient"]["customer_id"] for m in api.engine.outbox_messages()] == [ada]
 
@@ -96,7 +99,11 @@ async def test_a_batch_stores_every_call_and_routes_it(api: ApiServer) -> None:
     api.engine.deploy(compiled_text(HELLO))
     body = {
         "batch": [
-            {"type": "identify", "userId": ada, "traits": {"first_name": "Ada"}},
+            {
+                "type": "identify",
+                "userId": ada,
+                "traits": {"first_name": "Ada", "email": "ada@example.com"},
+            },
             {"type": "track", **track(ada)},
             {"type": "track", **track("bob", "cart.updated")},
         ]
@@ -148,6 +155,8 @@ async def test_one_message_id_sent_from_8_threads_at_once_is_stored_once(
     api = any_api
     ada = f"ada-{uuid.uuid4()}"  # workflow ids outlive the test on the shared server
     api.engine.deploy(compiled_text(HELLO))
+    identify = {"userId": ada, "traits": {"email": "ada@example.com"}}
+    assert (await post(api, "/v1/identify", identify)).status_code == 200
     body = track(ada)
     barrier = threading.Barrier(8)
 
@@ -167,7 +176,8 @@ async def test_one_message_id_sent_from_8_threads_at_once_is_stored_once(
 
     assert await asyncio.to_thread(send_all) == [200] * 8
     await api.engine.outcome(workflow_id_for("hello", ada))
-    assert len(api.engine.store.events_for(ada)) == 1
+    # The track once, after the identify that gave ada an address.
+    assert [e.name for e in api.engine.store.events_for(ada)] == ["signed.up", "identify"]
     assert len(api.engine.store.get_runs(journey_id="hello")) == 1
     assert len(api.engine.outbox_messages()) == 1
 

@@ -61,7 +61,9 @@ async def test_the_client_identifies_tracks_and_starts_a_run(api: ApiServer) -> 
 
     def emit() -> list[str]:
         with CxflowClient(api.url, api.key, flush_interval=None) as cx:
-            first = cx.identify(ada, {"first_name": "Ada", "timezone": "Europe/Paris"})
+            first = cx.identify(
+                ada, {"first_name": "Ada", "email": "ada@example.com", "timezone": "Europe/Paris"}
+            )
             second = cx.track(ada, "signed.up", {"plan": "pro"})
             assert cx.pending == 2
         return [first, second]

@@ -161,6 +161,14 @@ def test_dev_runs_a_journey_from_the_event_api_and_from_send_event(tmp_path: Pat
         key_file = state / "dev-write-key"
         assert f'curl -u "$(cat {key_file}):"' in banner
         key = key_file.read_text().strip()
+        for customer in ("bob", "alice"):  # the emitting system gives each an address first
+            identified = httpx.post(
+                f"{api}/v1/identify",
+                auth=(key, ""),
+                json={"userId": customer, "traits": {"email": f"{customer}@example.com"}},
+                timeout=30,
+            )
+            assert identified.status_code == 200, identified.text
         answer = httpx.post(
             f"{api}/v1/track",
             auth=(key, ""),

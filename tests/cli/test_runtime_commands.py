@@ -81,6 +81,15 @@ async def cxflow(env: dict[str, str], *args: str) -> subprocess.CompletedProcess
     )
 
 
+def identify(env: dict[str, str], customer: str, traits: dict[str, str]) -> None:
+    """Give the customer traits in the engine's store (the CLI has no identify command)."""
+    store = Store(env["CXFLOW_DATABASE_URL"])
+    try:
+        store.upsert_customer(customer, traits)
+    finally:
+        store.dispose()
+
+
 async def eventually(condition: object, what: str) -> None:
     for _ in range(100):
         if callable(condition) and condition():
@@ -103,6 +112,7 @@ async def test_deploy_send_event_and_inspect_runs(
     listed = await cxflow(engine_env, "journeys", "list")
     assert "hello" in listed.stdout and "event" in listed.stdout
 
+    identify(engine_env, "zoe", {"email": "zoe@example.com"})
     sent = await cxflow(engine_env, "send-event", "--customer", "zoe", "--event", "hello.requested",
                         "--message-id", "m-1")  # fmt: skip
     assert sent.returncode == 0, sent.stderr
@@ -133,6 +143,7 @@ async def test_deploy_send_event_and_inspect_runs(
 async def test_start_runs_an_api_journey(engine_env: dict[str, str], tmp_path: Path) -> None:
     (tmp_path / "alert.yaml").write_text(ALERT)
     assert (await cxflow(engine_env, "deploy", str(tmp_path / "alert.yaml"))).returncode == 0
+    identify(engine_env, "kim", {"phone": "+15550102"})
     started = await cxflow(engine_env, "start", "alert", "--customer", "kim", "--properties",
                            '{"text": "Your order shipped"}')  # fmt: skip
     assert started.returncode == 0, started.stderr

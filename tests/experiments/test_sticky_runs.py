@@ -54,6 +54,7 @@ async def test_the_first_variant_survives_reentry_a_worker_restart_and_new_weigh
     workflow_id = workflow_id_for("promo", customer)
     async with running_engine(time_skipping, "sticky-1", tmp_path, receiver, monkeypatch) as one:
         one.deploy(compiled_text(PROMO.format(plain=50, bold=50)))
+        one.store.upsert_customer(customer, {"email": f"{customer}@example.com"})
         await one.send(customer, "promo.requested")
         await one.outcome(workflow_id)
         await one.send(customer, "promo.requested")  # re-entry, same worker

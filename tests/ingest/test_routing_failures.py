@@ -83,7 +83,7 @@ async def test_a_poison_event_is_retried_then_parked_and_never_holds_up_the_othe
     bad = [stored(store, poison, "order.completed", total=1e308) for _ in range(2)]
     stored(store, ada, "signed.up")
     intake = Intake(
-        store, engine.router, retries=RetryPolicy(max_attempts=2, first_delay_seconds=0.2)
+        store, engine.router, retries=RetryPolicy(max_attempts=2, first_delay_seconds=3.0)
     )
 
     assert await intake.reroute_pending() == 3
@@ -91,7 +91,7 @@ async def test_a_poison_event_is_retried_then_parked_and_never_holds_up_the_othe
     counts = store.routing_counts()
     assert (counts.pending, counts.retrying, counts.failed) == (2, 2, 0)
     assert await intake.reroute_pending() == 0  # waiting out the retry delay
-    await asyncio.sleep(0.3)
+    await asyncio.sleep(3.1)
     assert await intake.reroute_pending() == 2
 
     parked = store.failed_events()
@@ -135,6 +135,7 @@ async def test_a_reroute_does_not_start_a_journey_its_event_already_started(
     """The process died after starting the run and before marking the event routed."""
     engine.deploy(compiled_text(HELLO.replace("steps:", "entry: { reentry: always }\nsteps:")))
     customer = f"twice-{uuid.uuid4()}"
+    engine.store.upsert_customer(customer, {"email": "twice@example.com"})
     message_id = stored(engine.store, customer, "signed.up")
     [record] = engine.store.unrouted_events()
     first = await engine.router.dispatch(as_event(record))

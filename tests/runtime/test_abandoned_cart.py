@@ -63,7 +63,7 @@ async def test_reminder_path_sends_one_email_and_exits_at_done(engine: Engine) -
 async def test_discount_path_creates_a_coupon_and_mails_it(engine: Engine) -> None:
     engine.deploy(compiled("abandoned-cart"))
     customer = customer_in("discount")
-    engine.store.upsert_customer(customer, {"first_name": "Grace"})
+    engine.store.upsert_customer(customer, {"first_name": "Grace", "email": "grace@example.com"})
     await engine.send(customer, "cart.updated", item_count=1)
     result = await outcome(engine, customer)
     assert result.status == "completed"
@@ -127,7 +127,9 @@ async def test_order_during_the_wait_ends_the_run_early(engine: Engine) -> None:
 async def test_timeout_takes_vip_customers_to_the_social_nudge(engine: Engine) -> None:
     engine.deploy(compiled("abandoned-cart"))
     customer = customer_in("reminder", prefix="vip")
-    engine.store.upsert_customer(customer, {"first_name": "Linus", "handle": "@linus"})
+    engine.store.upsert_customer(
+        customer, {"first_name": "Linus", "email": "linus@example.com", "handle": "@linus"}
+    )
     engine.store.set_segments(customer, {"vip"})
     await engine.send(customer, "cart.updated", item_count=2)
     result = await outcome(engine, customer)

@@ -30,6 +30,7 @@ steps:
 
 async def test_an_event_accepted_while_temporal_is_down_is_routed_later(engine: Engine) -> None:
     engine.deploy(compiled_text(HELLO))
+    engine.store.upsert_customer("patient", {"email": "patient@example.com"})
     unreachable = await Client.connect(
         "127.0.0.1:1", lazy=True, data_converter=pydantic_data_converter
     )

@@ -66,7 +66,7 @@ async def timers(engine: Engine, workflow_id: str) -> list[tuple[datetime, timed
 async def test_quiet_hours_hold_a_send_until_they_end(engine: Engine) -> None:
     engine.deploy(compiled_text(QUIET))
     zone = zone_where_it_is(23, await engine.env.get_current_time())
-    engine.store.upsert_customer("night-owl", {}, timezone=zone)
+    engine.store.upsert_customer("night-owl", {"phone": "+15550100"}, timezone=zone)
     await engine.send("night-owl", "go")
     workflow_id = workflow_id_for("quiet", "night-owl")
     await engine.outcome(workflow_id)

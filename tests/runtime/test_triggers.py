@@ -55,7 +55,7 @@ steps:
 @ASYNC
 async def test_entering_a_segment_starts_its_journey_once(engine: Engine) -> None:
     engine.deploy(compiled_text(VIP))
-    engine.store.upsert_customer("ada", {"first_name": "Ada"})
+    engine.store.upsert_customer("ada", {"first_name": "Ada", "email": "ada@example.com"})
     entered, _ = engine.store.set_segments("ada", {"vip"})
     assert await engine.router.segments_entered("ada", entered) == [
         workflow_id_for("vip-hello", "ada")
@@ -71,6 +71,7 @@ async def test_entering_a_segment_starts_its_journey_once(engine: Engine) -> Non
 @ASYNC
 async def test_api_trigger_passes_the_call_properties_as_the_event(engine: Engine) -> None:
     engine.deploy(compiled_text(API))
+    engine.store.upsert_customer("bob", {"phone": "+15550101"})
     workflow_id = await engine.router.start_by_api(
         "back-in-stock-alert", "bob", {"product": "Blue mug"}, message_id="api-1"
     )

@@ -87,6 +87,8 @@ async def test_an_order_recomputes_vip_and_starts_its_journey(engine: Engine) ->
     engine.deploy(compiled_text(VIP_WELCOME))
     engine.deploy(compiled_text(VIP_THANKS))
     ada = f"ada-{uuid.uuid4()}"
+    # An address for each channel (vip-welcome emails, vip-thanks texts); not staff.
+    engine.store.upsert_customer(ada, {"email": "ada@example.com", "phone": "+15550103"})
     first = await engine.send(ada, "order.completed", total=300)
     assert (first.segments_entered, first.started) == (set(), [])
     second = await engine.send(ada, "order.completed", total=250)
