@@ -51,6 +51,9 @@ STORE_ERROR: Final = "StoreError"
 """The store was used wrongly, e.g. a message completed before it was claimed."""
 PERMANENT_ERROR_TYPES: Final = (PERMANENT_CONNECTOR_ERROR, TEMPLATE_ERROR, STORE_ERROR)
 """What a retry policy lists as ``non_retryable_error_types``."""
+RETRYABLE_CONNECTOR_ERROR: Final = "RetryableConnectorError"
+"""A connector failed in a way a retry may fix (down, rate limited, slow): retried; when the
+retries run out, the step's ``error.code`` is ``connector_unavailable``."""
 
 REFRESH_ACTIVITY: Final = "refresh_segments"
 

@@ -17,7 +17,8 @@ from typing import Any, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError
+from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import TimeoutError as ActivityTimeoutError
 
 with workflow.unsafe.imports_passed_through():
     import cel
@@ -30,11 +31,20 @@ with workflow.unsafe.imports_passed_through():
         ExitNode,
         SendNode,
         SplitNode,
+        StepError,
+        StepErrorCode,
         UpdateProfileNode,
         WaitForNode,
         WaitNode,
     )
-    from workflows.activities import PERMANENT_ERROR_TYPES, JourneyActivityStubs
+    from workflows.activities import (
+        PERMANENT_CONNECTOR_ERROR,
+        PERMANENT_ERROR_TYPES,
+        RETRYABLE_CONNECTOR_ERROR,
+        TEMPLATE_ERROR,
+        JourneyActivityStubs,
+    )
+    from workflows.ids import workflow_id_for as workflow_id_for
     from workflows.models import (
         EVENT_SIGNAL,
         WORKFLOW_NAME,
@@ -71,14 +81,16 @@ PATCH_FINISH_AFTER_HANDLERS = "finish-after-signal-handlers"
 # Run bookkeeping (started, each step, finished) as local activities: one marker event
 # each instead of an activity's three events and a workflow task (bench/: 2.4x history).
 PATCH_LOCAL_BOOKKEEPING = "local-bookkeeping"
+# A send or call with on_error that fails for good goes to its on_error step with `error`
+# set. Runs started before took the step's default path (a send went on to next, a call
+# failed the run), also when their compiled journey had an on_error: the patch is asked
+# only at such a failure, so histories without one have no marker.
+PATCH_ON_ERROR_PATH = "on-error-path"
+# The longest `error.message`: enough for a connector's explanation, never a whole response.
+MAX_ERROR_MESSAGE = 1_000
 
 ArgT = TypeVar("ArgT")
 ResultT = TypeVar("ResultT")
-
-
-def workflow_id_for(journey_id: str, customer_id: str) -> str:
-    """One id per journey and customer, so Temporal itself allows one active run."""
-    return f"journey:{journey_id}:{customer_id}"
 
 
 @workflow.defn(name=WORKFLOW_NAME)
@@ -99,6 +111,10 @@ class JourneyWorkflow:
         # Message ids already handled, oldest first (a dict keeps insertion order).
         self.seen: dict[str, None] = {}
         self.options_timeout: int | None = None
+        # Conditions that could not be evaluated, already logged: (step, condition, event).
+        self.unevaluable: set[tuple[str | None, str, str | None]] = set()
+        # Whether `error` is a variable of this run's conditions and templates (see run()).
+        self.error_variable = True
 
     # -- entry ------------------------------------------------------------------------------
 
@@ -107,6 +123,15 @@ class JourneyWorkflow:
         info = workflow.info()
         journey = data.journey
         self.journey = journey
+        # `error` (null until an on_error path is taken) is a variable of every run, but
+        # not of journeys that save a result under that name (only the DSL before
+        # on_error allowed that): theirs stays. Templates render a missing `error` as a
+        # null one, but a condition reading a missing variable is false, and `error ==
+        # null` is true: so journeys whose conditions read it (compiled since on_error
+        # was in the DSL) have it only from the patch on, and old runs keep their path.
+        self.error_variable = not _saves_error(journey) and (
+            not _conditions_read_error(journey) or workflow.patched(PATCH_ON_ERROR_PATH)
+        )
         self.trigger = data.trigger
         self.options_timeout = data.activity_timeout_seconds
         first_run = data.state is None
@@ -222,6 +247,7 @@ class JourneyWorkflow:
             variants=dict(state.variants) if state else {},
             converted=state.converted if state else False,
             exit_reason=self.exit_reason,
+            error=state.error if state else None,
         )
 
     # -- steps ----------------------------------------------------------------------------
@@ -234,11 +260,9 @@ class JourneyWorkflow:
         if isinstance(node, WaitForNode):
             return await self._wait_for(node)
         if isinstance(node, SendNode):
-            await self._send(node)
-            return node.next
+            return await self._send(node)
         if isinstance(node, CallNode):
-            await self._call(node)
-            return node.next
+            return await self._call(node)
         if isinstance(node, BranchNode):
             return await self._branch(node)
         if isinstance(node, SplitNode):
@@ -290,7 +314,8 @@ class JourneyWorkflow:
             self._save(node.save_as, found[0].as_variable())
         return node.next
 
-    async def _send(self, node: SendNode) -> None:
+    async def _send(self, node: SendNode) -> str | None:
+        """Send the message; the next step (on_error's when the send failed for good)."""
         journey = self.journey
         assert journey is not None
         quiet = journey.settings.quiet_hours
@@ -301,9 +326,9 @@ class JourneyWorkflow:
             if allowed > workflow.now():
                 await self._sleep_unless_exit(allowed - workflow.now())
                 if self.exit_reason is not None:
-                    return
+                    return node.next
         cap = journey.settings.frequency_cap
-        outcome = await self._activity_or_none(
+        outcome = await self._activity_or_error(
             JourneyActivityStubs.deliver,
             SendInput(
                 run=self._context,
@@ -319,11 +344,25 @@ class JourneyWorkflow:
                 frequency_cap=(cap.max, cap.per_seconds, cap.channels) if cap else None,
             ),
         )
-        if outcome is None:
-            workflow.logger.warning("send %s failed after retries; the run goes on", node.id)
+        if isinstance(outcome, StepError):
+            failure: StepError | None = outcome
+        elif outcome.status == "failed":
+            failure = StepError(
+                step=node.id,
+                code=outcome.error or StepErrorCode.OTHER,
+                message=_bounded(str(outcome.detail.get("error") or "the send failed")),
+            )
+        else:
+            failure = None
+        if failure is not None:
+            if self._take_error_path(node.on_error, failure):
+                return node.on_error
+            workflow.logger.warning("send %s failed; the run goes on", node.id)
+        return node.next
 
-    async def _call(self, node: CallNode) -> None:
-        output = await self._activity_or_none(
+    async def _call(self, node: CallNode) -> str | None:
+        """Call the action; the next step (on_error's when the call failed for good)."""
+        output = await self._activity_or_error(
             JourneyActivityStubs.call_action,
             CallInput(
                 run=self._context,
@@ -335,10 +374,32 @@ class JourneyWorkflow:
                 variables=self._variables(),
             ),
         )
-        if output is None:
+        if isinstance(output, StepError):
+            if self._take_error_path(node.on_error, output):
+                return node.on_error
             raise _RunFailedError(f"step {node.id}: {node.connector}.{node.action} failed")
         if node.save_as:
             self._save(node.save_as, output)
+        return node.next
+
+    def _take_error_path(self, on_error: str | None, failure: StepError) -> bool:
+        """Whether the run goes to ``on_error``; if so, ``error`` is now ``failure``.
+
+        Runs that failed such a step before on_error was implemented took the step's
+        default path, so the new one is behind a patch, asked only here: a history
+        without a failure on a step with on_error is unchanged, marker and all.
+        """
+        if on_error is None or not workflow.patched(PATCH_ON_ERROR_PATH):
+            return False
+        workflow.logger.warning(
+            "step %s failed (%s), going to %s: %s",
+            failure.step,
+            failure.code.value,
+            on_error,
+            failure.message,
+        )
+        self.state = self._state.model_copy(update={"error": failure})
+        return True
 
     async def _branch(self, node: BranchNode) -> str | None:
         self.customer = await self._load_customer()
@@ -400,25 +461,57 @@ class JourneyWorkflow:
         if chosen is not None:
             variables["event"] = chosen.as_variable()
         variables["journey"] = {"id": journey.id, "name": journey.name, "version": journey.version}
+        if self.error_variable:
+            error = self._state.error
+            variables["error"] = error.model_dump(mode="json") if error else None
         return variables
 
     def _holds(self, condition: str | None, event: CustomerEvent | None) -> bool:
-        """Evaluate a CEL condition; an error (missing field, wrong type) counts as false."""
+        """Evaluate a CEL condition; one that cannot be evaluated counts as false.
+
+        Nothing may raise out of here: the callers are wait conditions and signal
+        handlers, where an exception fails the workflow task, and the next attempt
+        replays to the same exception, for ever. So a missing field, a wrong type, or
+        a value CEL cannot take (an integer beyond 64 bits in an event) is false, and
+        logged once per condition, step and event. No patch: a condition that evaluated
+        before evaluates the same now; one that raised wedged its run, whose history
+        therefore has no later commands for this to disagree with.
+        """
         if condition is None:
             return True
-        program = self.programs.get(condition)
-        if program is None:
-            program = cel.compile(condition)
-            self.programs[condition] = program
-        segments = set(self.customer.segments) if self.customer else set()
-        context = cel.Context(
-            variables=self._variables(event), functions={"segment": lambda n: n in segments}
-        )
         try:
+            program = self.programs.get(condition)
+            if program is None:
+                program = cel.compile(condition)
+                self.programs[condition] = program
+            segments = set(self.customer.segments) if self.customer else set()
+            context = cel.Context(
+                variables=self._variables(event), functions={"segment": lambda n: n in segments}
+            )
             return program.execute(context) is True
-        except (KeyError, RuntimeError, ValueError, TypeError) as error:
-            workflow.logger.info("condition %r is false here: %s", condition, error)
+        except Exception as error:  # any at all: see above (false, never raised)
+            self._log_unevaluable(condition, event, error)
             return False
+
+    def _log_unevaluable(
+        self, condition: str, event: CustomerEvent | None, error: Exception
+    ) -> None:
+        step = self.state.step if self.state else None
+        key = (step, condition, event.message_id if event else None)
+        if key in self.unevaluable:
+            return
+        self.unevaluable.add(key)
+        journey = self.journey.id if self.journey else "?"
+        customer = self.run_context.customer_id if self.run_context else "?"
+        workflow.logger.warning(
+            "journey %s, step %s, customer %s: condition %r cannot be evaluated, so it is "
+            "false: %s",
+            journey,
+            step,
+            customer,
+            condition,
+            _bounded(f"{type(error).__name__}: {error}", 300),
+        )
 
     async def _sleep_unless_exit(self, duration: timedelta) -> None:
         if duration.total_seconds() <= 0:
@@ -502,18 +595,19 @@ class JourneyWorkflow:
             retry_policy=ACTIVITY_RETRY,
         )
 
-    async def _activity_or_none(
+    async def _activity_or_error(
         self,
         stub: Callable[[JourneyActivityStubs, ArgT], Awaitable[ResultT]],
         arg: ArgT,
-    ) -> ResultT | None:
-        """As :meth:`_activity`, but None after the last retry: the step decides what then."""
+    ) -> ResultT | StepError:
+        """As :meth:`_activity`, but the failure after the last retry is returned, as the
+        ``error`` of the current step: the step decides what then."""
         try:
             return await self._activity(stub, arg)
         except ActivityError as error:
             cause = error.cause or error
             workflow.logger.warning("activity %s failed: %s", error.activity_type, cause)
-            return None
+            return step_error(self._state.step or "", error)
 
     def _history_is_long(self, limit: int) -> bool:
         info = workflow.info()
@@ -536,6 +630,68 @@ class JourneyWorkflow:
                 history_limit=data.history_limit,
             )
         )
+
+
+def step_error(step_id: str, failure: ActivityError) -> StepError:
+    """The ``error`` of a step whose activity failed for good (the codes of dsl.compiled).
+
+    The message is the activity's: connector errors are written for operators and
+    carry no settings (the activities take secret values out before raising).
+    """
+    cause = failure.cause
+    if isinstance(cause, ActivityTimeoutError):
+        kind = cause.type.name.lower().replace("_", "-") if cause.type else "timeout"
+        return StepError(
+            step=step_id,
+            code=StepErrorCode.TIMEOUT,
+            message=f"{failure.activity_type} did not finish in time ({kind} timeout)",
+        )
+    if isinstance(cause, ApplicationError):
+        message = _bounded(cause.message or cause.type or "the step failed")
+        if cause.type == PERMANENT_CONNECTOR_ERROR:
+            code = StepErrorCode.CONNECTOR_PERMANENT
+        elif cause.type == TEMPLATE_ERROR:
+            code = StepErrorCode.TEMPLATE_FAILED
+        elif cause.type == RETRYABLE_CONNECTOR_ERROR:
+            code = StepErrorCode.CONNECTOR_UNAVAILABLE
+            message = _bounded(f"still failing when the retries ran out: {message}")
+        else:
+            code = StepErrorCode.OTHER
+        return StepError(step=step_id, code=code, message=message)
+    return StepError(
+        step=step_id,
+        code=StepErrorCode.OTHER,
+        message=_bounded(f"{failure.activity_type} failed: {cause or failure}"),
+    )
+
+
+def _bounded(text: str, limit: int = MAX_ERROR_MESSAGE) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _saves_error(journey: CompiledJourney) -> bool:
+    """Whether a step saves a result named ``error`` (allowed before on_error existed)."""
+    return any(getattr(node, "save_as", None) == "error" for node in journey.steps.values())
+
+
+def _conditions_read_error(journey: CompiledJourney) -> bool:
+    """Whether a condition the workflow evaluates may read the variable ``error``."""
+    conditions = [match.when for match in journey.exit_when]
+    conditions.append(journey.goal.when if journey.goal else None)
+    for node in journey.steps.values():
+        if isinstance(node, WaitForNode):
+            conditions.append(node.when)
+        elif isinstance(node, BranchNode):
+            conditions.extend(case.when for case in node.cases)
+    for condition in conditions:
+        if condition is None or "error" not in condition:
+            continue
+        try:
+            if "error" in cel.compile(condition).variables():
+                return True
+        except Exception:  # a condition that does not compile reads nothing
+            continue
+    return False
 
 
 class _RunFailedError(Exception):

@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
-from dsl.compiled import CompiledJourney
+from dsl.compiled import CompiledJourney, StepError, StepErrorCode
 
 WORKFLOW_NAME = "JourneyWorkflow"
 EVENT_SIGNAL = "customer_event"
@@ -75,6 +75,10 @@ class RunState(Payload):
     converted: bool = False
     variants: dict[str, str] = Field(default_factory=dict)
     steps_taken: int = 0
+    error: StepError | None = Field(
+        default=None,
+        description="The `error` variable: the last failure an on_error path was taken for.",
+    )
 
 
 class JourneyRunInput(Payload):
@@ -113,6 +117,7 @@ class RunStatus(Payload):
     variants: dict[str, str]
     converted: bool
     exit_reason: str | None
+    error: StepError | None = None
 
 
 # --- activity inputs --------------------------------------------------------------------
@@ -146,6 +151,11 @@ class SendInput(Payload):
 class SendOutcome(Payload):
     status: Literal["sent", "skipped", "failed"]
     detail: dict[str, JsonValue] = Field(default_factory=dict)
+    error: StepErrorCode | None = Field(
+        default=None,
+        description="Why a failed send failed (detail['error'] says it for people); None "
+        "otherwise, and in the results recorded before sends reported it.",
+    )
 
 
 class CallInput(Payload):
@@ -219,3 +229,6 @@ class SegmentRefreshResult(Payload):
     entered: int
     left: int
     started: list[str]
+    failed: int = Field(
+        default=0, description="Customers skipped because their data could not be evaluated."
+    )

@@ -21,7 +21,7 @@ from temporalio.exceptions import ApplicationError
 from connectors.errors import ConnectorError, PermanentConnectorError
 from connectors.models import CallRequest, Recipient, SendRequest
 from connectors.registry import ConnectorRegistry
-from dsl.compiled import ScheduleTriggerSpec
+from dsl.compiled import ScheduleTriggerSpec, StepErrorCode
 from dsl.segment_models import IDENTIFY_EVENT
 from engine.errors import TemplateError
 from engine.ingest.router import EventRouter
@@ -32,7 +32,7 @@ from engine.runtime.rendering import links_for, render, render_values
 from engine.segments.evaluation import SegmentEngine
 from engine.settings import Settings
 from engine.store import ConversionRecord, RunRecord, Store
-from workflows.activities import PERMANENT_CONNECTOR_ERROR, JourneyActivityStubs
+from workflows.activities import PERMANENT_CONNECTOR_ERROR, TEMPLATE_ERROR, JourneyActivityStubs
 from workflows.models import (
     AssignInput,
     CallInput,
@@ -48,6 +48,9 @@ from workflows.models import (
 
 DONE = ("sent", "skipped")
 log = logging.getLogger("cxflow.activities")
+# Secret values shorter than this are not taken out of messages (they would match words).
+MIN_REDACTED = 6
+REDACTED = "<secret>"
 
 
 def permanent(message: str, kind: str = PERMANENT_CONNECTOR_ERROR) -> ApplicationError:
@@ -173,13 +176,14 @@ class JourneyActivities(JourneyActivityStubs):
                 unsubscribe_url=variables["links"]["unsubscribe"],
             )
         except (TemplateError, PermanentConnectorError) as error:
-            return await self._finish(data.idempotency_key, "failed", {"error": str(error)})
+            return await self._failed(data.idempotency_key, error)
         try:
             result = await connector.send(request)
         except ConnectorError as error:
             if error.retryable:
-                raise  # Temporal retries; the provider sees the same idempotency key
-            return await self._finish(data.idempotency_key, "failed", {"error": str(error)})
+                # Temporal retries; the provider sees the same idempotency key
+                raise self._retryable(error) from None
+            return await self._failed(data.idempotency_key, error)
         detail: dict[str, Any] = dict(result.detail)
         if result.provider_message_id:
             detail["provider_message_id"] = result.provider_message_id
@@ -188,6 +192,43 @@ class JourneyActivities(JourneyActivityStubs):
     async def _finish(self, key: str, status: str, detail: dict[str, Any]) -> SendOutcome:
         record = await asyncio.to_thread(self.store.complete_message, key, status, detail)
         return SendOutcome(status=record.status, detail=record.detail)
+
+    async def _failed(self, key: str, error: TemplateError | ConnectorError) -> SendOutcome:
+        """Record a send that failed for good; the outcome says why (an on_error's `error`)."""
+        outcome = await self._finish(key, "failed", {"error": self._without_secrets(str(error))})
+        code = (
+            StepErrorCode.TEMPLATE_FAILED
+            if isinstance(error, TemplateError)
+            else StepErrorCode.CONNECTOR_PERMANENT
+        )
+        return outcome.model_copy(update={"error": code})
+
+    def _retryable(self, error: ConnectorError) -> ApplicationError:
+        """A retryable connector error as Temporal retries it, its message without secrets.
+
+        Typed with the class name, as the error itself would be: the workflow reads the
+        type when the retries run out (``connector_unavailable``).
+        """
+        return ApplicationError(self._without_secrets(str(error)), type=type(error).__name__)
+
+    def _without_secrets(self, message: str) -> str:
+        """A failure's message with every secret value the worker knows taken out.
+
+        Connector messages are written for operators and name settings, never their
+        values; this makes sure of it before a message reaches the message log, the
+        workflow history and a journey's ``error.message`` (which templates may send).
+        """
+        secrets = {self.settings.secret_key}
+        for connector in self.connectors:
+            config = connector.config
+            for key, setting in config.declared.items():
+                value = config.get(key) if setting.secret else None
+                if value:
+                    secrets.add(value)
+        for secret in sorted(secrets, key=len, reverse=True):
+            if len(secret) >= MIN_REDACTED:
+                message = message.replace(secret, REDACTED)
+        return message
 
     @activity.defn(name="call_action")
     async def call_action(self, data: CallInput) -> dict[str, Any]:
@@ -215,13 +256,15 @@ class JourneyActivities(JourneyActivityStubs):
             )
             result = await connector.call(request)
         except TemplateError as error:
-            await self._finish(data.idempotency_key, "failed", {"error": str(error)})
-            raise permanent(str(error), "TemplateError") from None
+            message = self._without_secrets(str(error))
+            await self._finish(data.idempotency_key, "failed", {"error": message})
+            raise permanent(message, TEMPLATE_ERROR) from None
         except ConnectorError as error:
             if error.retryable:
-                raise
-            await self._finish(data.idempotency_key, "failed", {"error": str(error)})
-            raise permanent(f"{action}: {error}") from None
+                raise self._retryable(error) from None
+            message = self._without_secrets(str(error))
+            await self._finish(data.idempotency_key, "failed", {"error": message})
+            raise permanent(f"{action}: {message}") from None
         await asyncio.to_thread(
             self.store.complete_message, data.idempotency_key, "sent", {"output": result.output}
         )

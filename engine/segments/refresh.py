@@ -105,5 +105,9 @@ class SegmentActivities(SegmentActivityStubs):
             page=data.page,
         )
         return SegmentRefreshResult(
-            customers=done.customers, entered=done.entered, left=done.left, started=done.started
+            customers=done.customers,
+            entered=done.entered,
+            left=done.left,
+            started=done.started,
+            failed=len(done.failed),
         )

@@ -30,6 +30,7 @@ from engine.store.tables import (
     SegmentChangeRow,
     SegmentMembershipRow,
 )
+from workflows.ids import journey_of, workflow_id_for
 
 ERASED_PREFIX = "erased-"
 # What erasing a customer deletes (children first), and the tables it pseudonymises instead.
@@ -68,8 +69,13 @@ class Erasure:
         deleted: dict[str, int] = {}
         pseudonymised: dict[str, int] = {}
 
-        def renamed(workflow_id: str) -> str:
-            suffix = f":{customer_id}"
+        def renamed(workflow_id: str, journey_id: str | None = None) -> str:
+            """The customer's workflow id of a journey as the pseudonym's: derived anew,
+            since a long id ends with a hash of the customer id, not the id itself."""
+            journey = journey_id or journey_of(workflow_id)
+            if journey is not None and workflow_id == workflow_id_for(journey, customer_id):
+                return workflow_id_for(journey, pseudonym)
+            suffix = f":{customer_id}"  # not a journey run's id: rename what it embeds
             if workflow_id.endswith(suffix):
                 return workflow_id[: -len(suffix)] + f":{pseudonym}"
             return workflow_id
@@ -91,7 +97,8 @@ class Erasure:
                 result = session.execute(delete(table).where(column == customer_id))
                 deleted[table.__tablename__] = _rowcount(result)
             for run in session.scalars(select(RunRow).where(RunRow.customer_id == customer_id)):
-                run.customer_id, run.workflow_id = pseudonym, renamed(run.workflow_id)
+                run.customer_id = pseudonym
+                run.workflow_id = renamed(run.workflow_id, run.journey_id)
                 run.trigger_message_id = unlinked(run.trigger_message_id)
                 pseudonymised["runs"] = pseudonymised.get("runs", 0) + 1
             messages = select(MessageRow).where(MessageRow.customer_id == customer_id)
@@ -103,7 +110,7 @@ class Erasure:
             conversions = select(ConversionRow).where(ConversionRow.customer_id == customer_id)
             for conversion in session.scalars(conversions):
                 conversion.customer_id = pseudonym
-                conversion.workflow_id = renamed(conversion.workflow_id)
+                conversion.workflow_id = renamed(conversion.workflow_id, conversion.journey_id)
                 conversion.message_id = unlinked(conversion.message_id) or ""
                 pseudonymised["conversions"] = pseudonymised.get("conversions", 0) + 1
             result = session.execute(

@@ -1,4 +1,4 @@
-"""An engine change made without `workflow.patched()`, for the replay test to catch.
+"""Engine changes made without `workflow.patched()`, for the replay tests to catch.
 
 It lives in its own module because the workflow sandbox re-imports the module
 a workflow is defined in, and a test module imports too much for that.
@@ -11,6 +11,7 @@ from typing import Any
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
+    from dsl.compiled import StepError
     from workflows.journey import JourneyWorkflow
     from workflows.models import WORKFLOW_NAME, JourneyRunInput, RunOutcome
 
@@ -26,3 +27,32 @@ class StepsNotRecorded(JourneyWorkflow):
     async def _record(self, event: str, **kwargs: Any) -> None:
         if event != "step":
             await super()._record(event, **kwargs)
+
+
+@workflow.defn(name=WORKFLOW_NAME)
+class OnErrorIgnored(JourneyWorkflow):
+    """Never takes an on_error path (what runs did before): replaying a run that took one
+    must fail, or the patch would not be what tells the two paths apart."""
+
+    @workflow.run
+    async def run(self, data: JourneyRunInput) -> RunOutcome:
+        return await super().run(data)
+
+    def _take_error_path(self, on_error: str | None, failure: StepError) -> bool:
+        return False
+
+
+@workflow.defn(name=WORKFLOW_NAME)
+class OnErrorUnpatched(JourneyWorkflow):
+    """Takes every on_error path without asking the patch: replaying a run that failed such
+    a step before on_error was implemented must fail."""
+
+    @workflow.run
+    async def run(self, data: JourneyRunInput) -> RunOutcome:
+        return await super().run(data)
+
+    def _take_error_path(self, on_error: str | None, failure: StepError) -> bool:
+        if on_error is None:
+            return False
+        self.state = self._state.model_copy(update={"error": failure})
+        return True

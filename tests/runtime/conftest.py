@@ -37,6 +37,7 @@ from workflows.models import CustomerEvent, RunOutcome
 
 SURVEY_SECRET = "test-survey-secret"
 SHOP_WEBHOOK_SECRET = "test-shopify-app-secret"
+OUTBOUND_ALLOW = "127.0.0.1,localhost"
 
 
 @pytest.fixture
@@ -150,12 +151,16 @@ async def running_engine(
 
     The built-in ``shop`` connector talks to a Shopify sandbox of its own, with its log
     in ``tmp_path`` to read when a test fails. The connectors are the built-ins unless
-    ``registry`` says otherwise; the survey links and Shopify webhooks have secrets.
+    ``registry`` says otherwise; the survey links and Shopify webhooks have secrets, and
+    the outbound guard allows loopback, where the peers are.
     """
     outbox = tmp_path / "outbox.jsonl"
     monkeypatch.setenv("CXFLOW_CONSOLE_OUTBOX", str(outbox))
     monkeypatch.setenv("CXFLOW_SURVEY_SECRET", SURVEY_SECRET)
     monkeypatch.setenv("CXFLOW_SHOP_WEBHOOK_SECRET", SHOP_WEBHOOK_SECRET)
+    # The peers (HTTP receiver, Shopify sandbox) are on loopback, which the outbound
+    # guard refuses unless allowed (connectors/outbound.py).
+    monkeypatch.setenv("CXFLOW_OUTBOUND_ALLOW", OUTBOUND_ALLOW)
     task_queue = f"test-{uuid.uuid4()}"
     settings = Settings(task_queue=task_queue, database_url=f"sqlite:///{tmp_path / 'store.db'}")
     owned = store is None

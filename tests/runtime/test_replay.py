@@ -15,6 +15,7 @@ the registered names did not change.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -26,10 +27,11 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 from temporalio.workflow import NondeterminismError
 
-from tests.runtime.changed_workflow import StepsNotRecorded
+from dsl.compiled import StepErrorCode
+from tests.runtime.changed_workflow import OnErrorIgnored, OnErrorUnpatched, StepsNotRecorded
 from tests.runtime.conftest import HISTORIES
-from workflows.journey import SEEN_IDS_KEPT, JourneyWorkflow
-from workflows.models import EVENT_SIGNAL, CustomerEvent, JourneyRunInput
+from workflows.journey import PATCH_ON_ERROR_PATH, SEEN_IDS_KEPT, JourneyWorkflow
+from workflows.models import EVENT_SIGNAL, CustomerEvent, JourneyRunInput, RunOutcome
 
 ASYNC = pytest.mark.asyncio(loop_scope="session")
 
@@ -109,3 +111,91 @@ async def test_the_ids_continue_as_new_carries_are_not_compared_on_replay() -> N
     replayer = Replayer(workflows=[JourneyWorkflow], data_converter=pydantic_data_converter)
     result = await replayer.replay_workflow(history(path), raise_on_replay_failure=False)
     assert result.replay_failure is None, result.replay_failure
+
+
+# -- on_error (patch on-error-path) ------------------------------------------------------
+
+ON_ERROR = sorted(HISTORIES.glob("on_error-*.json"))
+BEFORE_ON_ERROR = sorted(HISTORIES.glob("before_on_error-*.json"))
+
+
+def patches(path: Path) -> list[str]:
+    """The ids of the patch markers in a history, in order."""
+    found = []
+    for event in history(path).events:
+        marker = event.marker_recorded_event_attributes
+        if event.HasField("marker_recorded_event_attributes") and marker.marker_name == (
+            "core_patch"
+        ):
+            found.append(json.loads(marker.details["patch-data"].payloads[0].data)["id"])
+    return found
+
+
+def outcome(path: Path) -> RunOutcome:
+    events = history(path).events
+    last = events[-1]
+    assert last.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED
+    payloads = last.workflow_execution_completed_event_attributes.result.payloads
+    [value] = pydantic_data_converter.payload_converter.from_payloads(list(payloads), [RunOutcome])
+    assert isinstance(value, RunOutcome)
+    return value
+
+
+def test_the_on_error_histories_are_recorded() -> None:
+    assert len(ON_ERROR) >= 6 and len(BEFORE_ON_ERROR) >= 5
+
+
+# The first run of each chain that failed a step with on_error (the others are its
+# continue-as-new runs, and a run whose call worked).
+TOOK_ON_ERROR = [p for p in ON_ERROR if p.stem.endswith("-0") and "call_that_works" not in p.stem]
+
+
+@ASYNC
+@pytest.mark.parametrize("path", TOOK_ON_ERROR, ids=lambda p: p.stem)
+async def test_a_run_that_took_an_on_error_path_needs_the_patch(path: Path) -> None:
+    """Each took the new path behind its marker; code that ignores on_error cannot replay it."""
+    assert PATCH_ON_ERROR_PATH in patches(path)
+    replayer = Replayer(workflows=[OnErrorIgnored], data_converter=pydantic_data_converter)
+    with pytest.raises(NondeterminismError):
+        await replayer.replay_workflow(history(path))
+
+
+def test_continue_as_new_carries_error() -> None:
+    chain = sorted(HISTORIES.glob("on_error-error_is_carried_across_continue_as_new-*.json"))
+    assert len(chain) >= 2
+    for path in chain[1:]:
+        started: JourneyRunInput = decoded(history(path).events[0], JourneyRunInput)
+        assert started.state is not None and started.state.error is not None
+        assert (started.state.error.step, started.state.error.code) == (
+            "open",
+            StepErrorCode.CONNECTOR_PERMANENT,
+        )
+
+
+def test_a_journey_whose_conditions_read_error_asks_the_patch_at_the_start() -> None:
+    """`error == null` is true where a missing `error` made the condition false: such
+    runs have the variable only from the patch on (runs started before keep theirs)."""
+    path = HISTORIES / "on_error-a_call_that_works_leaves_error_null-0.json"
+    assert patches(path)[0] == PATCH_ON_ERROR_PATH
+    assert outcome(path).status == "completed"
+
+
+@ASYNC
+@pytest.mark.parametrize("path", BEFORE_ON_ERROR, ids=lambda p: p.stem)
+async def test_a_run_that_failed_a_step_with_on_error_before_keeps_its_path(path: Path) -> None:
+    """Recorded on the code before on_error ran: the journey has on_error, the step failed,
+    and the run took the default path (a failed run, or a send that went on). The current
+    code replays it; code that takes on_error without the patch cannot."""
+    started: JourneyRunInput = decoded(history(path).events[0], JourneyRunInput)
+    assert any(getattr(node, "on_error", None) for node in started.journey.steps.values())
+    assert PATCH_ON_ERROR_PATH not in patches(path)
+    events = history(path).events
+    if events[-1].event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED:
+        done = outcome(path)
+        assert done.status == "failed" or done.last_step is None, done
+    current = Replayer(workflows=[JourneyWorkflow], data_converter=pydantic_data_converter)
+    result = await current.replay_workflow(history(path), raise_on_replay_failure=False)
+    assert result.replay_failure is None, result.replay_failure
+    unpatched = Replayer(workflows=[OnErrorUnpatched], data_converter=pydantic_data_converter)
+    with pytest.raises(NondeterminismError):
+        await unpatched.replay_workflow(history(path))

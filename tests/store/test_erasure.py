@@ -15,6 +15,7 @@ from engine.store import (
 )
 from engine.store.tables import Base
 from tests.store.test_store import T0, make_event, make_run
+from workflows.ids import MAX_WORKFLOW_ID_BYTES, workflow_id_for
 
 ADA, BOB = "ada:1", "bob"
 
@@ -107,9 +108,9 @@ def test_each_erasure_gets_its_own_pseudonym(store: Store) -> None:
     assert store.erase_customer(ADA).pseudonym != store.erase_customer(BOB).pseudonym
 
 
-def fill_as_the_runtime_does(store: Store, customer: str) -> str:
+def fill_as_the_runtime_does(store: Store, customer: str, journey: str = "abandoned-cart") -> str:
     """Rows with the customer's id embedded as the runtime embeds it; the workflow id."""
-    workflow_id = f"journey:abandoned-cart:{customer}"
+    workflow_id = workflow_id_for(journey, customer)
     store.upsert_customer(customer, {"email": "ada@example.com"})
     store.record_event(make_event(f"{customer}-signup", customer_id=customer))
     store.run_started(
@@ -118,6 +119,7 @@ def fill_as_the_runtime_does(store: Store, customer: str) -> str:
             "entry-1",
             customer_id=customer,
             trigger_message_id=f"{customer}-signup",
+            journey_id=journey,
         )
     )
     store.run_step(workflow_id, "entry-1", "send-reminder", T0)
@@ -128,7 +130,7 @@ def fill_as_the_runtime_does(store: Store, customer: str) -> str:
         ConversionRecord(
             workflow_id=workflow_id,
             run_id="entry-1",
-            journey_id="abandoned-cart",
+            journey_id=journey,
             customer_id=customer,
             goal_event="order.completed",
             message_id=f"order-of-{customer}",
@@ -176,3 +178,27 @@ def test_every_table_naming_a_customer_is_erased_or_pseudonymised(table: str) ->
             f"table {table} holds customer data: make Store.erase_customer delete or "
             "pseudonymise it"
         )
+
+
+def test_a_long_hashed_workflow_id_leaves_no_trace_of_the_customer(store: Store) -> None:
+    """Past 255 bytes a workflow id ends with a hash of the customer id, not the id: the
+    erasure derives the pseudonym's ids anew instead of replacing the id at the end."""
+    journey = "j" * 63 + "x"  # the longest journey id
+    customer = "ada.lovelace-" + "é" * 93 + "x"  # 200 bytes of UTF-8
+    assert len(customer.encode()) == 200
+    workflow_id = fill_as_the_runtime_does(store, customer, journey)
+    assert len(workflow_id.encode()) <= MAX_WORKFLOW_ID_BYTES
+    assert customer not in workflow_id  # hashed: a prefix and a digest are in it instead
+    traces = (customer, workflow_id, customer[:24], workflow_id.rpartition("~")[2])
+    found = every_value(store)
+    assert all(any(trace in text for _, _, text in found) for trace in traces)
+
+    erased = store.erase_customer(customer)
+
+    left = [(t, c, trace) for t, c, text in every_value(store) for trace in traces if trace in text]
+    assert left == []
+    renamed = workflow_id_for(journey, erased.pseudonym)
+    [run] = store.get_runs(customer_id=erased.pseudonym)
+    assert run.workflow_id == renamed
+    (message,) = store.messages_for(customer_id=erased.pseudonym)
+    assert (message.key, message.workflow_id) == (f"{renamed}/entry-1/send-reminder/1", renamed)
