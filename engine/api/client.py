@@ -27,6 +27,7 @@ from typing import Any, Self
 
 import httpx
 
+from dsl.errors import CxflowError
 from engine.api.models import MAX_BATCH_BYTES, MAX_BATCH_CALLS, MAX_CALL_BYTES
 
 log = logging.getLogger("cxflow.client")
@@ -34,11 +35,17 @@ log = logging.getLogger("cxflow.client")
 _BATCH_OVERHEAD = 64  # {"batch":[...]} and separators, generously
 
 
-class CxflowClientError(Exception):
-    """Calls could not be delivered; ``status`` is the HTTP status when there was one."""
+class CxflowClientError(CxflowError):
+    """Calls could not be delivered; ``status`` is the HTTP status when there was one.
 
-    def __init__(self, message: str, status: int | None = None) -> None:
-        super().__init__(message)
+    ``code`` is the API's error code when it answered (``invalid_request``,
+    ``unauthorized``, ...), else ``delivery_failed``.
+    """
+
+    code = "delivery_failed"
+
+    def __init__(self, message: str, status: int | None = None, *, code: str | None = None) -> None:
+        super().__init__(message, code=code)
         self.status = status
 
 
@@ -214,6 +221,7 @@ class CxflowClient:
             raise CxflowClientError(
                 f"the cxflow API refused {len(batch)} call(s): {status} {_error_text(response)}",
                 status,
+                code=_error_code(response),
             )
 
     def _sleep(self, attempt: int, retry_after: str | None) -> None:
@@ -279,3 +287,13 @@ def _error_text(response: httpx.Response) -> str:
         )
         return error + (f" ({details})" if details else "")
     return response.text[:200]
+
+
+def _error_code(response: httpx.Response) -> str | None:
+    """The API's machine-readable ``code`` of a refusal, when it sent one."""
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    code = body.get("code") if isinstance(body, dict) else None
+    return code if isinstance(code, str) else None

@@ -126,6 +126,7 @@ async def test_a_refused_batch_raises_with_the_field_problems(api: ApiServer) ->
     with pytest.raises(CxflowClientError, match=r"batch\[0\]\.event") as refused:
         await asyncio.to_thread(cx.flush)
     assert refused.value.status == 400
+    assert refused.value.code == "invalid_request"
     assert cx.pending == 0  # a 4xx would be refused again: dropped
     await asyncio.to_thread(cx.close)
 

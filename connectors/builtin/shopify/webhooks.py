@@ -91,6 +91,7 @@ from pydantic import BaseModel, Field, ValidationError
 from connectors.builtin.shopify.connector import ShopifyConnector
 from connectors.http_routes import error_response, error_responses
 from connectors.inbound import InboundIdentify, InboundRejectedError, InboundTrack, Intake
+from dsl.errors import ConfigurationError
 
 log = logging.getLogger("cxflow.connectors.shopify.webhooks")
 
@@ -116,8 +117,10 @@ class WebhookReceipt(BaseModel):
     reason: str | None = Field(default=None, description="Why it was ignored.")
 
 
-class WebhookConfigError(Exception):
+class WebhookConfigError(ConfigurationError):
     """A webhook setting has a value that cannot work; the message names the variable."""
+
+    code = "webhook_not_configured"
 
 
 class DeliveryIgnoredError(Exception):
