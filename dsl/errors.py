@@ -9,33 +9,47 @@ connector's failure can be retried is what the runtime needs to know about them.
 
 ``dsl`` is the package every other cxflow package may import, so the root lives here;
 the other packages hang their errors on it. The whole tree, with each class's code
-and the module that defines it::
+and the module that defines it (ExpiredSurveyTokenError is also an ExpiredLinkError)::
 
-    CxflowError                         cxflow_error              dsl.errors
-    ├── InputError                      input_invalid             dsl.errors
-    │   ├── JourneyInvalidError         journey_invalid           dsl.diagnostics
-    │   ├── SegmentInvalidError         segment_invalid           dsl.segment_loader
-    │   ├── SourceError                 yaml_unreadable           dsl.source
-    │   ├── ConditionError              condition_invalid         dsl.expressions
-    │   ├── UsageError                  usage                     engine.errors
-    │   ├── ConsentError                consent_invalid           engine.errors
-    │   ├── TemplateError               template_failed           engine.errors
-    │   ├── RoutingError                journey_not_startable     engine.errors
-    │   └── ApiProblemError             request_refused           engine.api.problems
-    ├── ConfigurationError              configuration_invalid     dsl.errors
-    │   ├── SettingsError               settings_invalid          engine.errors
-    │   ├── StoreError                  store_unavailable         engine.errors
-    │   ├── SchemaError                 schema_outdated           engine.errors
-    │   ├── DevServerError              dev_server_failed         engine.errors
-    │   └── ApiServerError              api_server_failed         engine.errors
-    ├── UnavailableError                service_unavailable       dsl.errors
-    │   ├── TemporalUnavailableError    temporal_unreachable      engine.errors
-    │   └── ErasureError                erasure_incomplete        engine.errors
-    └── ConnectorError                  connector_failed          connectors.errors
-        ├── RetryableConnectorError     connector_retryable       connectors.errors
-        └── PermanentConnectorError     connector_permanent       connectors.errors
-            ├── ConnectorPluginError    connector_plugin_invalid  connectors.errors
-            └── ConnectorNotFoundError  connector_not_found       connectors.errors
+    CxflowError                                 cxflow_error              dsl.errors
+    ├── InputError                              input_invalid             dsl.errors
+    │   ├── JourneyInvalidError                 journey_invalid           dsl.diagnostics
+    │   ├── SegmentInvalidError                 segment_invalid           dsl.segment_loader
+    │   ├── SourceError                         yaml_unreadable           dsl.source
+    │   ├── ConditionError                      condition_invalid         dsl.expressions
+    │   ├── UsageError                          usage                     engine.errors
+    │   ├── CommandError                        command_refused           engine.errors
+    │   ├── DeployRefusedError                  deploy_refused            engine.errors
+    │   ├── ConsentError                        consent_invalid           engine.errors
+    │   ├── TemplateError                       template_failed           engine.errors
+    │   ├── RoutingError                        journey_not_startable     engine.errors
+    │   ├── ApiProblemError                     request_refused           engine.api.problems
+    │   ├── InboundRejectedError                inbound_invalid           connectors.inbound
+    │   ├── SurveyScoreError                    survey_score_invalid      connectors.builtin.survey.tokens
+    │   └── InvalidLinkError                    link_invalid              connectors.signing
+    │       ├── ExpiredLinkError                link_expired              connectors.signing
+    │       └── SurveyTokenError                link_invalid              connectors.builtin.survey.tokens
+    │           ├── InvalidSurveyTokenError     link_invalid              connectors.builtin.survey.tokens
+    │           └── ExpiredSurveyTokenError     link_expired              connectors.builtin.survey.tokens
+    ├── ConfigurationError                      configuration_invalid     dsl.errors
+    │   ├── SettingsError                       settings_invalid          engine.errors
+    │   ├── StoreError                          store_unavailable         engine.errors
+    │   ├── SchemaError                         schema_outdated           engine.errors
+    │   ├── DevServerError                      dev_server_failed         engine.errors
+    │   ├── ApiServerError                      api_server_failed         engine.errors
+    │   ├── WebhookConfigError                  webhook_not_configured    connectors.builtin.shopify.webhooks
+    │   └── SurveyNotConfiguredError            survey_not_configured     connectors.builtin.survey.pages
+    ├── UnavailableError                        service_unavailable       dsl.errors
+    │   ├── TemporalUnavailableError            temporal_unreachable      engine.errors
+    │   ├── TemporalRequestError                temporal_request_failed   engine.errors
+    │   └── ErasureError                        erasure_incomplete        engine.errors
+    ├── ConnectorError                          connector_failed          connectors.errors
+    │   ├── RetryableConnectorError             connector_retryable       connectors.errors
+    │   └── PermanentConnectorError             connector_permanent       connectors.errors
+    │       ├── ConnectorPluginError            connector_plugin_invalid  connectors.errors
+    │       ├── ConnectorNotFoundError          connector_not_found       connectors.errors
+    │       └── OutboundRefusedError            outbound_refused          connectors.outbound
+    └── CxflowClientError                       delivery_failed           engine.api.client
 
 The errors that report a file (JourneyInvalidError, SegmentInvalidError, SourceError)
 also carry its diagnostics, each with its own problem code (see ``dsl.codes``).
