@@ -1,8 +1,10 @@
 """The console connector: `cxflow dev` delivers every message to a local outbox.
 
 Nothing leaves the machine. Each message becomes one JSON line in the outbox
-file (for tests and tools to read) and one short line on stderr (for the person
-watching). Like a real provider it is idempotent: a retried send with the same
+file (for tests and tools to read) and one short line on stderr for the person
+watching, which names the customer and the step but holds neither the message nor
+the address (logs outlive an erasure; the outbox forgets the customer). Like a real
+provider it is idempotent: a retried send with the same
 key is found in the outbox and never written twice, even by another process.
 
 Like the real connectors, it does not "deliver" what could not be delivered: an
@@ -37,7 +39,6 @@ except ImportError:  # pragma: no cover - Windows: one process per outbox
 DEFAULT_OUTBOX = ".cxflow/outbox.jsonl"
 SKIP_WITHOUT_ADDRESS = {"email": ("email", "no_email_address"), "sms": ("phone", "no_phone_number")}
 """channel: (the recipient's field it needs, the skip reason without it)."""
-PREVIEW_CHARS = 80
 
 
 @dataclass
@@ -94,7 +95,7 @@ class ConsoleConnector(Connector):
             ) from error
         if written:
             stream = self._stream or sys.stderr
-            stream.write(_summary(request) + "\n")
+            stream.write(_summary(request, outbox) + "\n")
             stream.flush()
         return SendResult(
             status="sent",
@@ -191,18 +192,13 @@ class ConsoleConnector(Connector):
         return index
 
 
-def _summary(request: SendRequest) -> str:
-    recipient = request.recipient
-    address = {
-        "email": recipient.email,
-        "sms": recipient.phone,
-        "social": recipient.handle,
-    }.get(request.channel)
-    to = f"{recipient.customer_id} <{address}>" if address else recipient.customer_id
-    text = request.subject or request.body or request.html or ""
-    preview = " ".join(text.split())
-    if len(preview) > PREVIEW_CHARS:
-        preview = preview[: PREVIEW_CHARS - 1] + "…"
+def _summary(request: SendRequest, outbox: Path) -> str:
+    """The line for the person watching: who and where, never the text or the address.
+
+    Logs outlive an erasure (the outbox does not: :meth:`ConsoleConnector.forget`), so
+    the message itself is read in the outbox.
+    """
     return (
-        f"[console] {request.channel} to {to} ({request.journey_id}/{request.step_id}): {preview}"
+        f"[console] {request.channel} to {request.recipient.customer_id} "
+        f"({request.journey_id}/{request.step_id}): in {outbox}"
     )
