@@ -28,6 +28,7 @@ from engine.ingest.router import EventRouter
 from engine.privacy.consent import ConsentDecision, decide, parse_policy, policy_for
 from engine.runtime.assignment import assign_variant
 from engine.runtime.localtime import next_local_time, quiet_hours_end, zone
+from engine.runtime.outages import is_outage
 from engine.runtime.rendering import links_for, render, render_values
 from engine.segments.evaluation import SegmentEngine
 from engine.settings import Settings
@@ -46,6 +47,8 @@ from workflows.models import (
     SendOutcome,
 )
 
+# Tries to record a send's result before giving the retry back to Temporal (0.2 s, doubling).
+FINISH_ATTEMPTS = 5
 DONE = ("sent", "skipped")
 log = logging.getLogger("cxflow.activities")
 # Secret values shorter than this are not taken out of messages (they would match words).
@@ -190,8 +193,23 @@ class JourneyActivities(JourneyActivityStubs):
         return await self._finish(data.idempotency_key, result.status, detail)
 
     async def _finish(self, key: str, status: str, detail: dict[str, Any]) -> SendOutcome:
-        record = await asyncio.to_thread(self.store.complete_message, key, status, detail)
-        return SendOutcome(status=record.status, detail=record.detail)
+        """Record the result under the key, riding out a short database outage.
+
+        The provider has the message by now: failing the activity here would make its
+        retry send again (once more to SMTP, which cannot deduplicate), so a lost
+        connection is retried in place first (the pool reconnects).
+        """
+        attempt = 1
+        while True:
+            try:
+                record = await asyncio.to_thread(self.store.complete_message, key, status, detail)
+            except Exception as error:
+                if attempt >= FINISH_ATTEMPTS or is_outage(error) is not True:
+                    raise
+                await asyncio.sleep(0.2 * 2 ** (attempt - 1))
+                attempt += 1
+                continue
+            return SendOutcome(status=record.status, detail=record.detail)
 
     async def _failed(self, key: str, error: TemplateError | ConnectorError) -> SendOutcome:
         """Record a send that failed for good; the outcome says why (an on_error's `error`)."""
@@ -265,9 +283,7 @@ class JourneyActivities(JourneyActivityStubs):
             message = self._without_secrets(str(error))
             await self._finish(data.idempotency_key, "failed", {"error": message})
             raise permanent(f"{action}: {message}") from None
-        await asyncio.to_thread(
-            self.store.complete_message, data.idempotency_key, "sent", {"output": result.output}
-        )
+        await self._finish(data.idempotency_key, "sent", {"output": result.output})
         return dict(result.output)
 
     @activity.defn(name="update_profile")
