@@ -85,6 +85,10 @@ class ErrorBody(BaseModel):
     """Why the request was refused; nothing of it was stored."""
 
     error: str = Field(description="What is wrong and what to do, for a person.")
+    message: str = Field(
+        default="",
+        description="The same text as `error`, under the name Segment-style SDKs read.",
+    )
     code: str = Field(
         default="request_refused",
         description="Stable and machine-readable: `invalid_request`, `unauthorized`, "

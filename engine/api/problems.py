@@ -79,7 +79,10 @@ def error_response(
     status: int, error: str, fields: Sequence[FieldProblem] = (), code: str | None = None
 ) -> JSONResponse:
     body = ErrorBody(
-        error=error, code=code or STATUS_CODES.get(status, "request_refused"), fields=list(fields)
+        error=error,
+        message=error,
+        code=code or STATUS_CODES.get(status, "request_refused"),
+        fields=list(fields),
     )
     headers = {"WWW-Authenticate": 'Basic realm="cxflow"'} if status == 401 else None
     return JSONResponse(body.model_dump(mode="json"), status_code=status, headers=headers)

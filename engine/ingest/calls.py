@@ -26,6 +26,7 @@ from pydantic import (
     Field,
     JsonValue,
     StringConstraints,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
@@ -141,10 +142,36 @@ def _iso_timestamp(value: object) -> object:
         ) from None
 
 
+def _id_text(value: object) -> object:
+    """A numeric id (analytics.js sends ``userId: 42`` as given) becomes its digits."""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)  # 42.0 is the JSON integer 42
+    if isinstance(value, int) and not isinstance(value, bool):
+        if abs(value) > MAX_SAFE_NUMBER:
+            raise PydanticCustomError(
+                "customer_id_too_large", "a numeric id must be within 2^53 - 1: send it as text"
+            )
+        return str(value)
+    return value
+
+
 CustomerId = Annotated[
     str,
+    BeforeValidator(_id_text),
     StringConstraints(min_length=1, max_length=MAX_CUSTOMER_ID),
     AfterValidator(_customer_id),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string", "minLength": 1, "maxLength": MAX_CUSTOMER_ID},
+                {
+                    "type": "integer",
+                    "minimum": -MAX_SAFE_NUMBER,
+                    "maximum": MAX_SAFE_NUMBER,
+                },
+            ]
+        }
+    ),
 ]
 MessageId = Annotated[
     str,
@@ -178,8 +205,8 @@ Timestamp = Annotated[
 
 _CUSTOMER_REQUIRED: JsonDict = {
     "anyOf": [
-        {"required": ["userId"], "properties": {"userId": {"type": "string"}}},
-        {"required": ["anonymousId"], "properties": {"anonymousId": {"type": "string"}}},
+        {"required": ["userId"], "properties": {"userId": {"not": {"type": "null"}}}},
+        {"required": ["anonymousId"], "properties": {"anonymousId": {"not": {"type": "null"}}}},
     ]
 }
 
@@ -265,3 +292,13 @@ class IdentifyCall(CallBase):
     )
 
     _consent_readable = field_validator("traits")(check_consent_traits)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _traits_in_context(cls, data: Any) -> Any:
+        """RudderStack's SDKs send identify traits in ``context.traits``: read them there."""
+        if isinstance(data, dict) and not data.get("traits"):
+            context = data.get("context")
+            if isinstance(context, dict) and isinstance(context.get("traits"), dict):
+                return {**data, "traits": context["traits"]}
+        return data
