@@ -33,11 +33,16 @@ Send customer events to cxflow, in the shapes of Segment's HTTP Tracking API.
   with the same `messageId` answers 200 and changes nothing, so retries are safe.
 * **Durability**: a 200 means the calls are stored; they reach their journeys even
   if the workflow engine is down at that moment.
-* **Limits**: 32 KB per call, 500 KB and 100 calls per batch (413 above the sizes).
+* **Limits**: 32 KB per call, 500 KB and 100 calls per batch (413 above the sizes);
+  bodies may be sent with `Content-Encoding: gzip` (as Segment's and RudderStack's
+  SDKs do), and the limits apply to the decompressed body.
 * **Text**: no NUL (`\\u0000`) character anywhere, not even inside `properties`:
   the store cannot keep it.
-* **Errors**: 400 with `{"error": ..., "code": ..., "fields": [{"path", "message",
-  "code"}]}`; a batch with one bad call stores nothing. Programs decide on the codes.
+* **Errors**: 400 with `{"error": ..., "message": ..., "code": ..., "fields":
+  [{"path", "message", "code"}]}` (`message` repeats `error` for SDKs that read it);
+  a batch with one bad call stores nothing. Programs decide on the codes. A 503 with
+  `Retry-After` means the store was unavailable for a moment: retry with the same
+  `messageId`.
 """
 
 
