@@ -60,8 +60,7 @@ def events_retry(
     if every == bool(message_ids):
         raise UsageError(
             "name the parked events to retry (their message ids, from `cxflow events "
-            "failed`), or pass --all",
-            code="usage",
+            "failed`), or pass --all"
         )
     with open_store(Settings.from_env()) as store:
         retried = store.retry_failed_events(None if every else message_ids)

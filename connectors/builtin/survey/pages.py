@@ -191,10 +191,6 @@ def _page(title: str, body: str, status: int = 200) -> HTMLResponse:
     return page(title, body, status, style=_STYLE)
 
 
-def _message_page(title: str, message: str, status: int) -> HTMLResponse:
-    return message_page(title, message, status)
-
-
 def _question_page(token: SurveyToken, problem: str | None = None) -> HTMLResponse:
     """One link per score; relative (``?score=N``), so they work behind any proxy."""
     low, high = token.scale
@@ -214,16 +210,16 @@ async def show_survey(intake: Intake, token: str, score: str | None) -> HTMLResp
     try:
         verified = _verify(token)
     except SurveyTokenError as error:
-        return _message_page("Survey link", str(error), error.status_code)
+        return message_page("Survey link", str(error), error.status_code)
     except SurveyNotConfiguredError:
-        return _message_page(
+        return message_page(
             "Survey unavailable",
             "Surveys are not set up on this server yet, so your answer was not recorded. "
             "Please try again later.",
             503,
         )
     if await intake.forgotten(verified.customer_id):
-        return _message_page("Survey link", FORGOTTEN, 410)
+        return message_page("Survey link", FORGOTTEN, 410)
     if score is None:
         return _question_page(verified)
     try:
@@ -234,13 +230,13 @@ async def show_survey(intake: Intake, token: str, score: str | None) -> HTMLResp
         new, counted = await _record(intake, verified, value, None)
     except InboundRejectedError as error:
         log.error("a survey answer could not be stored: %s", error)
-        return _message_page("Survey link", "This answer cannot be recorded.", 400)
+        return message_page("Survey link", "This answer cannot be recorded.", 400)
     if new:
-        return _message_page(
+        return message_page(
             "Thank you!", f"We recorded your answer: {value}. Thanks for taking the time.", 200
         )
     already = f" ({counted})" if counted is not None else ""
-    return _message_page(
+    return message_page(
         "Thank you!",
         f"We already have your answer{already}: only the first one counts. Thanks again.",
         200,

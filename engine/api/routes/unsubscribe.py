@@ -64,21 +64,13 @@ RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _page(title: str, body: str, status: int = 200) -> HTMLResponse:
-    return page(title, body, status)
-
-
-def _message(title: str, text: str, status: int = 200) -> HTMLResponse:
-    return message_page(title, text, status)
-
-
 def _verify(token: str) -> tuple[str, str] | HTMLResponse:
     """(customer id, channel), or the page that says what is wrong."""
     try:
         secret = Settings.from_env().secret_key
     except SettingsError as error:
         log.error("an unsubscribe link was opened but the settings are broken: %s", error)
-        return _message(
+        return message_page(
             "Unsubscribe",
             "We could not process this link right now. Please try again later.",
             503,
@@ -88,7 +80,7 @@ def _verify(token: str) -> tuple[str, str] | HTMLResponse:
             raise ConsentError("this unsubscribe link is not valid")
         return read_unsubscribe_token(secret, token)
     except ConsentError as error:
-        return _message("Unsubscribe", f"Sorry: {error}.", 404)
+        return message_page("Unsubscribe", f"Sorry: {error}.", 404)
 
 
 async def _verify_live(store: Store, token: str) -> tuple[str, str] | HTMLResponse:
@@ -97,7 +89,7 @@ async def _verify_live(store: Store, token: str) -> tuple[str, str] | HTMLRespon
     if isinstance(verified, HTMLResponse):
         return verified
     if await asyncio.to_thread(store.is_erased, verified[0]):
-        return _message(
+        return message_page(
             "Unsubscribe",
             "This link is no longer valid: we hold no data about you any more, so there is "
             "nothing to unsubscribe from.",
@@ -129,7 +121,7 @@ async def unsubscribe_page(store: StoreDep, token: TokenQuery = "") -> HTMLRespo
         f"<p>Stop receiving {what} from us?</p>"
         '<form method="post"><button type="submit">Unsubscribe</button></form>'
     )
-    return _page("Unsubscribe", form)
+    return page("Unsubscribe", form)
 
 
 @router.post(
@@ -155,7 +147,7 @@ async def unsubscribe(store: StoreDep, intake: IntakeDep, token: TokenQuery = ""
             }
         )
         await intake.ingest([call], SOURCE)
-    return _message(
+    return message_page(
         "You are unsubscribed",
         f"You will not receive {_channel_name(channel)} from us any more.",
     )
