@@ -102,8 +102,8 @@ class Intake(Protocol):
     async def stored_event(
         self, customer_id: str, name: str, message_id: str
     ) -> StoredEvent | None:
-        """The customer's event ``name`` stored under this message id, if any (among their
-        latest 100 of that name): to answer "already recorded" with what was recorded."""
+        """The customer's event ``name`` stored under this message id, if any: to answer
+        "already recorded" with what was recorded."""
         ...
 
     async def forgotten(self, customer_id: str) -> bool:

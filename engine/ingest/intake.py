@@ -274,9 +274,8 @@ class Intake:
     async def stored_event(
         self, customer_id: str, name: str, message_id: str
     ) -> StoredEvent | None:
-        records = await asyncio.to_thread(self.store.events.for_customer, customer_id, name, 100)
-        record = next((r for r in records if r.message_id == message_id), None)
-        if record is None:
+        record = await asyncio.to_thread(self.store.events.get, message_id)
+        if record is None or (record.customer_id, record.name) != (customer_id, name):
             return None
         return StoredEvent(
             message_id=record.message_id,

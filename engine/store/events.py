@@ -208,6 +208,13 @@ class Events:
             pending, retrying, failed = session.execute(statement).one()
         return RoutingCounts(pending=pending, retrying=retrying, failed=failed)
 
+    def get(self, message_id: str) -> EventRecord | None:
+        """The event stored under this message id (unique), if any."""
+        statement = select(EventRow).where(EventRow.message_id == message_id)
+        with self._db.reads.begin() as session:
+            row = session.scalar(statement)
+            return _event(row) if row is not None else None
+
     def for_customer(
         self, customer_id: str, name: str | None = None, limit: int = 100
     ) -> list[EventRecord]:

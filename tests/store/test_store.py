@@ -545,3 +545,10 @@ def test_record_events_stores_a_batch_in_one_transaction(store: Store) -> None:
     with pytest.raises(StoreError, match="event properties"):
         store.record_events([make_event("b-2"), make_event("b-3", properties={"x": {1, 2}})])
     assert {e.message_id for e in store.events_for("c1")} == {"b-0", "b-1"}  # none of the bad batch
+
+
+def test_an_event_is_found_by_its_message_id(store: Store) -> None:
+    store.record_event(make_event("m-found", customer_id="ada"))
+    found = store.events.get("m-found")
+    assert found is not None and (found.customer_id, found.name) == ("ada", "cart_updated")
+    assert store.events.get("m-missing") is None
