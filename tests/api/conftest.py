@@ -50,45 +50,52 @@ async def serve(app: ASGIApp) -> AsyncIterator[str]:
         yield server.url
 
 
-@pytest_asyncio.fixture(loop_scope="session")
-async def api(engine: Engine) -> AsyncIterator[ApiServer]:  # noqa: F811
-    key = engine.store.create_write_key("test")
+@asynccontextmanager
+async def api_on(running: Engine) -> AsyncIterator[ApiServer]:
+    """The event API, with every connector's routes, in front of ``running``."""
+    key = running.store.create_write_key("test")
     app = create_app(
-        engine.intake,
-        connector_routes=engine.runtime.connectors.routers(engine.intake),
+        running.intake,
+        connector_routes=running.runtime.connectors.routers(running.intake),
         reroute_interval=REROUTE_INTERVAL,
     )
     async with serve(app) as url:
-        yield ApiServer(url=url, key=key, engine=engine)
+        yield ApiServer(url=url, key=key, engine=running)
 
 
 @pytest_asyncio.fixture(loop_scope="session")
-async def postgres_api(
+async def api(engine: Engine) -> AsyncIterator[ApiServer]:  # noqa: F811
+    async with api_on(engine) as server:
+        yield server
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def pg_engine(
     request: pytest.FixtureRequest,
     time_skipping: WorkflowEnvironment,
     tmp_path: Path,
     receiver: HttpReceiver,  # noqa: F811
     monkeypatch: pytest.MonkeyPatch,
     postgres_admin: SqlEngine,  # noqa: F811
-) -> AsyncIterator[ApiServer]:
-    """The event API and a worker on a PostgreSQL store (a private schema)."""
-    schema = f"cxflow_api_{uuid.uuid4().hex[:12]}"
+) -> AsyncIterator[Engine]:
+    """The runtime engine and a worker on a PostgreSQL store (a private schema)."""
+    schema = f"cxflow_test_{uuid.uuid4().hex[:12]}"
     with postgres_admin.begin() as connection:
         connection.execute(text(f'CREATE SCHEMA "{schema}"'))
     store = Store.open(POSTGRES_URL, search_path=schema)
     try:
         async with running_engine(
             time_skipping, request.node.name, tmp_path, receiver, monkeypatch, store=store
-        ) as pg_engine:
-            key = store.create_write_key("test")
-            app = create_app(
-                pg_engine.intake,
-                connector_routes=pg_engine.runtime.connectors.routers(pg_engine.intake),
-                reroute_interval=REROUTE_INTERVAL,
-            )
-            async with serve(app) as url:
-                yield ApiServer(url=url, key=key, engine=pg_engine)
+        ) as running:
+            yield running
     finally:
         store.dispose()
         with postgres_admin.begin() as connection:
             connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def postgres_api(pg_engine: Engine) -> AsyncIterator[ApiServer]:
+    """The event API and a worker on a PostgreSQL store."""
+    async with api_on(pg_engine) as server:
+        yield server
