@@ -52,7 +52,11 @@ class Runtime:
         self.client = client
         self.connectors = connectors if connectors is not None else default_registry()
         self.router = EventRouter(
-            client, store, settings.task_queue, settings.activity_timeout_seconds
+            client,
+            store,
+            settings.task_queue,
+            settings.activity_timeout_seconds,
+            history_after=timedelta(seconds=settings.trigger_max_age_seconds),
         )
         self.intake = Intake(
             store,

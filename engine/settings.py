@@ -43,6 +43,12 @@ class Settings(BaseModel):
     event_max_future_seconds: int = Field(
         default=21_600, ge=0, description="Refuse event timestamps further ahead (6 hours)."
     )
+    trigger_max_age_seconds: int = Field(
+        default=86_400,
+        ge=0,
+        description="An event older than this when it arrives (a backfill) is history: "
+        "stored and counted by segments, but it starts and reaches no journey (1 day).",
+    )
     route_max_attempts: int = Field(
         default=8, ge=1, description="Routing attempts of a failing event before it is parked."
     )

@@ -41,6 +41,13 @@ class CustomerEvent(Payload):
         }
 
 
+class GroupView(Payload):
+    """A group (account) the customer belongs to: ``customer.groups[0].traits.plan``."""
+
+    id: str
+    traits: dict[str, JsonValue] = Field(default_factory=dict)
+
+
 class CustomerView(Payload):
     """A customer profile as conditions and templates see it."""
 
@@ -48,6 +55,7 @@ class CustomerView(Payload):
     traits: dict[str, JsonValue] = Field(default_factory=dict)
     timezone: str | None = None
     segments: list[str] = Field(default_factory=list)
+    groups: list[GroupView] = Field(default_factory=list)
 
     def as_variable(self) -> dict[str, Any]:
         """Traits at the top level (customer.first_name) and under customer.traits."""
@@ -57,6 +65,7 @@ class CustomerView(Payload):
             traits=dict(self.traits),
             timezone=self.timezone,
             segments=list(self.segments),
+            groups=[group.model_dump() for group in self.groups],
         )
         return view
 

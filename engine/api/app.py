@@ -18,10 +18,11 @@ from collections.abc import AsyncIterator, Sequence
 
 from fastapi import APIRouter, FastAPI
 
+from engine.api.browsers import BrowserSources, OriginCache
 from engine.api.deps import ApiContext
 from engine.api.limits import BodyLimit
 from engine.api.problems import ERROR_RESPONSES, install_handlers
-from engine.api.routes import events, metrics, reports, unsubscribe
+from engine.api.routes import customers, events, journeys, metrics, reports, unsubscribe
 from engine.ingest.intake import Intake
 
 DESCRIPTION = """\
@@ -76,10 +77,13 @@ def create_app(
         lifespan=lifespan,
         responses=ERROR_RESPONSES,
     )
+    origins = OriginCache(intake.store.keys.origins)
     app.add_middleware(BodyLimit)
+    app.add_middleware(BrowserSources, origins=origins)
     install_handlers(app)
-    app.state.cxflow = ApiContext(store=intake.store, intake=intake)
-    for area in (events.router, unsubscribe.router, reports.router, metrics.router):
+    app.state.cxflow = ApiContext(store=intake.store, intake=intake, origins=origins)
+    areas = (events, journeys, customers, unsubscribe, reports, metrics)
+    for area in (module.router for module in areas):
         app.include_router(area)
     for router in connector_routes:
         app.include_router(router)

@@ -1,10 +1,12 @@
 """Who may call the API: keys of event sources, each with a scope.
 
 A ``write`` key sends events (``/v1/track`` and friends): emitting systems hold
-it, so it reads nothing back, as in Segment. A ``read`` key reads reports
-(``/v1/journeys/.../report``) for dashboards and notebooks. Keys travel as the
-HTTP Basic username with an empty password (Segment's convention) or as
-``Authorization: Bearer <key>``; the store keeps only their SHA-256.
+it, so it reads nothing back, as in Segment. A ``read`` key reads reports and
+customers' profiles for dashboards, notebooks and support tools. Keys travel as
+the HTTP Basic username with an empty password (Segment's convention), as
+``Authorization: Bearer <key>``, or (write keys, as analytics.js also sends them)
+in the body's ``writeKey``; the store keeps only their SHA-256. A call from a
+browser (with an ``Origin``) must come from an origin its source allows.
 """
 
 from __future__ import annotations
@@ -12,13 +14,14 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import json
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBasic, HTTPBearer
 
-from engine.api.deps import StoreDep
+from engine.api.deps import OriginsDep, StoreDep
 from engine.api.problems import AUTH_HELP, ApiProblemError
 from engine.store import KeyScope
 
@@ -52,10 +55,13 @@ def require_key(scope: KeyScope) -> Callable[..., Awaitable[str]]:
     async def authenticate(
         request: Request,
         store: StoreDep,
+        origins: OriginsDep,
         _basic_credentials: Annotated[Any, Depends(_basic)],
         bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     ) -> str:
         key = bearer.credentials if bearer is not None else _basic_username(request)
+        if not key and scope == "write":
+            key = await _body_write_key(request)
         if not key:
             raise ApiProblemError(
                 401,
@@ -67,9 +73,27 @@ def require_key(scope: KeyScope) -> Callable[..., Awaitable[str]]:
             raise ApiProblemError(
                 401, f"unknown {scope} key: check it, or create one with {_create_hint(scope)}"
             )
+        origin = request.headers.get("origin")
+        if origin and scope == "write" and not await origins.allows(origin, source):
+            raise ApiProblemError(
+                403,
+                f"pages of {origin} may not send events of source {source}: allow them with "
+                f"`cxflow keys origins {source} --add {origin}`",
+                code="origin_not_allowed",
+            )
         return source
 
     return authenticate
+
+
+async def _body_write_key(request: Request) -> str | None:
+    """The ``writeKey`` of a JSON body (analytics.js and Segment's batch put it there)."""
+    try:
+        body = json.loads(await request.body())
+    except (ValueError, UnicodeDecodeError):
+        return None
+    key = body.get("writeKey") if isinstance(body, dict) else None
+    return key if isinstance(key, str) else None
 
 
 Source = Annotated[str, Depends(require_key("write"))]

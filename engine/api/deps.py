@@ -13,6 +13,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from engine.api.browsers import OriginCache
 from engine.ingest.intake import Intake
 from engine.store import Store
 
@@ -23,6 +24,7 @@ class ApiContext:
 
     store: Store
     intake: Intake
+    origins: OriginCache
 
 
 def api_context(request: Request) -> ApiContext:
@@ -38,5 +40,10 @@ def _intake(context: Annotated[ApiContext, Depends(api_context)]) -> Intake:
     return context.intake
 
 
+def _origins(context: Annotated[ApiContext, Depends(api_context)]) -> OriginCache:
+    return context.origins
+
+
 StoreDep = Annotated[Store, Depends(_store)]
+OriginsDep = Annotated[OriginCache, Depends(_origins)]
 IntakeDep = Annotated[Intake, Depends(_intake)]

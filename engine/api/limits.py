@@ -9,6 +9,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from engine.api.models import MAX_BATCH_BYTES, MAX_CALL_BYTES
 from engine.api.problems import error_response
 
+BATCH_PATHS = ("/v1/batch", "/v1/b", "/v1/import")
+
 
 class BodyLimit:
     """Refuse bodies over the limit with 413 before anything parses them.
@@ -22,7 +24,7 @@ class BodyLimit:
 
     @staticmethod
     def limit(path: str) -> int:
-        if path.rstrip("/").endswith("/batch") or path.startswith("/v1/webhooks/"):
+        if path.rstrip("/") in BATCH_PATHS or path.startswith("/v1/webhooks/"):
             return MAX_BATCH_BYTES
         return MAX_CALL_BYTES
 

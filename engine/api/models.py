@@ -1,6 +1,6 @@
 """Request and response bodies of the event API beyond the calls themselves.
 
-The calls (`track`, `identify`) are :mod:`engine.ingest.calls`; here are the batch
+The calls (`track`, `identify`, `page`, ...) are :mod:`engine.ingest.calls`; here are the batch
 that carries several, the size limits of a request, and the answers.
 """
 
@@ -9,10 +9,22 @@ from __future__ import annotations
 import json
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, Discriminator, Field, JsonValue
+from pydantic import BaseModel, BeforeValidator, Discriminator, Field
 from pydantic_core import PydanticCustomError
 
-from engine.ingest.calls import CALL_TOO_LARGE, ApiModel, IdentifyCall, TrackCall
+from engine.ingest.calls import (
+    CALL_TOO_LARGE,
+    AliasCall,
+    AnyCall,
+    ApiModel,
+    GroupCall,
+    IdentifyCall,
+    JsonObject,
+    PageCall,
+    ScreenCall,
+    Timestamp,
+    TrackCall,
+)
 
 MAX_CALL_BYTES = 32 * 1024
 MAX_BATCH_BYTES = 500 * 1024
@@ -31,7 +43,39 @@ class BatchIdentifyCall(IdentifyCall):
     type: Literal["identify"] = Field(description="`identify`.")
 
 
-Call = Annotated[BatchTrackCall | BatchIdentifyCall, Discriminator("type")]
+class BatchPageCall(PageCall):
+    """A `page` call inside a batch."""
+
+    type: Literal["page"] = Field(description="`page`.")
+
+
+class BatchScreenCall(ScreenCall):
+    """A `screen` call inside a batch."""
+
+    type: Literal["screen"] = Field(description="`screen`.")
+
+
+class BatchGroupCall(GroupCall):
+    """A `group` call inside a batch."""
+
+    type: Literal["group"] = Field(description="`group`.")
+
+
+class BatchAliasCall(AliasCall):
+    """An `alias` call inside a batch."""
+
+    type: Literal["alias"] = Field(description="`alias`.")
+
+
+Call = Annotated[
+    BatchTrackCall
+    | BatchIdentifyCall
+    | BatchPageCall
+    | BatchScreenCall
+    | BatchGroupCall
+    | BatchAliasCall,
+    Discriminator("type"),
+]
 
 
 def _calls_within_size(value: object) -> object:
@@ -56,13 +100,42 @@ class Batch(ApiModel):
         Field(
             min_length=1,
             max_length=MAX_BATCH_CALLS,
-            description=f"1 to {MAX_BATCH_CALLS} track and identify calls, each with its "
-            "`type`, at most 32 KB each.",
+            description=f"1 to {MAX_BATCH_CALLS} calls of any type (track, identify, page, "
+            "screen, group, alias), each with its `type`, at most 32 KB each.",
         ),
     ]
-    context: dict[str, JsonValue] | None = Field(
-        default=None, description="Accepted for Segment compatibility and ignored."
+    context: JsonObject | None = Field(
+        default=None,
+        description="Context every call of the batch shares; a call's own keys win.",
     )
+    integrations: JsonObject | None = Field(
+        default=None,
+        description="Integrations every call of the batch shares; a call's own keys win.",
+    )
+    sent_at: Timestamp = Field(
+        default=None,
+        alias="sentAt",
+        description="When the sender sent the batch, by its clock: the sentAt of every call "
+        "that has none of its own (clock-skew correction, see the calls).",
+    )
+    write_key: str | None = Field(
+        default=None,
+        alias="writeKey",
+        description="The write key, for senders that cannot set the Authorization header.",
+    )
+
+    def calls(self) -> list[AnyCall]:
+        """The calls, with the batch's context and integrations under their own."""
+        shared = {"context": self.context, "integrations": self.integrations}
+        calls: list[AnyCall] = []
+        for call in self.batch:
+            update = {
+                name: {**value, **(getattr(call, name) or {})}
+                for name, value in shared.items()
+                if value
+            }
+            calls.append(call.model_copy(update=update) if update else call)
+        return calls
 
 
 class Accepted(BaseModel):

@@ -25,6 +25,7 @@ from engine.ingest.calls import CALL_TOO_LARGE, CUSTOMER_ID_MISSING
 from engine.runtime.outages import describe, is_outage
 
 log = logging.getLogger("cxflow.api")
+CALL_TYPES = ("track", "identify", "page", "screen", "group", "alias")
 
 AUTH_HELP = (
     "send your write key (a read key for reports) as the HTTP Basic username (empty "
@@ -35,6 +36,7 @@ AUTH_HELP = (
 STATUS_CODES = {
     400: "invalid_request",
     401: "unauthorized",
+    403: "forbidden",
     404: "not_found",
     405: "method_not_allowed",
     413: "too_large",
@@ -98,7 +100,7 @@ def _path(loc: Sequence[int | str]) -> str:
     for part in parts:
         if isinstance(part, int):
             text += f"[{part}]"
-        elif isinstance(previous, int) and part in ("track", "identify"):
+        elif isinstance(previous, int) and part in CALL_TYPES:
             pass  # the discriminated union's tag, not a field
         else:
             text += f".{part}" if text else str(part)
@@ -108,9 +110,9 @@ def _path(loc: Sequence[int | str]) -> str:
 
 _MESSAGES = {
     "missing": "required",
-    "union_tag_not_found": "required: `type` must be `track` or `identify` in a batch",
-    "union_tag_invalid": "cxflow accepts `track` and `identify` calls; "
-    "page, screen, group and alias are not supported",
+    "union_tag_not_found": "required: each call of a batch says its `type`: track, identify, "
+    "page, screen, group or alias",
+    "union_tag_invalid": "`type` must be track, identify, page, screen, group or alias",
     "dict_type": "must be a JSON object",
     "model_attributes_type": "must be a JSON object",
     "string_type": "must be a string",

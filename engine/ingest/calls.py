@@ -1,10 +1,12 @@
-"""The calls the intake takes: Segment's `track` and `identify`, checked field by field.
+"""The calls the intake takes: Segment's whole tracking spec, checked field by field.
 
 Emitting systems that already speak Segment (its libraries, or a Segment
 destination) send these shapes unchanged: camelCase fields, a customer named by
-``userId`` (or ``anonymousId``), and a ``messageId`` that makes retries idempotent.
-Fields cxflow does not use (``sentAt``, ``channel``, ...) are accepted and ignored.
-The event API takes them as request bodies; connectors' routes submit theirs through
+``userId`` and/or ``anonymousId``, and a ``messageId`` that makes retries idempotent.
+``track``, ``identify``, ``page``, ``screen``, ``group`` and ``alias`` are each stored
+as an event (page and screen as ``page.viewed`` and ``screen.viewed``); fields cxflow
+does not use (``channel``, ``receivedAt``, ...) are accepted and ignored. The event API
+takes them as request bodies; connectors' routes submit theirs through
 :class:`engine.ingest.intake.Intake`, checked by these same models.
 
 The bounds are the runtime's: a customer id becomes part of a Temporal workflow
@@ -39,6 +41,10 @@ MAX_CUSTOMER_ID = 200
 MAX_EVENT_NAME = 200
 MAX_MESSAGE_ID = 255
 IDENTIFY_EVENT = "identify"
+PAGE_EVENT = "page.viewed"
+SCREEN_EVENT = "screen.viewed"
+GROUP_EVENT = "group"
+ALIAS_EVENT = "alias"
 # The largest number a property or trait may hold: 2^53 - 1, exact in every JSON reader
 # (JavaScript's Number.MAX_SAFE_INTEGER), in CEL's int64 and in the store's double sums.
 MAX_SAFE_NUMBER = 2**53 - 1
@@ -231,13 +237,29 @@ class CallBase(ApiModel):
     )
     message_id: MessageId | None = Field(default=None, alias="messageId")
     timestamp: Timestamp = None
-    context: dict[str, JsonValue] | None = Field(
+    original_timestamp: Timestamp = Field(
         default=None,
-        description="Segment's context object (library, ip, timezone...): only `timezone` is "
-        "read, by identify.",
+        alias="originalTimestamp",
+        description="When it happened by the sender's clock; with sentAt, corrected for "
+        "that clock's skew (see sentAt).",
     )
-    integrations: dict[str, JsonValue] | None = Field(
-        default=None, description="Accepted for Segment compatibility and ignored."
+    sent_at: Timestamp = Field(
+        default=None,
+        alias="sentAt",
+        description="When the sender sent the call, by its own clock. With it, the stored "
+        "time is receivedAt - (sentAt - originalTimestamp or timestamp): a device whose "
+        "clock is off still records the right time, and a backfill keeps its dates.",
+    )
+    context: JsonObject | None = Field(
+        default=None,
+        description="Segment's context object (library, ip, page, timezone, traits...): "
+        "stored with the event; `timezone` sets the customer's, `traits` are identify's "
+        "traits when the call has none of its own.",
+    )
+    integrations: JsonObject | None = Field(
+        default=None,
+        description="Which destinations the call is for (Segment's `integrations`): "
+        "stored with the event, not acted on.",
     )
 
     @model_validator(mode="after")
@@ -302,3 +324,118 @@ class IdentifyCall(CallBase):
             if isinstance(context, dict) and isinstance(context.get("traits"), dict):
                 return {**data, "traits": context["traits"]}
         return data
+
+
+def _group_id(value: object) -> object:
+    return _id_text(value)
+
+
+GroupId = Annotated[
+    str,
+    BeforeValidator(_group_id),
+    StringConstraints(min_length=1, max_length=MAX_CUSTOMER_ID),
+    AfterValidator(_text),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string", "minLength": 1, "maxLength": MAX_CUSTOMER_ID},
+                {"type": "integer", "minimum": -MAX_SAFE_NUMBER, "maximum": MAX_SAFE_NUMBER},
+            ]
+        }
+    ),
+]
+ViewName = Annotated[str, StringConstraints(max_length=MAX_EVENT_NAME), AfterValidator(_text)]
+
+
+class PageCall(CallBase):
+    """A `page` call: the customer viewed a web page (stored as `page.viewed`)."""
+
+    model_config = ConfigDict(json_schema_extra=_CUSTOMER_REQUIRED)
+
+    type: Literal["page"] = Field(
+        default="page", description="`page`; required inside a batch, optional on /v1/page."
+    )
+    name: ViewName | None = Field(default=None, description="The page's name, e.g. `Pricing`.")
+    category: ViewName | None = Field(default=None, description="Its category, e.g. `Docs`.")
+    properties: JsonObject = Field(
+        default_factory=dict,
+        description="url, path, title, referrer, search...: journeys read them as "
+        "`event.properties`, with `name` and `category` added.",
+    )
+
+
+class ScreenCall(PageCall):
+    """A `screen` call: the customer viewed an app screen (stored as `screen.viewed`)."""
+
+    type: Literal["screen"] = Field(  # type: ignore[assignment]
+        default="screen",
+        description="`screen`; required inside a batch, optional on /v1/screen.",
+    )
+
+
+class GroupCall(CallBase):
+    """A `group` call: the customer belongs to a group (an account, a company)."""
+
+    model_config = ConfigDict(json_schema_extra=_CUSTOMER_REQUIRED)
+
+    type: Literal["group"] = Field(
+        default="group", description="`group`; required inside a batch, optional on /v1/group."
+    )
+    group_id: GroupId = Field(alias="groupId", description="Your id of the group.")
+    traits: JsonObject = Field(
+        default_factory=dict,
+        description="The group's traits (name, plan, employees...), merged into the stored ones.",
+    )
+
+
+class AliasCall(CallBase):
+    """An `alias` call: ``previousId`` (an anonymous id, or an older user id) is ``userId``.
+
+    The previous id's profile and history join the user's, by the merge rules of
+    docs/api.md.
+    """
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "allOf": [{"required": ["userId"], "properties": {"userId": {"not": {"type": "null"}}}}]
+        }
+    )
+
+    type: Literal["alias"] = Field(
+        default="alias", description="`alias`; required inside a batch, optional on /v1/alias."
+    )
+    previous_id: CustomerId = Field(
+        alias="previousId", description="The id the customer was known by until now."
+    )
+
+    @model_validator(mode="after")
+    def _names_the_user(self) -> AliasCall:
+        if self.user_id is None:
+            raise PydanticCustomError(
+                CUSTOMER_ID_MISSING,
+                "an alias call needs userId: the id previousId is to be known by from now",
+            )
+        return self
+
+
+AnyCall = TrackCall | IdentifyCall | PageCall | ScreenCall | GroupCall | AliasCall
+
+
+def corrected_time(
+    call: CallBase, received: datetime, batch_sent_at: datetime | None = None
+) -> datetime:
+    """When the call happened, corrected for the sender's clock (Segment's rule).
+
+    With ``sentAt`` (the call's, else the batch's): receivedAt - (sentAt - the sender's
+    time of the event); without it, the sender's time as given; without either, now.
+    """
+    at = call.original_timestamp or call.timestamp
+    sent = call.sent_at or batch_sent_at
+    if at is None:
+        return received
+    if sent is None:
+        return at
+    try:
+        return received - (sent - at)
+    except OverflowError:
+        return at

@@ -17,16 +17,15 @@ and lets a journey trigger or wait on ``identify``.
 from __future__ import annotations
 
 import asyncio
-import itertools
 import logging
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import ValidationError
+from pydantic import BaseModel, Field, ValidationError
 
 from connectors.inbound import (
     InboundCall,
@@ -35,16 +34,32 @@ from connectors.inbound import (
     InboundTrack,
     StoredEvent,
 )
+from dsl.compiled import ApiTriggerSpec
 from engine.errors import RoutingError, TemporalUnavailableError
-from engine.ingest.calls import IDENTIFY_EVENT, IdentifyCall, TrackCall
-from engine.ingest.router import EventRouter, RouteResult
+from engine.ingest.calls import (
+    ALIAS_EVENT,
+    GROUP_EVENT,
+    IDENTIFY_EVENT,
+    PAGE_EVENT,
+    SCREEN_EVENT,
+    AliasCall,
+    AnyCall,
+    GroupCall,
+    IdentifyCall,
+    PageCall,
+    ScreenCall,
+    TrackCall,
+    corrected_time,
+)
+from engine.ingest.router import EventRouter, RouteResult, api_event
 from engine.runtime.outages import describe, is_outage_now
-from engine.store import EventRecord, Store
+from engine.store import EventRecord, IncomingCall, MergeRecord, Store
+from workflows.ids import workflow_id_for
 from workflows.models import CustomerEvent
 
 log = logging.getLogger("cxflow.ingest")
 
-Call = TrackCall | IdentifyCall
+Call = AnyCall
 
 
 @dataclass(frozen=True)
@@ -89,6 +104,20 @@ class RetryPolicy:
         ]
 
 
+class StartOutcome(BaseModel):
+    """What an API start did: ``started``; ``running`` (the customer is in the journey
+    already); ``refused`` (the entry rules, ``reason`` says which); ``duplicate`` (this
+    ``messageId`` was used before: nothing done); ``queued`` (stored, it starts when
+    Temporal is reachable)."""
+
+    journey_id: str = Field(serialization_alias="journeyId")
+    customer_id: str = Field(serialization_alias="customerId")
+    status: Literal["started", "running", "refused", "duplicate", "queued"]
+    workflow_id: str = Field(serialization_alias="workflowId")
+    message_id: str = Field(serialization_alias="messageId")
+    reason: str | None = None
+
+
 class _OutageError(Exception):
     """Temporal or the store is down: stop routing now, retry later, count nothing."""
 
@@ -114,21 +143,28 @@ class Intake:
 
     # --- storing ----------------------------------------------------------------------------
 
-    async def ingest(self, calls: Sequence[Call], source: str) -> list[CustomerEvent]:
+    async def ingest(
+        self, calls: Sequence[Call], source: str, *, sent_at: datetime | None = None
+    ) -> list[CustomerEvent]:
         """Check, store every call, then hand the new ones to Temporal (best effort).
 
-        Returns the new events, in order (duplicates left out). Nothing is stored when a
-        call is refused (:class:`InboundRejectedError`, per field). Routing problems are
-        logged, not raised: the events are stored, and :meth:`reroute_forever` retries.
+        Returns the new events, in order (duplicates left out), each under the customer
+        its ids resolve to. ``sent_at`` is a batch's, for calls without their own. Nothing
+        is stored when a call is refused (:class:`InboundRejectedError`, per field).
+        Routing problems are logged, not raised: the events are stored, and
+        :meth:`reroute_forever` retries.
         """
         received = datetime.now(UTC)
-        self._check(calls, received)
-        new = await self._store(calls, received)
+        incoming = [_incoming(call, received, sent_at) for call in calls]
+        self._check(incoming, received)
+        new, merged = await self._store(incoming)
         routed = 0
         try:
             async with asyncio.timeout(self.dispatch_timeout):
+                for customer in sorted(merged):
+                    await self.router.profile_changed(customer)
                 for event in new:
-                    await self._route(event, rerouted=False)
+                    await self._route(event, rerouted=False, received_at=received)
                     routed += 1
         except (_OutageError, TimeoutError) as stop:
             cause = stop.__cause__ or stop
@@ -139,6 +175,13 @@ class Intake:
                 source,
                 len(new) - routed,
                 describe(cause),
+            )
+        except Exception as error:  # a merge's segment refresh: the events still route later
+            log.warning(
+                "stored %d event(s) from %s; routing them now failed (%s)",
+                len(new),
+                source,
+                describe(error),
             )
         return new
 
@@ -158,12 +201,13 @@ class Intake:
             }
         )
         received = datetime.now(UTC)
-        self._check([call], received)
-        new = await self._store([call], received)
+        incoming = [_incoming(call, received, None)]
+        self._check(incoming, received)
+        new, _merged = await self._store(incoming)
         if not new:
             return RouteResult(stored=False)
         try:
-            result = await self._route(new[0], rerouted=False)
+            result = await self._route(new[0], rerouted=False, received_at=received)
         except _OutageError as outage:
             reason = describe(outage.__cause__ or outage)
             raise TemporalUnavailableError(
@@ -178,51 +222,103 @@ class Intake:
             )
         return result
 
-    def _check(self, calls: Sequence[Call], received: datetime) -> None:
+    async def start(
+        self,
+        journey_id: str,
+        customer_id: str,
+        properties: dict[str, Any],
+        message_id: str,
+    ) -> StartOutcome:
+        """Start an ``api:``-triggered journey for a customer, durably and idempotently.
+
+        The start is stored as an event named ``api:<journey>`` (deduplicated on
+        ``message_id``) and routed like any event, so the journey's entry rules apply,
+        a retry with the same id changes nothing, and a start accepted while Temporal is
+        down happens when it is back.
+
+        :raises RoutingError: the journey is not deployed with an ``api`` trigger.
+        """
+        journey = await asyncio.to_thread(self.store.get_journey, journey_id)
+        if journey is None or not isinstance(journey.trigger, ApiTriggerSpec):
+            raise RoutingError(
+                f"journey {journey_id!r} is not deployed with an `api: {{}}` trigger: deploy "
+                "it, or check the id with `cxflow journeys list`",
+                code="journey_not_startable",
+            )
+        workflow_id = workflow_id_for(journey_id, customer_id)
+        outcome = StartOutcome(
+            journey_id=journey_id,
+            customer_id=customer_id,
+            status="queued",
+            workflow_id=workflow_id,
+            message_id=message_id,
+        )
+        try:
+            result = await self.send(
+                CustomerEvent(
+                    message_id=message_id,
+                    customer_id=customer_id,
+                    name=api_event(journey_id),
+                    properties=properties,
+                    timestamp=datetime.now(UTC),
+                )
+            )
+        except (TemporalUnavailableError, RoutingError) as error:
+            return outcome.model_copy(update={"reason": str(error)})
+        if not result.stored:
+            return outcome.model_copy(update={"status": "duplicate"})
+        if workflow_id in result.started:
+            return outcome.model_copy(update={"status": "started"})
+        if result.signalled:
+            return outcome.model_copy(
+                update={"status": "running", "workflow_id": result.signalled[0]}
+            )
+        reason = result.skipped.get(journey_id) or result.skipped.get("*")
+        return outcome.model_copy(update={"status": "refused", "reason": reason})
+
+    def _check(self, calls: Sequence[IncomingCall], received: datetime) -> None:
         problems = [
             InboundProblem(index=index, field="timestamp", message=why, code="timestamp_range")
             for index, call in enumerate(calls)
-            if call.timestamp is not None
-            and (why := self.window.problem(call.timestamp, received)) is not None
+            if (why := self.window.problem(call.event.timestamp, received)) is not None
         ]
         if problems:
             raise InboundRejectedError(problems)
 
-    async def _store(self, calls: Sequence[Call], received: datetime) -> list[CustomerEvent]:
+    async def _store(self, calls: Sequence[IncomingCall]) -> tuple[list[CustomerEvent], set[str]]:
+        """Store the calls; the new events, and the customers a merge changed."""
+        stored = await asyncio.to_thread(self.store.events.record_calls, calls)
         new: list[CustomerEvent] = []
-        index = 0
-        while index < len(calls):
-            # Consecutive track calls (most of a batch) are stored in one transaction.
-            tracks = list(itertools.takewhile(_is_track, calls[index:]))
-            if tracks:
-                events = [_event(call, received) for call in tracks]
-                records = [_record(event, received) for event in events]
-                stored = await asyncio.to_thread(self.store.events.record_many, records)
-                new += [event for event, is_new in zip(events, stored, strict=True) if is_new]
-                index += len(tracks)
-                continue
-            call = calls[index]
-            assert isinstance(call, IdentifyCall)
-            event = _event(call, received)
-            if await asyncio.to_thread(
-                self.store.events.record_identify,
-                _record(event, received),
-                dict(call.traits),
-                _timezone(call),
-            ):
-                new.append(event)
-            index += 1
-        return new
+        merged: set[str] = set()
+        for call, result in zip(calls, stored, strict=True):
+            if result.merge is not None:
+                _log_merge(result.merge)
+                if result.merge.status == "merged":
+                    merged.add(result.merge.into_id)
+            if result.new:
+                event = call.event
+                new.append(
+                    CustomerEvent(
+                        message_id=event.message_id,
+                        customer_id=result.customer_id,
+                        name=event.name,
+                        properties=dict(event.properties),
+                        timestamp=event.timestamp,
+                    )
+                )
+        return new, merged
 
     # --- routing ----------------------------------------------------------------------------
 
-    async def _route(self, event: CustomerEvent, *, rerouted: bool) -> RouteResult | None:
+    async def _route(
+        self, event: CustomerEvent, *, rerouted: bool, received_at: datetime | None = None
+    ) -> RouteResult | None:
         """Dispatch one stored event; None when it failed and was counted against it.
 
         :raises _OutageError: Temporal or the store is down; nothing was counted.
         """
         try:
-            result = await self.router.dispatch(event, rerouted=rerouted)
+            result = await self.router.dispatch(event, rerouted=rerouted, received_at=received_at)
         except Exception as error:
             if await is_outage_now(error, self.router.client):
                 raise _OutageError from error
@@ -312,6 +408,7 @@ class Intake:
                     timestamp=record.timestamp,
                 ),
                 rerouted=True,
+                received_at=record.received_at,
             )
         return len(pending)
 
@@ -334,33 +431,62 @@ class Intake:
                     )
 
 
-def _is_track(call: Call) -> bool:
-    return isinstance(call, TrackCall)
-
-
-def _event(call: Call, received: datetime) -> CustomerEvent:
-    if isinstance(call, TrackCall):
-        name, properties = call.event, dict(call.properties)
-    else:
-        name, properties = IDENTIFY_EVENT, dict(call.traits)
-    return CustomerEvent(
+def _incoming(call: Call, received: datetime, batch_sent_at: datetime | None) -> IncomingCall:
+    """The call as the store takes it: its event, and what its type changes."""
+    name, properties = _named(call)
+    user_id = call.user_id
+    anonymous_id = call.anonymous_id if call.anonymous_id != user_id else None
+    event = EventRecord(
         message_id=call.message_id or str(uuid.uuid4()),
         customer_id=call.customer_id,
         name=name,
         properties=properties,
-        timestamp=call.timestamp or received,
-    )
-
-
-def _record(event: CustomerEvent, received: datetime) -> EventRecord:
-    return EventRecord(
-        message_id=event.message_id,
-        customer_id=event.customer_id,
-        name=event.name,
-        properties=dict(event.properties),
-        timestamp=event.timestamp,
+        timestamp=corrected_time(call, received, batch_sent_at),
         received_at=received,
+        call_type=call.type,
+        user_id=user_id,
+        anonymous_id=anonymous_id,
+        context=dict(call.context) if call.context is not None else None,
+        integrations=dict(call.integrations) if call.integrations is not None else None,
+        sent_at=call.sent_at or batch_sent_at,
+        original_timestamp=call.original_timestamp or call.timestamp,
     )
+    if isinstance(call, IdentifyCall):
+        return IncomingCall(event=event, traits=dict(call.traits), timezone=_timezone(call))
+    if isinstance(call, GroupCall):
+        return IncomingCall(event=event, group_id=call.group_id, group_traits=dict(call.traits))
+    if isinstance(call, AliasCall):
+        return IncomingCall(event=event, previous_id=call.previous_id)
+    return IncomingCall(event=event)
+
+
+def _named(call: Call) -> tuple[str, dict[str, Any]]:
+    """The event a call is stored as: its name and properties."""
+    if isinstance(call, TrackCall):
+        return call.event, dict(call.properties)
+    if isinstance(call, IdentifyCall):
+        return IDENTIFY_EVENT, dict(call.traits)
+    if isinstance(call, PageCall):  # and ScreenCall
+        properties = dict(call.properties)
+        for key, value in (("name", call.name), ("category", call.category)):
+            if value is not None:
+                properties.setdefault(key, value)
+        return (SCREEN_EVENT if isinstance(call, ScreenCall) else PAGE_EVENT), properties
+    if isinstance(call, GroupCall):
+        return GROUP_EVENT, {"groupId": call.group_id, "traits": dict(call.traits)}
+    return ALIAS_EVENT, {"previousId": call.previous_id}
+
+
+def _log_merge(merge: MergeRecord) -> None:
+    if merge.status == "merged":
+        log.info("merged customer %s into %s (%s)", merge.from_id, merge.into_id, merge.cause)
+    else:
+        log.warning(
+            "did not merge customer %s into %s: %s; see `cxflow customers merges`",
+            merge.from_id,
+            merge.into_id,
+            merge.reason,
+        )
 
 
 def _timezone(call: IdentifyCall) -> str | None:

@@ -26,6 +26,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from dsl.compiled import ApiTriggerSpec, CompiledJourney, EventTriggerSpec, SegmentTriggerSpec
 from engine.errors import RoutingError
 from engine.runtime.failpoints import failpoint
+from engine.runtime.views import customer_view
 from engine.segments.evaluation import SegmentEngine
 from engine.store import Store
 from workflows.journey import JourneyWorkflow, workflow_id_for
@@ -34,6 +35,7 @@ from workflows.models import EVENT_SIGNAL, CustomerEvent, CustomerView, JourneyR
 log = logging.getLogger("cxflow.ingest")
 # Which event started a run, in the run's Temporal memo (read when rerouting).
 TRIGGER_MEMO = "cxflow_trigger_message_id"
+API_EVENT_PREFIX = "api:"
 
 
 @dataclass
@@ -52,9 +54,16 @@ class EventRouter:
     """Hands accepted events to Temporal."""
 
     def __init__(
-        self, client: Client, store: Store, task_queue: str, activity_timeout_seconds: int = 60
+        self,
+        client: Client,
+        store: Store,
+        task_queue: str,
+        activity_timeout_seconds: int = 60,
+        *,
+        history_after: timedelta = timedelta(days=1),
     ) -> None:
         self.client = client
+        self.history_after = history_after
         self.store = store
         self.task_queue = task_queue
         self.activity_timeout_seconds = activity_timeout_seconds
@@ -77,21 +86,39 @@ class EventRouter:
     async def active_journeys(self) -> list[CompiledJourney]:
         return await asyncio.to_thread(self._load_active_journeys)
 
-    async def dispatch(self, event: CustomerEvent, *, rerouted: bool = False) -> RouteResult:
+    async def dispatch(
+        self,
+        event: CustomerEvent,
+        *,
+        rerouted: bool = False,
+        received_at: datetime | None = None,
+    ) -> RouteResult:
         """Start and signal the runs an accepted event concerns, then mark it routed.
 
         ``rerouted``: an earlier attempt may have started runs before it failed (or its
         process died) without marking the event routed; a journey that event already
-        entered is not entered again.
+        entered is not entered again. An event that happened more than ``history_after``
+        before it was received (a backfill) only updates segments.
         """
         result = RouteResult(stored=True)
         # Segments first, so entry gates and segment() in conditions see the new membership.
         change = await asyncio.to_thread(self.segments.on_event, event.customer_id, event.name)
         result.segments_entered, result.segments_left = change.entered, change.left
+        if event.timestamp < (received_at or datetime.now(UTC)) - self.history_after:
+            result.skipped["*"] = "a backfilled event: it updates segments, not journeys"
+            await asyncio.to_thread(self.store.events.mark_routed, event.message_id)
+            return result
         journeys = await self.active_journeys()
-        view = await self._customer(event.customer_id)
+        view, aliases = await self._profile(event.customer_id)
+        alias_runs = await asyncio.to_thread(self.store.runs.running_of, aliases) if aliases else {}
         for journey in journeys:
             workflow_id = workflow_id_for(journey.id, event.customer_id)
+            reacts = event.name in journey.listens_to or _triggered_by(journey, event)
+            alias_run = alias_runs.get(journey.id)
+            if alias_run is not None and reacts and await self._signal(alias_run, event):
+                # The customer's run still goes under an id merged into them: it is theirs.
+                result.signalled.append(alias_run)
+                continue
             reason = self._entry_refusal(journey, event, view)
             if reason is None and rerouted and await self._entered_before(journey, event):
                 result.skipped[journey.id] = "entered by this event before"
@@ -105,7 +132,6 @@ class EventRouter:
                     result.signalled.append(workflow_id)
                     continue
                 reason = "re-entry not allowed (the customer has been in this journey)"
-            reacts = event.name in journey.listens_to or _triggered_by(journey, event)
             if reacts and await self._signal(workflow_id, event):
                 result.signalled.append(workflow_id)
                 continue
@@ -116,6 +142,15 @@ class EventRouter:
         failpoint("router.before_mark_routed")
         await asyncio.to_thread(self.store.events.mark_routed, event.message_id)
         return result
+
+    async def profile_changed(self, customer_id: str) -> list[str]:
+        """A merge moved data into this customer: recompute every segment, then start the
+        journeys of the segments entered."""
+        definitions = await asyncio.to_thread(self.segments.definitions)
+        change = await asyncio.to_thread(self.segments.recompute, customer_id, definitions)
+        if not change.entered:
+            return []
+        return await self.segments_entered(customer_id, change.entered)
 
     async def enter(
         self, journey: CompiledJourney, customer_id: str, trigger: CustomerEvent | None = None
@@ -157,22 +192,18 @@ class EventRouter:
         event = CustomerEvent(
             message_id=message_id,
             customer_id=customer_id,
-            name=f"api:{journey_id}",
+            name=api_event(journey_id),
             properties=properties,
             timestamp=datetime.now(UTC),
         )
         return await self.enter(journey, customer_id, event)
 
     async def _customer(self, customer_id: str) -> CustomerView:
-        customer = await asyncio.to_thread(self.store.get_customer, customer_id)
-        if customer is None:
-            return CustomerView(id=customer_id)
-        return CustomerView(
-            id=customer.id,
-            traits=customer.traits,
-            timezone=customer.timezone,
-            segments=customer.segments,
-        )
+        return (await self._profile(customer_id))[0]
+
+    async def _profile(self, customer_id: str) -> tuple[CustomerView, list[str]]:
+        """The customer as conditions see them, and the ids merged into them."""
+        return await asyncio.to_thread(customer_view, self.store, customer_id)
 
     def _entry_refusal(
         self, journey: CompiledJourney, event: CustomerEvent, customer: CustomerView
@@ -181,8 +212,11 @@ class EventRouter:
         if not _triggered_by(journey, event):
             return "not its trigger"
         trigger = journey.trigger
-        assert isinstance(trigger, EventTriggerSpec)
-        if trigger.when and not _holds(trigger.when, event, customer, journey.id):
+        if (
+            isinstance(trigger, EventTriggerSpec)
+            and trigger.when
+            and not _holds(trigger.when, event, customer, journey.id)
+        ):
             return "trigger condition is false"
         return self._gate_refusal(journey, event.customer_id, customer)
 
@@ -276,7 +310,17 @@ class EventRouter:
 
 
 def _triggered_by(journey: CompiledJourney, event: CustomerEvent) -> bool:
-    return isinstance(journey.trigger, EventTriggerSpec) and journey.trigger.event == event.name
+    """Whether the event starts the journey: its trigger event, or the journey's API start
+    (``POST /v1/journeys/{id}/start`` stores an event named ``api:<journey id>``)."""
+    trigger = journey.trigger
+    if isinstance(trigger, EventTriggerSpec):
+        return trigger.event == event.name
+    return isinstance(trigger, ApiTriggerSpec) and event.name == api_event(journey.id)
+
+
+def api_event(journey_id: str) -> str:
+    """The name of the event an API start of the journey is stored as."""
+    return f"{API_EVENT_PREFIX}{journey_id}"
 
 
 def _holds(condition: str, event: CustomerEvent, customer: CustomerView, journey_id: str) -> bool:

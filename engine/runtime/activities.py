@@ -30,6 +30,7 @@ from engine.runtime.assignment import assign_variant
 from engine.runtime.localtime import next_local_time, quiet_hours_end, zone
 from engine.runtime.outages import is_outage
 from engine.runtime.rendering import links_for, render, render_values
+from engine.runtime.views import customer_view
 from engine.segments.evaluation import SegmentEngine
 from engine.settings import Settings
 from engine.store import ConversionRecord, RunRecord, Store
@@ -102,12 +103,8 @@ class JourneyActivities(JourneyActivityStubs):
 
     @activity.defn(name="load_customer")
     async def load_customer(self, customer_id: str) -> CustomerView:
-        record = await asyncio.to_thread(self.store.get_customer, customer_id)
-        if record is None:
-            return CustomerView(id=customer_id)
-        return CustomerView(
-            id=record.id, traits=record.traits, timezone=record.timezone, segments=record.segments
-        )
+        view, _aliases = await asyncio.to_thread(customer_view, self.store, customer_id)
+        return view
 
     @activity.defn(name="next_local_time")
     async def next_local_time(self, data: LocalTimeInput) -> datetime:

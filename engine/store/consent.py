@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from engine.privacy.consent import ConsentRecord
 from engine.store.customers import Customers
 from engine.store.database import Database, _aware, _now
-from engine.store.tables import ConsentRow
+from engine.store.tables import ConsentChangeRow, ConsentRow, CustomerRow
 
 
 class Consents:
@@ -56,6 +56,16 @@ class Consents:
                 if row.subscribed != subscribed:
                     changed.append(channel)
                 row.subscribed, row.source, row.updated_at = subscribed, source, at
+        for channel in changed:  # the history a profile's timeline shows
+            session.add(
+                ConsentChangeRow(
+                    customer_id=customer_id,
+                    channel=channel,
+                    subscribed=changes[channel],
+                    source=source,
+                    at=at,
+                )
+            )
         return changed
 
     def record(
@@ -69,13 +79,17 @@ class Consents:
         """Record one decision (``channel`` ``*``: every channel), creating the customer if
         missing; True when it changed what was stored."""
         with self._db.writes.begin() as session:
-            self._customers.lock(session, customer_id, _now())
+            customer_id = self._customers.lock_profile(session, customer_id, _now()).id
             changes = {channel: subscribed}
             return bool(self.apply(session, customer_id, changes, source, at or _now()))
 
     def get(self, customer_id: str, channel: str | None = None) -> list[ConsentRecord]:
         """The customer's decisions, by channel; with ``channel``, its own and ``*``'s."""
         with self._db.reads.begin() as session:
+            merged_into = session.scalar(
+                select(CustomerRow.merged_into).where(CustomerRow.id == customer_id)
+            )
+            customer_id = merged_into or customer_id  # a run under a merged-away id
             statement = select(ConsentRow).where(ConsentRow.customer_id == customer_id)
             if channel is not None:
                 statement = statement.where(ConsentRow.channel.in_((channel, "*")))

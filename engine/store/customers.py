@@ -49,12 +49,21 @@ class Customers:
         statement = select(CustomerRow).where(CustomerRow.id == customer_id).with_for_update()
         return session.execute(statement).scalar_one()
 
+    def lock_profile(self, session: Session, customer_id: str, now: datetime) -> CustomerRow:
+        """Like :meth:`lock`, but for an id merged into another customer, that customer's
+        row: what a journey still running under the old id writes to."""
+        row = self.lock(session, customer_id, now)
+        return row if row.merged_into is None else self.lock(session, row.merged_into, now)
+
     def to_record(self, session: Session, row: CustomerRow) -> CustomerRecord:
         """The row as a record, with the customer's segments (read in the same session)."""
         segments = session.scalars(
             select(SegmentMembershipRow.segment)
             .where(SegmentMembershipRow.customer_id == row.id)
             .order_by(SegmentMembershipRow.segment)
+        ).all()
+        aliases = session.scalars(
+            select(CustomerRow.id).where(CustomerRow.merged_into == row.id).order_by(CustomerRow.id)
         ).all()
         return CustomerRecord(
             id=row.id,
@@ -63,6 +72,7 @@ class Customers:
             segments=list(segments),
             created_at=row.created_at,
             updated_at=row.updated_at,
+            aliases=list(aliases),
         )
 
     def upsert(
@@ -77,7 +87,7 @@ class Customers:
             _check_timezone(timezone)
         with self._db.writes.begin() as session:
             now = _now()
-            row = self.lock(session, customer_id, now)
+            row = self.lock_profile(session, customer_id, now)
             row.traits = {**row.traits, **new_traits}
             if timezone is not None:
                 row.timezone = timezone
@@ -86,9 +96,16 @@ class Customers:
             return self.to_record(session, row)
 
     def get(self, customer_id: str) -> CustomerRecord | None:
+        """The profile; for an id merged into another customer, that customer's."""
         with self._db.reads.begin() as session:
-            row = session.get(CustomerRow, customer_id)
-            return None if row is None else self.to_record(session, row)
+            return self.read(session, customer_id)
+
+    def read(self, session: Session, customer_id: str) -> CustomerRecord | None:
+        """:meth:`get` inside a caller's session."""
+        row = session.get(CustomerRow, customer_id)
+        if row is not None and row.merged_into is not None:
+            row = session.get(CustomerRow, row.merged_into)
+        return None if row is None else self.to_record(session, row)
 
     def update_traits(
         self, customer_id: str, set_traits: dict[str, Any], unset: list[str]
@@ -97,7 +114,7 @@ class Customers:
         new_traits = _json_object(set_traits, "traits")
         with self._db.writes.begin() as session:
             now = _now()
-            row = self.lock(session, customer_id, now)
+            row = self.lock_profile(session, customer_id, now)
             merged = {**row.traits, **new_traits}
             for name in unset:
                 merged.pop(name, None)
@@ -109,7 +126,12 @@ class Customers:
     def ids(self, after: str | None = None, limit: int = 500) -> list[str]:
         """Customer ids in order, ``limit`` at a time after ``after``: for refreshing in pages."""
         _check_limit(limit)
-        statement = select(CustomerRow.id).order_by(CustomerRow.id).limit(limit)
+        statement = (
+            select(CustomerRow.id)
+            .where(CustomerRow.merged_into.is_(None))
+            .order_by(CustomerRow.id)
+            .limit(limit)
+        )
         if after is not None:
             statement = statement.where(CustomerRow.id > after)
         with self._db.reads.begin() as session:

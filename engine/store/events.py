@@ -1,12 +1,15 @@
 """Events: appended once per message_id, then routed to Temporal.
 
 Inserts are ``ON CONFLICT DO NOTHING`` on the message id, so a retried ingest or a
-replayed event changes nothing. An identify call writes its event, the customer's
-traits and its consent traits in one transaction.
+replayed event changes nothing. A call is stored with what its type changes, in one
+transaction: an identify writes the customer's traits and consent traits, a group call
+the group and the membership, and a call that names an anonymous id beside a user id
+(or an alias) joins the two (engine.store.identities).
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -27,7 +30,16 @@ from engine.store.database import (
     _now,
     _rowcount,
 )
-from engine.store.records import EventRecord, FailedEventRecord, RouteFailure, RoutingCounts
+from engine.store.groups import Groups
+from engine.store.identities import Identities
+from engine.store.records import (
+    EventRecord,
+    FailedEventRecord,
+    IncomingCall,
+    RouteFailure,
+    RoutingCounts,
+    StoredCall,
+)
 from engine.store.tables import EventRow
 
 
@@ -38,10 +50,19 @@ def _event(row: EventRow) -> EventRecord:
 class Events:
     """The ``events`` table (identify also writes ``customers`` and ``consents``)."""
 
-    def __init__(self, database: Database, customers: Customers, consents: Consents) -> None:
+    def __init__(
+        self,
+        database: Database,
+        customers: Customers,
+        consents: Consents,
+        identities: Identities,
+        groups: Groups,
+    ) -> None:
         self._db = database
         self._customers = customers
         self._consents = consents
+        self._identities = identities
+        self._groups = groups
 
     def _insert(self, session: Session, event: EventRecord, properties: dict[str, Any]) -> bool:
         return self._db.insert_ignore(
@@ -54,6 +75,16 @@ class Events:
             properties=properties,
             timestamp=event.timestamp,
             received_at=event.received_at,
+            call_type=event.call_type,
+            # An event stored by id alone (not from a call) names a known customer.
+            user_id=event.user_id
+            if event.user_id is not None or event.anonymous_id is not None
+            else event.customer_id,
+            anonymous_id=event.anonymous_id,
+            context=event.context,
+            integrations=event.integrations,
+            sent_at=event.sent_at,
+            original_timestamp=event.original_timestamp,
         )
 
     def record(self, event: EventRecord) -> bool:
@@ -74,26 +105,96 @@ class Events:
         False (and nothing changes) when its message_id is already stored, so a
         retried or replayed identify never overwrites newer traits.
         """
-        properties = _json_object(event.properties, "event properties")
-        try:  # consent traits go to the consents table, not the profile
-            consent, traits = consent_from_traits(traits)
-        except ConsentError as error:
-            raise StoreError(f"traits: {error}") from None
-        new_traits = _json_object(traits, "traits")
-        if timezone is not None:
-            _check_timezone(timezone)
+        call = IncomingCall(event=event, traits=traits, timezone=timezone)
+        return self.record_calls([call])[0].new
+
+    def record_calls(self, calls: Sequence[IncomingCall]) -> list[StoredCall]:
+        """Store calls in order, each resolved to its customer, with what its type changes.
+
+        Calls that only append an event (track, page and screen calls whose ids are
+        joined already) are stored together in one transaction; identify, group and
+        alias calls, and calls that join an anonymous id to a user id, take the rows of
+        the customers they change in a transaction of their own (in id order, so two
+        batches never wait on each other in a circle). A call whose message id is stored
+        already changes nothing.
+        """
+        checked = [self._checked(call) for call in calls]
+        with self._db.reads.begin() as session:
+            joined = self._identities.resolve(
+                session,
+                {c.event.anonymous_id for c in calls if c.event.anonymous_id is not None}
+                | {c.event.user_id for c in calls if c.event.user_id is not None},
+            )
+        results: list[StoredCall] = []
+        index = 0
+        while index < len(calls):
+            plain = list(
+                itertools.takewhile(lambda item: _appends_only(item[0], joined), checked[index:])
+            )
+            if plain:
+                with self._db.writes.begin() as session:
+                    named = {i for c, _ in plain for i in (c.event.user_id, c.event.anonymous_id)}
+                    resolved = self._identities.resolve(session, {i for i in named if i})
+                    for call, properties in plain:
+                        customer = _customer_of(call.event, resolved)
+                        event = call.event.model_copy(update={"customer_id": customer})
+                        new = self._insert(session, event, properties)
+                        results.append(StoredCall(new=new, customer_id=customer))
+                index += len(plain)
+                continue
+            results.append(self._record_one(*checked[index]))
+            index += 1
+        return results
+
+    def _checked(self, call: IncomingCall) -> tuple[IncomingCall, dict[str, Any]]:
+        """The call with its JSON checked for the store, before any transaction begins."""
+        properties = _json_object(call.event.properties, "event properties")
+        if call.traits is not None:
+            try:  # consent traits go to the consents table, not the profile
+                _consent, traits = consent_from_traits(call.traits)
+            except ConsentError as error:
+                raise StoreError(f"traits: {error}") from None
+            _json_object(traits, "traits")
+        if call.group_traits is not None:
+            _json_object(call.group_traits, "group traits")
+        if call.timezone is not None:
+            _check_timezone(call.timezone)
+        return call, properties
+
+    def _record_one(self, call: IncomingCall, properties: dict[str, Any]) -> StoredCall:
+        event = call.event
         with self._db.writes.begin() as session:
-            if not self._insert(session, event, properties):
-                return False
             now = _now()
-            row = self._customers.lock(session, event.customer_id, now)
-            row.traits = {**row.traits, **new_traits}
-            if timezone is not None:
-                row.timezone = timezone
-            row.updated_at = now
-            at = clamp(event.timestamp, event.received_at)
-            self._consents.apply(session, event.customer_id, consent, "identify", at)
-            return True
+            named = {i for i in (event.user_id, event.anonymous_id, call.previous_id) if i}
+            joined = self._identities.resolve(session, named)
+            customer = _customer_of(event, joined)
+            if not self._insert(
+                session, event.model_copy(update={"customer_id": customer}), properties
+            ):
+                return StoredCall(new=False, customer_id=customer)
+            merge = None
+            if call.previous_id is not None:
+                merge = self._identities.join(
+                    session, call.previous_id, customer, "alias", event.message_id, now
+                )
+            elif event.anonymous_id is not None and event.user_id is not None:
+                cause = "identify" if event.call_type == "identify" else "call"
+                merge = self._identities.join(
+                    session, event.anonymous_id, customer, cause, event.message_id, now
+                )
+            if call.traits is not None:
+                consent, traits = consent_from_traits(call.traits)
+                row = self._customers.lock(session, customer, now)
+                row.traits = {**row.traits, **traits}
+                if call.timezone is not None:
+                    row.timezone = call.timezone
+                row.updated_at = now
+                at = clamp(event.timestamp, event.received_at)
+                self._consents.apply(session, customer, consent, "identify", at)
+            if call.group_id is not None:
+                self._customers.lock(session, customer, now)
+                self._groups.join(session, customer, call.group_id, call.group_traits or {}, now)
+            return StoredCall(new=True, customer_id=customer, merge=merge)
 
     def mark_routed(self, message_id: str, at: datetime | None = None) -> None:
         """The event has been handed to Temporal: it will not be routed again."""
@@ -226,3 +327,19 @@ class Events:
         statement = statement.order_by(EventRow.timestamp.desc(), EventRow.id.desc()).limit(limit)
         with self._db.reads.begin() as session:
             return [_event(row) for row in session.scalars(statement)]
+
+
+def _appends_only(call: IncomingCall, joined: dict[str, str]) -> bool:
+    """Whether storing the call is an insert and nothing else (no lock, no merge)."""
+    event = call.event
+    if call.traits is not None or call.group_id is not None or call.previous_id is not None:
+        return False
+    if event.user_id is None or event.anonymous_id is None:
+        return True
+    return joined.get(event.anonymous_id) == joined.get(event.user_id, event.user_id)
+
+
+def _customer_of(event: EventRecord, joined: dict[str, str]) -> str:
+    """Whom the call's ids stand for: its userId, else its anonymousId, as resolved."""
+    named = event.user_id or event.anonymous_id or event.customer_id
+    return joined.get(named, named)

@@ -32,15 +32,19 @@ from engine.store.database import Database
 from engine.store.erasure import Erasure
 from engine.store.events import Events
 from engine.store.experiments import Experiments
+from engine.store.groups import Groups
+from engine.store.identities import Identities
 from engine.store.journeys import Journeys
 from engine.store.keys import Keys
 from engine.store.messages import Messages
+from engine.store.profiles import Profiles
 from engine.store.records import (
     ConversionRecord,
     CustomerRecord,
     ErasureRecord,
     EventRecord,
     FailedEventRecord,
+    GroupRecord,
     JourneyVersionRecord,
     KeyScope,
     MessageRecord,
@@ -52,6 +56,7 @@ from engine.store.records import (
 )
 from engine.store.runs import Runs
 from engine.store.segments import Segments
+from engine.store.timeline import Timelines
 
 
 class Store:
@@ -68,7 +73,13 @@ class Store:
         self._engine = self.database.engine  # tests inspect connections through it
         self.customers = Customers(self.database)
         self.consent = Consents(self.database, self.customers)  # not .consents: a method
-        self.events = Events(self.database, self.customers, self.consent)
+        self.identities = Identities(self.database, self.customers)
+        self.groups = Groups(self.database)
+        self.events = Events(
+            self.database, self.customers, self.consent, self.identities, self.groups
+        )
+        self.profiles = Profiles(self.database, self.customers, self.groups)
+        self.timelines = Timelines(self.profiles)
         self.segments = Segments(self.database, self.customers)
         self.journeys = Journeys(self.database)
         self.runs = Runs(self.database)
@@ -110,6 +121,14 @@ class Store:
 
     def get_customer(self, customer_id: str) -> CustomerRecord | None:
         return self.customers.get(customer_id)
+
+    def customer_view(self, customer_id: str) -> tuple[CustomerRecord, list[GroupRecord]] | None:
+        """The profile and its groups, read together (what routing and runs see)."""
+        with self.database.reads.begin() as session:
+            record = self.customers.read(session, customer_id)
+            if record is None:
+                return None
+            return record, self.groups.of_customer(session, record.id)
 
     def update_traits(
         self, customer_id: str, set_traits: dict[str, Any], unset: list[str]
@@ -267,6 +286,9 @@ class Store:
 
     def write_keys(self) -> list[WriteKeyRecord]:
         return self.keys.listed()
+
+    def allow_origins(self, source: str, origins: list[str]) -> list[str]:
+        return self.keys.allow_origins(source, origins)
 
     # --- erasure (engine.store.erasure) -----------------------------------------------------
 

@@ -5,13 +5,14 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+from urllib.parse import urlsplit
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from engine.errors import StoreError
 from engine.store.database import Database, _now
 from engine.store.records import KEY_SCOPES, WRITE_KEY_PREFIX, KeyScope, WriteKeyRecord
-from engine.store.tables import WriteKeyRow
+from engine.store.tables import SourceOriginRow, WriteKeyRow
 
 _SOURCE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 _WRITE_KEY = re.compile(r"^cxk_[A-Za-z0-9_-]{32}$")
@@ -75,3 +76,61 @@ class Keys:
                 )
                 for row in session.scalars(statement)
             ]
+
+    # --- browser origins (CORS) -------------------------------------------------------------
+
+    def allow_origins(self, source: str, origins: list[str]) -> list[str]:
+        """Let pages of these origins send the source's events from a browser; all now allowed.
+
+        An origin is ``scheme://host[:port]`` as browsers send it (no path), or ``*`` for
+        every origin.
+        """
+        checked = [_origin(origin) for origin in origins]
+        with self._db.writes.begin() as session:
+            for origin in checked:
+                self._db.insert_ignore(
+                    session,
+                    SourceOriginRow,
+                    ["source", "origin"],
+                    source=source,
+                    origin=origin,
+                    created_at=_now(),
+                )
+        return self.origins().get(source, [])
+
+    def disallow_origins(self, source: str, origins: list[str]) -> list[str]:
+        """Stop these origins sending the source's events; the origins still allowed."""
+        checked = [_origin(origin) for origin in origins]
+        with self._db.writes.begin() as session:
+            session.execute(
+                delete(SourceOriginRow).where(
+                    SourceOriginRow.source == source, SourceOriginRow.origin.in_(checked)
+                )
+            )
+        return self.origins().get(source, [])
+
+    def origins(self) -> dict[str, list[str]]:
+        """Every source's allowed browser origins."""
+        statement = select(SourceOriginRow.source, SourceOriginRow.origin).order_by(
+            SourceOriginRow.source, SourceOriginRow.origin
+        )
+        allowed: dict[str, list[str]] = {}
+        with self._db.reads.begin() as session:
+            for source, origin in session.execute(statement):
+                allowed.setdefault(source, []).append(origin)
+        return allowed
+
+
+def _origin(value: str) -> str:
+    """A web origin as browsers send it in ``Origin``, lower-cased; or ``*``."""
+    if value == "*":
+        return value
+    parts = urlsplit(value.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.path not in ("", "/"):
+        raise StoreError(
+            f"{value!r} is not a web origin: write scheme://host[:port], e.g. "
+            "https://shop.example.com (no path), or * for every origin",
+            code="origin_invalid",
+        )
+    port = f":{parts.port}" if parts.port is not None else ""
+    return f"{parts.scheme}://{parts.hostname.lower()}{port}"

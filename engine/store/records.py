@@ -7,6 +7,8 @@ from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict
 
+from engine.privacy.consent import ConsentRecord
+
 RunStatus = Literal["running", "completed", "exited", "failed"]
 KeyScope = Literal["write", "read"]
 KEY_SCOPES: tuple[KeyScope, ...] = ("write", "read")
@@ -23,21 +25,86 @@ class Record(BaseModel):
 
 
 class CustomerRecord(Record):
+    """A profile. ``aliases`` are the ids merged into it (their calls resolve here)."""
+
     id: str
     traits: dict[str, Any]
     timezone: str | None
     segments: list[str]
     created_at: AwareDatetime
     updated_at: AwareDatetime
+    aliases: list[str] = []
+
+
+CallType = Literal["track", "identify", "page", "screen", "group", "alias"]
+MergeStatus = Literal["merged", "reverted", "refused"]
 
 
 class EventRecord(Record):
+    """A stored call. ``customer_id`` is whom its ids resolve to; ``user_id`` and
+    ``anonymous_id`` are the ids the call itself named."""
+
     message_id: str
     customer_id: str
     name: str
     properties: dict[str, Any]
     timestamp: AwareDatetime
     received_at: AwareDatetime
+    call_type: CallType = "track"
+    user_id: str | None = None
+    anonymous_id: str | None = None
+    context: dict[str, Any] | None = None
+    integrations: dict[str, Any] | None = None
+    sent_at: AwareDatetime | None = None
+    original_timestamp: AwareDatetime | None = None
+
+
+class IncomingCall(Record):
+    """A call to store: the event, and what its type changes beside it.
+
+    ``traits`` (identify), ``group_id``/``group_traits`` (group) and ``previous_id``
+    (alias) are written in the event's transaction; ``event.customer_id`` is set by
+    the store from the ids once resolved.
+    """
+
+    event: EventRecord
+    traits: dict[str, Any] | None = None
+    timezone: str | None = None
+    group_id: str | None = None
+    group_traits: dict[str, Any] | None = None
+    previous_id: str | None = None
+
+
+class MergeRecord(Record):
+    """One id joined to another customer, or a join refused, and why."""
+
+    id: int
+    from_id: str
+    into_id: str
+    status: MergeStatus
+    cause: str
+    message_id: str | None
+    reason: str | None
+    at: AwareDatetime
+    reverted_at: AwareDatetime | None
+
+
+class StoredCall(Record):
+    """What storing one call did: whether it was new, whom it resolved to, any merge."""
+
+    new: bool
+    customer_id: str
+    merge: MergeRecord | None = None
+
+
+class GroupRecord(Record):
+    """An account a customer belongs to, with its traits."""
+
+    id: str
+    traits: dict[str, Any]
+    joined_at: AwareDatetime | None = None
+    created_at: AwareDatetime
+    updated_at: AwareDatetime
 
 
 class FailedEventRecord(Record):
@@ -143,3 +210,131 @@ class ConversionRecord(Record):
     message_id: str
     variant: str | None
     converted_at: AwareDatetime
+
+
+# --- profiles and timelines (engine.store.profiles) -----------------------------------------
+
+TimelineKind = Literal[
+    "event",
+    "page",
+    "identify",
+    "group",
+    "alias",
+    "message",
+    "journey",
+    "segment",
+    "consent",
+    "survey",
+    "merge",
+]
+TIMELINE_KINDS: tuple[TimelineKind, ...] = (
+    "event",
+    "page",
+    "identify",
+    "group",
+    "alias",
+    "message",
+    "journey",
+    "segment",
+    "consent",
+    "survey",
+    "merge",
+)
+
+
+class Identity(Record):
+    """An id that stands for the customer: their own, an anonymous id, a merged-away one."""
+
+    id: str
+    kind: Literal["user", "anonymous", "merged"]
+
+
+class SegmentMembership(Record):
+    segment: str
+    entered_at: AwareDatetime
+
+
+class Assignment(Record):
+    experiment: str
+    variant: str
+    assigned_at: AwareDatetime
+
+
+class JourneyRun(Record):
+    """One run of a journey: where it is, or how it ended."""
+
+    journey_id: str
+    workflow_id: str
+    status: RunStatus
+    current_step: str | None
+    variant: str | None
+    started_at: AwareDatetime
+    ended_at: AwareDatetime | None
+    exit_reason: str | None
+
+
+class SurveyAnswer(Record):
+    at: AwareDatetime
+    survey: str | None
+    score: float | None
+    comment: str | None
+
+
+class Lifetime(Record):
+    """Figures over the customer's whole history."""
+
+    first_seen: AwareDatetime
+    last_seen: AwareDatetime | None
+    events: int
+    page_views: int
+    orders: int
+    revenue: float
+    messages_sent: int
+
+
+class CustomerProfile(Record):
+    """Everything cxflow knows of a customer, on one page (``GET /v1/customers/{id}``)."""
+
+    id: str
+    traits: dict[str, Any]
+    timezone: str | None
+    identities: list[Identity]
+    groups: list[GroupRecord]
+    segments: list[SegmentMembership]
+    consents: list[ConsentRecord]
+    experiments: list[Assignment]
+    journeys: list[JourneyRun]
+    surveys: list[SurveyAnswer]
+    merges: list[MergeRecord]
+    lifetime: Lifetime
+    created_at: AwareDatetime
+    updated_at: AwareDatetime
+
+
+class TimelineEntry(Record):
+    """One thing that happened to or by the customer."""
+
+    kind: TimelineKind
+    at: AwareDatetime
+    id: str
+    title: str
+    channel: str | None = None
+    journey_id: str | None = None
+    data: dict[str, Any] = {}
+
+
+class TimelinePage(Record):
+    """Entries newest first; pass ``next_cursor`` back for the next (older) page."""
+
+    customer_id: str
+    entries: list[TimelineEntry]
+    next_cursor: str | None
+
+
+class CustomerMatch(Record):
+    """A customer found by a search."""
+
+    id: str
+    email: str | None
+    name: str | None
+    updated_at: AwareDatetime

@@ -160,3 +160,11 @@ class Runs:
         )
         with self._db.reads.begin() as session:
             return session.scalar(statement) is not None
+
+    def running_of(self, customer_ids: list[str]) -> dict[str, str]:
+        """The runs in flight of these customers, as ``{journey id: workflow id}``."""
+        statement = select(RunRow.journey_id, RunRow.workflow_id).where(
+            RunRow.customer_id.in_(customer_ids), RunRow.status == "running"
+        )
+        with self._db.reads.begin() as session:
+            return {row[0]: row[1] for row in session.execute(statement)}

@@ -92,6 +92,9 @@ class CustomerRow(Base):
     timezone: Mapped[str | None] = mapped_column(String)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+    # Set when this id was merged into another customer (engine.store.identities): its
+    # calls, and runs still in flight under it, then read that customer's profile.
+    merged_into: Mapped[str | None] = mapped_column(String, index=True)
 
 
 class SegmentMembershipRow(Base):
@@ -124,11 +127,22 @@ class EventRow(Base):
     route_error: Mapped[str | None] = mapped_column(Text)
     route_after: Mapped[datetime | None]
     route_failed_at: Mapped[datetime | None]
+    # The call as sent: its Segment type, the ids it named (``customer_id`` is whom they
+    # resolve to), its context and integrations, and the sender's clock readings.
+    call_type: Mapped[str] = mapped_column(String, default="track", server_default="track")
+    user_id: Mapped[str | None] = mapped_column(String)
+    anonymous_id: Mapped[str | None] = mapped_column(String)
+    context: Mapped[dict[str, Any] | None]
+    integrations: Mapped[dict[str, Any] | None]
+    sent_at: Mapped[datetime | None]
+    original_timestamp: Mapped[datetime | None]
 
     __table_args__ = (
         Index(None, "customer_id", "name", "timestamp"),
         Index(None, "routed_at", "id"),
         Index(None, "route_failed_at"),
+        Index(None, "user_id"),
+        Index(None, "anonymous_id"),
     )
 
 
@@ -313,3 +327,78 @@ class ErasedCustomerRow(Base):
 
     customer_hash: Mapped[str] = mapped_column(String, primary_key=True)
     erased_at: Mapped[datetime]
+
+
+# --- identities and groups (engine.store.identities, engine.store.groups) ------------------
+
+MERGE_STATUSES = ("merged", "reverted", "refused")
+
+
+class CustomerMergeRow(Base):
+    """One id joined to another (or refused): why, and what it moved, so it can be undone.
+
+    ``snapshot`` holds what the merge changed (both profiles' traits and consents before,
+    the memberships and assignments it moved); a reverted merge also stops the pair
+    from being joined again automatically.
+    """
+
+    __tablename__ = "customer_merges"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    from_id: Mapped[str] = mapped_column(String, index=True)
+    into_id: Mapped[str] = mapped_column(String, index=True)
+    status: Mapped[str] = mapped_column(String)
+    cause: Mapped[str] = mapped_column(String)
+    message_id: Mapped[str | None] = mapped_column(String)
+    reason: Mapped[str | None] = mapped_column(Text)
+    snapshot: Mapped[dict[str, Any]]
+    at: Mapped[datetime]
+    reverted_at: Mapped[datetime | None]
+
+    __table_args__ = (CheckConstraint(_in("status", MERGE_STATUSES), name="status"),)
+
+
+class GroupRow(Base):
+    """An account (a company, a household) named by ``group`` calls, with its traits."""
+
+    __tablename__ = "groups"
+
+    id: Mapped[str] = mapped_column(String, primary_key=True)
+    traits: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class GroupMembershipRow(Base):
+    __tablename__ = "group_memberships"
+
+    group_id: Mapped[str] = mapped_column(
+        ForeignKey("groups.id", ondelete="CASCADE"), primary_key=True
+    )
+    customer_id: Mapped[str] = mapped_column(String, primary_key=True)
+    joined_at: Mapped[datetime]
+
+    __table_args__ = (Index(None, "customer_id"),)
+
+
+class SourceOriginRow(Base):
+    """A web origin whose pages may send a source's events from a browser (CORS)."""
+
+    __tablename__ = "source_origins"
+
+    source: Mapped[str] = mapped_column(String, primary_key=True)
+    origin: Mapped[str] = mapped_column(String, primary_key=True)
+    created_at: Mapped[datetime]
+
+
+class ConsentChangeRow(Base):
+    """A consent decision that changed what was stored: the history ``consents`` lacks."""
+
+    __tablename__ = "consent_changes"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    customer_id: Mapped[str] = mapped_column(String, index=True)
+    channel: Mapped[str] = mapped_column(String)
+    subscribed: Mapped[bool] = mapped_column(Boolean)
+    source: Mapped[str] = mapped_column(String)
+    at: Mapped[datetime]

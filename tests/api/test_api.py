@@ -226,7 +226,7 @@ async def test_requests_without_a_valid_write_key_get_401(
         ("/v1/batch", {"batch": []}, "batch", "at least 1"),
         ("/v1/batch", {"batch": [{"type": "track", **track()}] * 101}, "batch", "at most 100"),
         ("/v1/batch", {"batch": [{**track()}]}, "batch[0]", "type"),
-        ("/v1/batch", {"batch": [{"type": "page", "userId": "ada"}]}, "batch[0]", "page"),
+        ("/v1/batch", {"batch": [{"type": "visit", "userId": "ada"}]}, "batch[0]", "alias"),
     ],
 )
 async def test_bad_calls_get_400_with_the_field_and_what_to_send(
@@ -334,7 +334,7 @@ async def test_internal_errors_answer_500_without_details(
         raise RuntimeError("database password is hunter2")
 
     key = engine.store.create_write_key("test")
-    monkeypatch.setattr(engine.store.events, "record_many", broken)  # the store fails mid-request
+    monkeypatch.setattr(engine.store.events, "record_calls", broken)  # the store fails mid-request
     async with (
         serve(create_app(engine.intake)) as url,
         httpx.AsyncClient() as client,

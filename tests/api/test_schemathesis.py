@@ -68,6 +68,25 @@ def _numbers_fit(body: Any) -> bool:
     return True
 
 
+def _times_fit(body: Any) -> bool:
+    """With sentAt, the stored time is receivedAt - (sentAt - timestamp) (documented), which
+    must fall in the same window: sentAt may not precede the event by over 4 hours."""
+    if not isinstance(body, dict):
+        return True
+    calls = body.get("batch", [body])
+    batch_sent = body.get("sentAt")
+    for call in calls if isinstance(calls, list) else []:
+        if not isinstance(call, dict):
+            continue
+        at = call.get("originalTimestamp") or call.get("timestamp")
+        sent = call.get("sentAt") or batch_sent
+        if isinstance(at, str) and isinstance(sent, str):
+            lead = datetime.fromisoformat(sent) - datetime.fromisoformat(at)
+            if not timedelta(hours=-4) <= lead <= timedelta(days=365 * 49):
+                return False
+    return True
+
+
 def fuzz(url: str, headers: dict[str, str], mode: GenerationMode) -> list[str]:
     """Run every operation's generated cases; returns the operations tested."""
     schema = schemathesis.openapi.from_url(f"{url}/openapi.json")
@@ -90,7 +109,11 @@ def fuzz(url: str, headers: dict[str, str], mode: GenerationMode) -> list[str]:
         )
         def check(case: schemathesis.Case) -> None:
             if mode is GenerationMode.POSITIVE:
-                assume(_ids_fit_in_bytes(case.body) and _numbers_fit(case.body))
+                assume(
+                    _ids_fit_in_bytes(case.body)
+                    and _numbers_fit(case.body)
+                    and _times_fit(case.body)
+                )
             case.call_and_validate(base_url=url, headers=headers)
 
         check()

@@ -58,7 +58,10 @@ def test_erasure_deletes_personal_data_and_keeps_figures_under_a_pseudonym(
     assert erased.deleted == {
         "segment_memberships": 1,
         "segment_changes": 0,  # set_segments keeps no history; recompute_segments does
+        "group_memberships": 0,
         "consents": 1,
+        "consent_changes": 1,
+        "customer_merges": 0,
         "events": 2,
         "customers": 1,
     }

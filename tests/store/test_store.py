@@ -165,7 +165,7 @@ def test_record_event_dedupes_on_message_id(store: Store) -> None:
     assert store.record_event(make_event("m-1")) is True
     assert store.record_event(make_event("m-1", name="other", properties={})) is False
     [stored] = store.events_for("c1")
-    assert stored == make_event("m-1")
+    assert stored == make_event("m-1", user_id="c1")  # stored by id alone: a known customer
 
 
 def test_record_event_concurrently_inserts_once(store: Store) -> None:

@@ -1,4 +1,4 @@
-"""``/v1/track``, ``/v1/identify``, ``/v1/batch``: emitting systems send Segment-style calls.
+"""The tracking calls: Segment's HTTP API paths, and the one-letter ones analytics.js uses.
 
 Each call is stored durably (deduplicated on its messageId) before the API
 answers 200, then handed to Temporal by the intake; if Temporal is unreachable
@@ -8,6 +8,7 @@ the answer is still 200 and the intake's reroute hands the events over later.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
 from fastapi import APIRouter
 
@@ -16,13 +17,26 @@ from engine.api.auth import Source
 from engine.api.deps import IntakeDep
 from engine.api.models import Accepted, Batch
 from engine.api.problems import rejected
-from engine.ingest.calls import IdentifyCall, TrackCall
+from engine.ingest.calls import (
+    AliasCall,
+    AnyCall,
+    GroupCall,
+    IdentifyCall,
+    PageCall,
+    ScreenCall,
+    TrackCall,
+)
 from engine.ingest.intake import Intake
 
 router = APIRouter(tags=["events"])
 
 
+# Each call's one-letter twin (analytics.js's paths; /v1/import is Segment's old batch
+# path) is the same function, left out of the docs.
+
+
 @router.post("/v1/track", summary="Record an event", response_model=Accepted)
+@router.post("/v1/t", include_in_schema=False, response_model=Accepted)
 async def track(call: TrackCall, source: Source, intake: IntakeDep) -> Accepted:
     """The customer did something: starts the journeys it triggers and reaches the runs
     waiting for it."""
@@ -31,25 +45,74 @@ async def track(call: TrackCall, source: Source, intake: IntakeDep) -> Accepted:
 
 
 @router.post("/v1/identify", summary="Update a customer's traits", response_model=Accepted)
+@router.post("/v1/i", include_in_schema=False, response_model=Accepted)
 async def identify(call: IdentifyCall, source: Source, intake: IntakeDep) -> Accepted:
     """Merge traits into the customer's profile (created when new); `traits.timezone`
-    sets the time zone used by send windows."""
+    sets the time zone used by send windows. With both userId and anonymousId, the
+    anonymous visitor's profile joins the customer's."""
+    await _ingest(intake, [call], source, batch=False)
+    return Accepted()
+
+
+@router.post("/v1/page", summary="Record a page view", response_model=Accepted)
+@router.post("/v1/p", include_in_schema=False, response_model=Accepted)
+async def page(call: PageCall, source: Source, intake: IntakeDep) -> Accepted:
+    """The customer viewed a web page: stored as the event `page.viewed`."""
+    await _ingest(intake, [call], source, batch=False)
+    return Accepted()
+
+
+@router.post("/v1/screen", summary="Record a screen view", response_model=Accepted)
+@router.post("/v1/s", include_in_schema=False, response_model=Accepted)
+async def screen(call: ScreenCall, source: Source, intake: IntakeDep) -> Accepted:
+    """The customer viewed an app screen: stored as the event `screen.viewed`."""
+    await _ingest(intake, [call], source, batch=False)
+    return Accepted()
+
+
+@router.post("/v1/group", summary="Put a customer in a group", response_model=Accepted)
+@router.post("/v1/g", include_in_schema=False, response_model=Accepted)
+async def group(call: GroupCall, source: Source, intake: IntakeDep) -> Accepted:
+    """The customer belongs to a group (an account): the group's traits merge into the
+    stored ones, and journeys read it as `customer.groups`."""
+    await _ingest(intake, [call], source, batch=False)
+    return Accepted()
+
+
+@router.post("/v1/alias", summary="Join a previous id to a user id", response_model=Accepted)
+@router.post("/v1/a", include_in_schema=False, response_model=Accepted)
+async def alias(call: AliasCall, source: Source, intake: IntakeDep) -> Accepted:
+    """`previousId` is `userId` from now on: its profile and history join the user's, by
+    the merge rules of docs/api.md (two known user ids are never joined by a call)."""
     await _ingest(intake, [call], source, batch=False)
     return Accepted()
 
 
 @router.post("/v1/batch", summary="Send several calls at once", response_model=Accepted)
+@router.post("/v1/b", include_in_schema=False, response_model=Accepted)
+@router.post("/v1/import", include_in_schema=False, response_model=Accepted)
 async def batch(body: Batch, source: Source, intake: IntakeDep) -> Accepted:
-    """1 to 100 track and identify calls, stored in order; if one is invalid, none is."""
-    await _ingest(intake, body.batch, source, batch=True)
+    """1 to 100 calls of any type, stored in order; if one is invalid, none is."""
+    await _ingest(intake, body.calls(), source, batch=True, sent_at=body.sent_at)
+    return Accepted()
+
+
+@router.post("/v1/m", include_in_schema=False, response_model=Accepted)
+async def sdk_metrics() -> Accepted:
+    """analytics.js's own usage counters: accepted and dropped (they are not events)."""
     return Accepted()
 
 
 async def _ingest(
-    intake: Intake, calls: Sequence[TrackCall | IdentifyCall], source: str, *, batch: bool
+    intake: Intake,
+    calls: Sequence[AnyCall],
+    source: str,
+    *,
+    batch: bool,
+    sent_at: datetime | None = None,
 ) -> None:
     try:
-        await intake.ingest(calls, source)
+        await intake.ingest(calls, source, sent_at=sent_at)
     except InboundRejectedError as error:
         raise rejected(error, batch=batch) from None
 

@@ -1,0 +1,27 @@
+"""A customer as journeys see them: the one place a profile becomes a ``CustomerView``.
+
+Routing (trigger conditions, entry gates) and the runs' ``load_customer`` activity both
+read it here, so a condition means the same thing at entry and inside a run.
+"""
+
+from __future__ import annotations
+
+from engine.store import Store
+from workflows.models import CustomerView, GroupView
+
+
+def customer_view(store: Store, customer_id: str) -> tuple[CustomerView, list[str]]:
+    """The customer's view (of the customer they were merged into, for a merged-away id),
+    and the ids merged into them."""
+    found = store.customer_view(customer_id)
+    if found is None:
+        return CustomerView(id=customer_id), []
+    record, groups = found
+    view = CustomerView(
+        id=record.id,
+        traits=record.traits,
+        timezone=record.timezone,
+        segments=record.segments,
+        groups=[GroupView(id=group.id, traits=group.traits) for group in groups],
+    )
+    return view, record.aliases
