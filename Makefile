@@ -25,8 +25,18 @@ $(STAMP_TEST): pyproject.toml $(EXAMPLE_PLUGIN)/pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[test]' -e $(EXAMPLE_PLUGIN)
 	touch $@ $(STAMP_RUN)
 
+# Segment's JavaScript SDKs for tests/sdks (test_node_sdk.py, test_browser_sdk.py), from
+# the committed lock file; reinstalled when it changes (the stamp lives in node_modules,
+# so removing node_modules reinstalls too). Nothing is downloaded while the tests run.
+JS_SDKS := tests/sdks/js
+STAMP_JS := $(JS_SDKS)/node_modules/.installed-test
+
+$(STAMP_JS): $(JS_SDKS)/package.json $(JS_SDKS)/package-lock.json
+	cd $(JS_SDKS) && npm ci --ignore-scripts --no-audit --no-fund
+	touch $@
+
 install: $(STAMP_RUN)
-install-test: $(STAMP_TEST)
+install-test: $(STAMP_TEST) $(STAMP_JS)
 
 dev: install
 	$(BIN)/cxflow dev
