@@ -38,6 +38,8 @@ _TRAIT_RE = re.compile(TRAIT_PATTERN)
 
 # The event an identify call is stored as: the one that changes traits.
 IDENTIFY_EVENT = "identify"
+# The event a group call is stored as: the one that changes a customer's groups.
+GROUP_EVENT = "group"
 
 COMPARISONS = ("equals", "not_equals", "greater_than", "at_least", "less_than", "at_most")
 TRAIT_OPERATORS = (
@@ -54,7 +56,7 @@ TRAIT_OPERATORS = (
     "after",
 )
 AGGREGATES = ("count", "sum", "average", "min", "max")
-CONDITION_KINDS = ("all", "any", "not", "trait", "performed", *AGGREGATES)
+CONDITION_KINDS = ("all", "any", "not", "trait", "group", "performed", *AGGREGATES)
 
 
 def _check_path(value: str, what: str, example: str) -> str:
@@ -265,6 +267,16 @@ class TraitCondition(DslModel):
         return self.operators()[0] in ("within_last", "older_than", "within_next")
 
 
+class GroupCondition(DslModel):
+    """The customer belongs to a group (an account, from `group` calls): the group with
+    this id, or any of their groups whose trait passes the test."""
+
+    group: Annotated[str, Field(min_length=1, max_length=200)] | TraitCondition = Field(
+        description="A group id, e.g. acme; or a test of the group's trait, e.g. "
+        "`{trait: plan, equals: enterprise}`."
+    )
+
+
 class AllCondition(DslModel):
     """Every condition in the list holds."""
 
@@ -302,6 +314,7 @@ Condition = Annotated[
     | Annotated[AnyCondition, Tag("any")]
     | Annotated[NotCondition, Tag("not")]
     | Annotated[TraitCondition, Tag("trait")]
+    | Annotated[GroupCondition, Tag("group")]
     | Annotated[PerformedCondition, Tag("performed")]
     | Annotated[CountCondition, Tag("count")]
     | Annotated[SumCondition, Tag("sum")]
@@ -418,6 +431,11 @@ def dependencies_of(condition: Any) -> SegmentDependencies:
         elif isinstance(node, TraitCondition):
             traits = True
             time = time or node.uses_clock()
+        elif isinstance(node, GroupCondition):
+            events.add(GROUP_EVENT)
+            # Another member's group call can change the group's traits: the scheduled
+            # refresh re-decides those.
+            time = time or isinstance(node.group, TraitCondition)
     return SegmentDependencies(events=sorted(events), traits=traits, time=time)
 
 

@@ -63,6 +63,32 @@ def keys_create(
     sys.stdout.write(key + "\n")
 
 
+@keys_app.command("origins")
+def keys_origins(
+    source: Annotated[str, typer.Argument(help="The source whose browser pages send events.")],
+    add: Annotated[
+        list[str] | None,
+        typer.Option("--add", help="Allow this origin, e.g. https://shop.example.com (or *)."),
+    ] = None,
+    remove: Annotated[list[str] | None, typer.Option("--remove", help="Allow it no more.")] = None,
+) -> None:
+    """The web origins whose pages may send the source's events from a browser (CORS).
+
+    analytics.js and other browser SDKs send from the page's origin; the API answers
+    them only for origins their source allows. Without --add or --remove, list them.
+    """
+    with open_store(Settings.from_env()) as store:
+        allowed = store.keys.origins().get(source, [])
+        if add:
+            allowed = store.keys.allow_origins(source, add)
+        if remove:
+            allowed = store.keys.disallow_origins(source, remove)
+    if not allowed:
+        out.print(f"no browser origin may send events of {escape(source)}")
+    for origin in allowed:
+        out.print(origin)
+
+
 @keys_app.command("list")
 def keys_list() -> None:
     """The API keys' sources, scopes, prefixes and creation times (never the keys)."""

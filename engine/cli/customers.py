@@ -1,4 +1,8 @@
-"""`cxflow customers consent|erase`: a customer's consent per channel, and erasure."""
+"""`cxflow customers consent|erase`: a customer's consent per channel, and erasure.
+
+The profile commands (show, timeline, search, export, merges) are in
+:mod:`engine.cli.profiles`, registered on the same ``customers_app``.
+"""
 
 from __future__ import annotations
 

@@ -32,6 +32,7 @@ from engine.cli.output import (
     print_stored,
     write_output,
 )
+from engine.ingest.intake import StartOutcome
 from engine.ingest.router import RouteResult
 from engine.runtime import deployment
 from engine.settings import Settings
@@ -163,23 +164,31 @@ def start(
         str | None, typer.Option(help="Idempotency id; a new one when left out.")
     ] = None,
 ) -> None:
-    """Start an API-triggered journey for one customer."""
+    """Start an API-triggered journey for one customer (as POST /v1/journeys/ID/start).
+
+    The start is stored first: the same --message-id twice starts it once, and a start
+    made while Temporal is down happens when it is back.
+    """
     values = json_object(properties)
     settings = Settings.from_env()
-    started = asyncio.run(
+    outcome = asyncio.run(
         _start_api(settings, journey, customer, values, message_id or str(uuid.uuid4()))
     )
-    if started:
-        out.print(f"started {started}")
-    else:
-        out.print(f"{journey}: {customer} did not enter (running already, or entry rules)")
+    said = {
+        "started": f"started {outcome.workflow_id}",
+        "running": f"{customer} is in {journey} already ({outcome.workflow_id})",
+        "refused": f"{customer} did not enter {journey}: {outcome.reason or 'entry rules'}",
+        "duplicate": f"message id {outcome.message_id} was used before: nothing done",
+        "queued": f"stored; {journey} starts for {customer} when Temporal is reachable",
+    }
+    out.print(escape(said[outcome.status]))
 
 
 async def _start_api(
     settings: Settings, journey: str, customer: str, values: dict[str, Any], message_id: str
-) -> str | None:
+) -> StartOutcome:
     async with engine_runtime(settings) as runtime:
-        return await runtime.router.start_by_api(journey, customer, values, message_id)
+        return await runtime.intake.start(journey, customer, values, message_id)
 
 
 def send_event(

@@ -21,7 +21,7 @@ from connectors.errors import ConnectorError
 from dsl.diagnostics import JourneyInvalidError
 from dsl.errors import ConfigurationError, CxflowError, InputError, UnavailableError
 from dsl.segment_loader import SegmentInvalidError
-from engine.cli import admin, customers, dev, events, journeys, reports, runs, segments
+from engine.cli import admin, customers, dev, events, journeys, profiles, reports, runs, segments
 from engine.cli.output import err
 from engine.errors import DeployRefusedError
 from engine.store import StoreError
@@ -49,6 +49,16 @@ app.add_typer(runs.runs_app, name="runs")
 app.add_typer(admin.connectors_app, name="connectors")
 app.add_typer(admin.keys_app, name="keys")
 app.add_typer(segments.segments_app, name="segments")
+for name, command in (
+    ("show", profiles.customers_show),
+    ("timeline", profiles.customers_timeline),
+    ("search", profiles.customers_search),
+    ("export", profiles.customers_export),
+    ("merges", profiles.customers_merges),
+    ("merge", profiles.customers_merge),
+    ("unmerge", profiles.customers_unmerge),
+):
+    customers.customers_app.command(name)(command)
 app.add_typer(customers.customers_app, name="customers")
 app.add_typer(events.events_app, name="events")
 

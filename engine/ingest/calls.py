@@ -43,7 +43,6 @@ MAX_MESSAGE_ID = 255
 IDENTIFY_EVENT = "identify"
 PAGE_EVENT = "page.viewed"
 SCREEN_EVENT = "screen.viewed"
-GROUP_EVENT = "group"
 ALIAS_EVENT = "alias"
 # The largest number a property or trait may hold: 2^53 - 1, exact in every JSON reader
 # (JavaScript's Number.MAX_SAFE_INTEGER), in CEL's int64 and in the store's double sums.

@@ -35,10 +35,10 @@ from connectors.inbound import (
     StoredEvent,
 )
 from dsl.compiled import ApiTriggerSpec
+from dsl.segment_models import GROUP_EVENT
 from engine.errors import RoutingError, TemporalUnavailableError
 from engine.ingest.calls import (
     ALIAS_EVENT,
-    GROUP_EVENT,
     IDENTIFY_EVENT,
     PAGE_EVENT,
     SCREEN_EVENT,

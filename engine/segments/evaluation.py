@@ -27,6 +27,7 @@ from dsl.segment_models import (
     AllCondition,
     AnyCondition,
     CompiledSegment,
+    GroupCondition,
     NotCondition,
     PerformedCondition,
     TraitCondition,
@@ -34,6 +35,7 @@ from dsl.segment_models import (
     parse_date,
 )
 from engine.runtime.outages import describe, is_outage
+from engine.segments.records import GroupTraits, SegmentDecider
 from engine.store import Store
 
 _MISSING = object()
@@ -58,16 +60,23 @@ def evaluate(
     traits: dict[str, Any],
     aggregates: dict[AggregateSpec, float | None],
     now: datetime,
+    groups: Sequence[GroupTraits] = (),
 ) -> bool:
-    """Whether the condition holds for a customer with these traits and event aggregates."""
+    """Whether the condition holds for a customer with these traits, event aggregates and
+    groups (``(group id, group traits)`` pairs)."""
     if isinstance(condition, AllCondition):
-        return all(evaluate(c, traits, aggregates, now) for c in condition.all)
+        return all(evaluate(c, traits, aggregates, now, groups) for c in condition.all)
     if isinstance(condition, AnyCondition):
-        return any(evaluate(c, traits, aggregates, now) for c in condition.any)
+        return any(evaluate(c, traits, aggregates, now, groups) for c in condition.any)
     if isinstance(condition, NotCondition):
-        return not evaluate(condition.not_, traits, aggregates, now)
+        return not evaluate(condition.not_, traits, aggregates, now, groups)
     if isinstance(condition, TraitCondition):
         return trait_holds(condition, traits, now)
+    if isinstance(condition, GroupCondition):
+        test = condition.group
+        if isinstance(test, str):
+            return any(group_id == test for group_id, _ in groups)
+        return any(trait_holds(test, group_traits, now) for _, group_traits in groups)
     spec = aggregate_of(condition)
     if spec is None:
         raise TypeError(f"not a segment condition: {condition!r}")
@@ -181,15 +190,15 @@ def _date_holds(operator: str, expected: str, value: Any, now: datetime) -> bool
     return now <= when <= now + span  # within_next
 
 
-def decider(
-    segments: Sequence[CompiledSegment], now: datetime
-) -> Callable[[dict[str, Any], dict[AggregateSpec, float | None]], dict[str, bool]]:
-    """What the store calls with the locked customer's traits and aggregates."""
+def decider(segments: Sequence[CompiledSegment], now: datetime) -> SegmentDecider:
+    """What the store calls with the locked customer's traits, aggregates and groups."""
 
     def decide(
-        traits: dict[str, Any], aggregates: dict[AggregateSpec, float | None]
+        traits: dict[str, Any],
+        aggregates: dict[AggregateSpec, float | None],
+        groups: Sequence[GroupTraits],
     ) -> dict[str, bool]:
-        return {s.id: evaluate(s.match, traits, aggregates, now) for s in segments}
+        return {s.id: evaluate(s.match, traits, aggregates, now, groups) for s in segments}
 
     return decide
 

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict
 
 from dsl.segment_models import AggregateSpec, CompiledSegment
 
-# (traits, aggregate values) -> segment id -> member?; decided while the customer is locked.
-SegmentDecider = Callable[[dict[str, Any], dict[AggregateSpec, float | None]], dict[str, bool]]
+GroupTraits = tuple[str, dict[str, Any]]
+# (traits, aggregate values, groups) -> segment id -> member?; decided while the customer
+# is locked, by the store.
+SegmentDecider = Callable[
+    [dict[str, Any], dict[AggregateSpec, float | None], Sequence[GroupTraits]], dict[str, bool]
+]
 
 
 class SegmentSummaryRecord(BaseModel):

@@ -19,6 +19,8 @@ from engine.store.customers import Customers
 from engine.store.database import Database, _aware, _check_limit, _now
 from engine.store.tables import (
     EventRow,
+    GroupMembershipRow,
+    GroupRow,
     SegmentChangeRow,
     SegmentDefinitionRow,
     SegmentMembershipRow,
@@ -171,7 +173,12 @@ class Segments:
         with self._db.writes.begin() as session:
             row = self._customers.lock(session, customer_id, at)
             values = self._event_aggregates(session, customer_id, aggregates, at)
-            inside = decide(row.traits, values)
+            groups = session.execute(
+                select(GroupRow.id, GroupRow.traits)
+                .join(GroupMembershipRow, GroupMembershipRow.group_id == GroupRow.id)
+                .where(GroupMembershipRow.customer_id == customer_id)
+            )
+            inside = decide(row.traits, values, [(group, traits) for group, traits in groups])
             current = set(
                 session.scalars(
                     select(SegmentMembershipRow.segment).where(

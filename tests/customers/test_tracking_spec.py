@@ -10,6 +10,7 @@ import pytest
 
 from tests.customers.conftest import Client, new_id
 from tests.runtime.conftest import compiled_text
+from tests.segments.conftest import segment
 from workflows.ids import workflow_id_for
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -209,3 +210,42 @@ async def test_sdk_metrics_are_accepted_and_dropped(client: Client) -> None:
         "/v1/m", content=b'{"series": []}', headers={"Content-Type": "text/plain"}
     )
     assert answer.status_code == 200
+
+
+ENTERPRISE = """\
+journey: enterprise-welcome
+name: Enterprise welcome
+trigger:
+  event: signed.up
+  when: "customer.groups.exists(g, g.traits.plan == 'enterprise')"
+steps:
+  - id: hello
+    send: { channel: console, body: "Welcome, {{ customer.groups[0].traits.name }} team" }
+"""
+
+
+async def test_segments_and_journeys_read_the_customers_groups(client: Client) -> None:
+    engine = client.server.engine
+    engine.store.deploy_segment(
+        segment(
+            "segment: big-accounts\nname: Big\nmatch: { group: { trait: seats, at_least: 100 } }\n"
+        )
+    )
+    engine.deploy(compiled_text(ENTERPRISE))
+    small, big = new_id("small"), new_id("big")
+    await client.call(
+        "/v1/group", userId=small, groupId="tiny", traits={"plan": "free", "seats": 3}
+    )
+    await client.call(
+        "/v1/group",
+        userId=big,
+        groupId="acme",
+        traits={"plan": "enterprise", "seats": 400, "name": "Acme"},
+    )
+    assert engine.store.get_customer(big).segments == ["big-accounts"]  # type: ignore[union-attr]
+    assert engine.store.get_customer(small).segments == []  # type: ignore[union-attr]
+    for customer in (small, big):
+        await client.call("/v1/track", userId=customer, event="signed.up")
+    await engine.outcome(workflow_id_for("enterprise-welcome", big))
+    assert engine.store.get_runs(journey_id="enterprise-welcome", customer_id=small) == []
+    assert [m["body"] for m in engine.outbox_messages()] == ["Welcome, Acme team"]

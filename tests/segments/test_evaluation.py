@@ -99,3 +99,30 @@ def test_a_trait_named_with_a_dot_wins_over_nesting() -> None:
     compiled = segment("segment: s\nname: S\nmatch: { trait: a.b, equals: 1 }\n")
     assert evaluate(compiled.match, {"a.b": 1, "a": {"b": 2}}, {}, NOW)
     assert not evaluate(compiled.match, {"a": {"b": 2}}, {}, NOW)
+
+
+GROUPS = [("acme", {"plan": "enterprise", "seats": 400}), ("side-project", {"plan": "free"})]
+
+
+@pytest.mark.parametrize(
+    ("condition", "expected"),
+    [
+        ("group: acme", True),
+        ("group: globex", False),
+        ("group: { trait: plan, equals: enterprise }", True),
+        ("group: { trait: seats, at_least: 500 }", False),
+        ("group: { trait: plan, in: [free, team] }", True),  # any of the customer's groups
+    ],
+)
+def test_group_conditions_read_the_customers_groups(condition: str, expected: bool) -> None:
+    compiled = segment(f"segment: s\nname: S\nmatch: {{ {condition} }}\n")
+    assert evaluate(compiled.match, TRAITS, {}, NOW, GROUPS) is expected
+    assert evaluate(compiled.match, TRAITS, {}, NOW) is False  # no groups: never a member
+
+
+def test_a_group_trait_segment_is_refreshed_and_follows_group_calls() -> None:
+    by_id = segment("segment: s\nname: S\nmatch: { group: acme }\n")
+    by_trait = segment("segment: s\nname: S\nmatch: { group: { trait: plan, equals: pro } }\n")
+    assert (by_id.depends_on.events, by_id.depends_on.time) == (["group"], False)
+    # Another member's group call changes the group's traits: the refresh re-decides.
+    assert (by_trait.depends_on.events, by_trait.depends_on.time) == (["group"], True)

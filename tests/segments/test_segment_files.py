@@ -139,7 +139,7 @@ INVALID = [
     (
         HEAD + "match: { not: 3 }\n",
         "3:15: error: `match.not` must be a condition, a mapping with one of all, any, not, "
-        "trait, performed, count, sum, average, min, max (e.g. `{trait: plan, equals: pro}` "
+        "trait, group, performed, count, sum, average, min, max (e.g. `{trait: plan, equals: pro}` "
         "or `{count: order.completed, at_least: 2}`), not the number 3",
     ),
     (
