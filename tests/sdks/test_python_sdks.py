@@ -111,3 +111,59 @@ async def test_a_numeric_user_id_is_the_customer_of_its_digits(api: ApiServer) -
         )
     assert answer.status_code == 200, answer.text
     assert [e.name for e in api.engine.store.events_for("4242")] == ["signed.up"]
+
+
+def _every_call(client: SegmentClient | RudderClient, user: str, visitor: str) -> list[str]:
+    """A visitor browses, signs in, joins an account, buys: every call type, in order.
+
+    Returns the message ids sent (the SDK would make up its own; the test names them)."""
+    ids = [str(uuid.uuid4()) for _ in range(7)]
+    client.page(
+        anonymous_id=visitor, name="Pricing", properties={"path": "/pricing"}, message_id=ids[0]
+    )
+    client.screen(anonymous_id=visitor, name="Cart", category="Shop", message_id=ids[1])
+    client.identify(user, {"email": "lin@example.com"}, anonymous_id=visitor, message_id=ids[2])
+    client.group(user, "acme", {"plan": "team"}, message_id=ids[3])
+    client.track(user, "order.completed", {"total": 30}, message_id=ids[4])
+    client.alias(previous_id=f"legacy-{user}", user_id=user, message_id=ids[5])
+    client.page(user, name="Thanks", message_id=ids[6])
+    return ids
+
+
+@pytest.mark.parametrize("sdk", ["segment", "rudderstack"])
+@pytest.mark.parametrize("gzip", [True, False])
+@pytest.mark.parametrize("sync_mode", [False, True])
+async def test_every_call_type_of_the_python_sdks_is_stored_and_joined(
+    api: ApiServer, sdk: str, gzip: bool, sync_mode: bool
+) -> None:
+    errors: list[Exception] = []
+    kind = SegmentClient if sdk == "segment" else RudderClient
+    client = kind(
+        write_key=api.key,
+        host=api.url,
+        gzip=gzip,
+        sync_mode=sync_mode,
+        on_error=lambda error, _batch: errors.append(error),
+        max_retries=1,
+    )
+    user, visitor = f"{sdk}-{uuid.uuid4()}", f"anon-{uuid.uuid4()}"
+    ids = await asyncio.to_thread(_every_call, client, user, visitor)  # sync mode posts inline
+    if not sync_mode:  # batched: the SDK's thread posts; sync mode has none to join
+        await asyncio.to_thread(_flush, client)
+    assert errors == []
+    store = api.engine.store
+    stored = {event.message_id: event.name for event in store.events_for(user)}
+    assert [stored.get(i) for i in ids] == [
+        "page.viewed",
+        "screen.viewed",
+        "identify",
+        "group",
+        "order.completed",
+        "alias",
+        "page.viewed",
+    ]
+    profile = store.profiles.profile(visitor)  # the visitor's id reads the joined profile
+    assert profile is not None and profile.id == user
+    assert profile.traits == {"email": "lin@example.com"}
+    assert [g.id for g in profile.groups] == ["acme"]
+    assert (profile.lifetime.orders, profile.lifetime.revenue) == (1, 30.0)
