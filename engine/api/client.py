@@ -50,7 +50,8 @@ class CxflowClientError(CxflowError):
 
 
 class CxflowClient:
-    """Queues track and identify calls and delivers them in batches; thread-safe."""
+    """Queues track, identify, page, screen, group and alias calls and delivers them in
+    batches; thread-safe."""
 
     def __init__(
         self,
@@ -124,6 +125,57 @@ class CxflowClient:
             {"type": "identify", "traits": traits or {}}, user_id, message_id, timestamp
         )
 
+    def page(
+        self,
+        user_id: str,
+        name: str | None = None,
+        properties: dict[str, Any] | None = None,
+        message_id: str | None = None,
+        timestamp: datetime | None = None,
+    ) -> str:
+        """Queue a page call (stored as ``page.viewed``); returns its messageId."""
+        call: dict[str, Any] = {"type": "page", "properties": properties or {}}
+        if name is not None:
+            call["name"] = name
+        return self._enqueue(call, user_id, message_id, timestamp)
+
+    def screen(
+        self,
+        user_id: str,
+        name: str | None = None,
+        properties: dict[str, Any] | None = None,
+        message_id: str | None = None,
+        timestamp: datetime | None = None,
+    ) -> str:
+        """Queue a screen call (stored as ``screen.viewed``); returns its messageId."""
+        call: dict[str, Any] = {"type": "screen", "properties": properties or {}}
+        if name is not None:
+            call["name"] = name
+        return self._enqueue(call, user_id, message_id, timestamp)
+
+    def group(
+        self,
+        user_id: str,
+        group_id: str,
+        traits: dict[str, Any] | None = None,
+        message_id: str | None = None,
+        timestamp: datetime | None = None,
+    ) -> str:
+        """Queue a group call (the customer belongs to the group); returns its messageId."""
+        call = {"type": "group", "groupId": group_id, "traits": traits or {}}
+        return self._enqueue(call, user_id, message_id, timestamp)
+
+    def alias(
+        self,
+        previous_id: str,
+        user_id: str,
+        message_id: str | None = None,
+        timestamp: datetime | None = None,
+    ) -> str:
+        """Queue an alias call: ``previous_id`` is ``user_id`` from now on."""
+        call = {"type": "alias", "previousId": previous_id}
+        return self._enqueue(call, user_id, message_id, timestamp)
+
     def _enqueue(
         self,
         call: dict[str, Any],
@@ -193,9 +245,11 @@ class CxflowClient:
         return batch
 
     def _send(self, batch: list[tuple[dict[str, Any], int]]) -> None:
-        body = {"batch": [call for call, _ in batch]}
+        body: dict[str, Any] = {"batch": [call for call, _ in batch]}
         for attempt in range(self.max_retries + 1):
             last = attempt == self.max_retries
+            # sentAt at each attempt: the API corrects the clock of this machine with it.
+            body["sentAt"] = datetime.now(UTC).isoformat()
             try:
                 response = self._http.post("/v1/batch", json=body)
             except httpx.TransportError as error:

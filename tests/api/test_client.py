@@ -78,6 +78,26 @@ async def test_the_client_identifies_tracks_and_starts_a_run(api: ApiServer) -> 
     assert [m["body"] for m in api.engine.outbox_messages()] == ["Hi Ada"]
 
 
+async def test_the_client_sends_page_screen_group_and_alias(api: ApiServer) -> None:
+    lin = f"lin-{uuid.uuid4()}"
+
+    def emit() -> list[str]:
+        with CxflowClient(api.url, api.key, flush_interval=None) as cx:
+            return [
+                cx.page(lin, "Pricing", {"path": "/pricing"}),
+                cx.screen(lin, "Cart"),
+                cx.group(lin, "acme", {"plan": "team"}),
+                cx.alias(f"old-{lin}", lin),
+            ]
+
+    message_ids = await asyncio.to_thread(emit)
+    stored = {e.message_id: e for e in api.engine.store.events_for(lin)}
+    assert [stored[m].name for m in message_ids] == [
+        "page.viewed", "screen.viewed", "group", "alias",
+    ]  # fmt: skip
+    assert all(stored[m].sent_at is not None for m in message_ids)  # the client's clock, sent
+
+
 async def test_the_background_thread_flushes_on_its_interval(api: ApiServer) -> None:
     cx = CxflowClient(api.url, api.key, flush_interval=0.05)
     try:
