@@ -18,6 +18,7 @@ from rich.table import Table
 from engine.cli.context import open_store
 from engine.cli.output import err, out
 from engine.errors import CommandError
+from engine.segments.evaluation import SegmentEngine
 from engine.settings import Settings
 from engine.store import Store
 from engine.store.records import TIMELINE_KINDS, CustomerProfile, MergeRecord, TimelinePage
@@ -244,6 +245,7 @@ def customers_merge(
         raise typer.Exit(1)
     with open_store(Settings.from_env()) as store:
         merge = store.identities.merge(source, target)
+        _recompute_segments(store, [merge.into_id])
     out.print(f"merge #{merge.id}: {_merge_line(merge)}")
 
 
@@ -259,4 +261,18 @@ def customers_unmerge(
         raise typer.Exit(1)
     with open_store(Settings.from_env()) as store:
         merge = store.identities.unmerge(merge_id)
+        _recompute_segments(store, [merge.from_id, merge.into_id])
     out.print(f"merge #{merge.id}: {_merge_line(merge)}")
+
+
+def _recompute_segments(store: Store, customers: list[str]) -> None:
+    """Re-decide every segment of the customers whose data a merge moved (memberships and
+    their history only: this command does not start segment-triggered journeys)."""
+    engine = SegmentEngine(store)
+    definitions = engine.definitions()
+    for customer in customers:
+        change = engine.recompute(customer, definitions)
+        for name in sorted(change.entered):
+            out.print(f"{escape(customer)} entered segment {escape(name)}")
+        for name in sorted(change.left):
+            out.print(f"{escape(customer)} left segment {escape(name)}")
