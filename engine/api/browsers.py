@@ -22,6 +22,8 @@ from engine.api.problems import error_response
 # The paths browsers send events to: Segment's long ones, analytics.js's one-letter ones.
 _CALLS = ("track", "identify", "page", "screen", "group", "alias", "batch", "import")
 EVENT_PATHS = frozenset(f"/v1/{name}" for name in (*_CALLS, "t", "i", "p", "s", "g", "a", "b", "m"))
+# analytics.js's settings (GET, what Segment's CDN answers): readable from pages too.
+SETTINGS_PREFIX = "/v1/projects/"
 ALLOWED_HEADERS = "authorization, content-type, content-encoding, x-retry-count"
 
 
@@ -58,7 +60,8 @@ class BrowserSources:
         self.origins = origins
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"].rstrip("/") not in EVENT_PATHS:
+        path = scope["path"].rstrip("/") if scope["type"] == "http" else ""
+        if not (path in EVENT_PATHS or path.startswith(SETTINGS_PREFIX)):
             await self.app(scope, receive, send)
             return
         headers = dict(scope["headers"])
@@ -106,7 +109,7 @@ class BrowserSources:
                 "status": 204,
                 "headers": [
                     (b"access-control-allow-origin", origin.encode("latin-1")),
-                    (b"access-control-allow-methods", b"POST, OPTIONS"),
+                    (b"access-control-allow-methods", b"GET, POST, OPTIONS"),
                     (b"access-control-allow-headers", ALLOWED_HEADERS.encode()),
                     (b"access-control-max-age", b"600"),
                     (b"vary", b"Origin"),

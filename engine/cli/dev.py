@@ -254,6 +254,7 @@ def _say_how_to_send(
     for trigger in triggers:
         when = f"   # when {trigger.when}" if trigger.when else ""
         say(f"  cxflow send-event --customer alice --event {trigger.event}{when}")
+    say("  cxflow customers show alice   # the profile; `cxflow customers timeline alice`")
 
 
 async def _wait(

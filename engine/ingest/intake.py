@@ -290,17 +290,22 @@ class Intake:
         stored = await asyncio.to_thread(self.store.events.record_calls, calls)
         new: list[CustomerEvent] = []
         merged: set[str] = set()
-        for call, result in zip(calls, stored, strict=True):
+        for result in stored:
             if result.merge is not None:
                 _log_merge(result.merge)
                 if result.merge.status == "merged":
                     merged.add(result.merge.into_id)
+        # A merge later in the batch (a visitor's page views, then the identify that
+        # names them) moved the earlier calls' events: route them as the joined customer.
+        owners = {r.customer_id for r in stored}
+        now_of = await asyncio.to_thread(self.store.resolve, owners) if merged else {}
+        for call, result in zip(calls, stored, strict=True):
             if result.new:
                 event = call.event
                 new.append(
                     CustomerEvent(
                         message_id=event.message_id,
-                        customer_id=result.customer_id,
+                        customer_id=now_of.get(result.customer_id, result.customer_id),
                         name=event.name,
                         properties=dict(event.properties),
                         timestamp=event.timestamp,

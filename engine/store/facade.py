@@ -122,6 +122,11 @@ class Store:
     def get_customer(self, customer_id: str) -> CustomerRecord | None:
         return self.customers.get(customer_id)
 
+    def resolve(self, customer_ids: set[str]) -> dict[str, str]:
+        """Whom each id stands for now (the customer it was merged into, else itself)."""
+        with self.database.reads.begin() as session:
+            return self.identities.resolve(session, customer_ids)
+
     def customer_view(self, customer_id: str) -> tuple[CustomerRecord, list[GroupRecord]] | None:
         """The profile and its groups, read together (what routing and runs see)."""
         with self.database.reads.begin() as session:

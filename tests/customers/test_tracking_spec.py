@@ -249,3 +249,14 @@ async def test_segments_and_journeys_read_the_customers_groups(client: Client) -
     await engine.outcome(workflow_id_for("enterprise-welcome", big))
     assert engine.store.get_runs(journey_id="enterprise-welcome", customer_id=small) == []
     assert [m["body"] for m in engine.outbox_messages()] == ["Welcome, Acme team"]
+
+
+async def test_analytics_js_settings_point_the_sdk_at_this_api(client: Client) -> None:
+    key = client.server.key
+    answer = await client.http.get(f"/v1/projects/{key}/settings")
+    assert answer.status_code == 200, answer.text
+    segmentio = answer.json()["integrations"]["Segment.io"]
+    host = client.server.url.removeprefix("http://")
+    assert segmentio == {"apiKey": key, "apiHost": f"{host}/v1", "protocol": "http"}
+    unknown = await client.http.get(f"/v1/projects/cxk_{'x' * 32}/settings")
+    assert unknown.status_code == 404 and unknown.json()["code"] == "not_found"

@@ -212,9 +212,13 @@ def _stored(api: ApiServer, *customer_ids: str) -> dict[str, str]:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("batching", [False, True], ids=["standard", "batching"])
+@pytest.mark.parametrize(
+    ("batching", "settings_from_api"),
+    [(False, False), (True, False), (False, True)],
+    ids=["standard", "batching", "settings-from-cxflow"],
+)
 async def test_segments_browser_sdk_stores_every_call_cross_origin(
-    api: ApiServer, batching: bool
+    api: ApiServer, batching: bool, settings_from_api: bool
 ) -> None:
     _require_browser_and_sdk()
     api_origin = api.url.replace("://127.0.0.1:", "://localhost:")
@@ -238,6 +242,8 @@ async def test_segments_browser_sdk_stores_every_call_cross_origin(
                     "userId": user_id,
                     "groupId": f"acme-{user_id}",
                     "batching": batching,
+                    # cdnURL = the API: the SDK reads GET /v1/projects/<key>/settings there.
+                    "settingsFrom": api_origin if settings_from_api else None,
                 },
             )
             assert "thrown" not in result, f"the page failed: {result['thrown']}"
@@ -282,6 +288,8 @@ async def test_segments_browser_sdk_stores_every_call_cross_origin(
     paths = {urlsplit(e.url).path for e in to_api if e.method == "POST"}
     expected_paths = {"/v1/b"} if batching else {f"/v1/{c}" for c in "ptaisg"}
     assert paths == expected_paths, details
+    fetched = {urlsplit(e.url).path for e in to_api if e.method == "GET"}
+    assert fetched == ({f"/v1/projects/{api.key}/settings"} if settings_from_api else set())
     assert all(e.error is None and e.status is not None and e.status < 300 for e in to_api), details
 
     customer = api.engine.store.get_customer(user_id)

@@ -7,16 +7,18 @@ the answer is still 200 and the intake's reroute hands the events over later.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 
 from connectors.inbound import InboundRejectedError
 from engine.api.auth import Source
-from engine.api.deps import IntakeDep
-from engine.api.models import Accepted, Batch
-from engine.api.problems import rejected
+from engine.api.deps import IntakeDep, StoreDep
+from engine.api.models import Accepted, Batch, ErrorBody
+from engine.api.problems import ApiProblemError, rejected
 from engine.ingest.calls import (
     AliasCall,
     AnyCall,
@@ -95,6 +97,29 @@ async def batch(body: Batch, source: Source, intake: IntakeDep) -> Accepted:
     """1 to 100 calls of any type, stored in order; if one is invalid, none is."""
     await _ingest(intake, body.calls(), source, batch=True, sent_at=body.sent_at)
     return Accepted()
+
+
+@router.get(
+    "/v1/projects/{write_key}/settings",
+    summary="analytics.js settings for a write key",
+    responses={404: {"model": ErrorBody, "description": "Not a write key."}},
+)
+async def sdk_settings(write_key: str, request: Request, store: StoreDep) -> dict[str, Any]:
+    """What analytics.js fetches from its CDN before it sends anything: with `cdnURL`
+    set to this API, the settings say to send every call here (and no telemetry)."""
+    if await asyncio.to_thread(store.check_write_key, write_key, "write") is None:
+        raise ApiProblemError(
+            404,
+            "not a write key: create one with `cxflow keys create --source NAME`",
+            code="not_found",
+        )
+    api_host = f"{request.url.netloc}/v1"
+    segmentio = {"apiKey": write_key, "apiHost": api_host, "protocol": request.url.scheme}
+    return {
+        "integrations": {"Segment.io": segmentio},
+        "plan": {"track": {"__default": {"enabled": True}}},
+        "metrics": {"sampleRate": 0},
+    }
 
 
 @router.post("/v1/m", include_in_schema=False, response_model=Accepted)
