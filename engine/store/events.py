@@ -119,12 +119,18 @@ class Events:
         already changes nothing.
         """
         checked = [self._checked(call) for call in calls]
-        with self._db.reads.begin() as session:
-            joined = self._identities.resolve(
-                session,
-                {c.event.anonymous_id for c in calls if c.event.anonymous_id is not None}
-                | {c.event.user_id for c in calls if c.event.user_id is not None},
-            )
+        # Which calls naming an anonymous id beside a user id are joined already (no lock
+        # needed): one read, only when there are such calls.
+        pairs = {
+            i
+            for c in calls
+            if c.event.anonymous_id is not None and c.event.user_id is not None
+            for i in (c.event.anonymous_id, c.event.user_id)
+        }
+        joined: dict[str, str] = {}
+        if pairs:
+            with self._db.reads.begin() as session:
+                joined = self._identities.resolve(session, pairs)
         results: list[StoredCall] = []
         index = 0
         while index < len(calls):
