@@ -170,7 +170,9 @@ async def _validation_error(request: Request, error: Exception) -> JSONResponse:
         return error_response(413, str(too_large[0].get("msg")), code=CALL_TOO_LARGE)
     fields = [field_problem(e) for e in errors]
     count = len(fields)
-    summary = f"{count} problem{'s' if count != 1 else ''} in the request; nothing was stored"
+    summary = f"{count} problem{'s' if count != 1 else ''} in the request"
+    if request.method != "GET":
+        summary += "; nothing was stored"
     return error_response(400, summary, fields)
 
 

@@ -245,10 +245,12 @@ class Intake:
                 "it, or check the id with `cxflow journeys list`",
                 code="journey_not_startable",
             )
-        workflow_id = workflow_id_for(journey_id, customer_id)
+        # An id merged into another customer starts that customer's run.
+        owner = (await asyncio.to_thread(self.store.resolve, {customer_id}))[customer_id]
+        workflow_id = workflow_id_for(journey_id, owner)
         outcome = StartOutcome(
             journey_id=journey_id,
-            customer_id=customer_id,
+            customer_id=owner,
             status="queued",
             workflow_id=workflow_id,
             message_id=message_id,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -157,7 +157,7 @@ class JourneyActivities(JourneyActivityStubs):
                 return await self._finish(
                     data.idempotency_key, "skipped", {"reason": "frequency_cap", "sent": sent}
                 )
-        variables: dict[str, Any] = dict(data.variables)
+        variables = await self._current(data.variables, run.customer_id)
         variables["links"] = links_for(
             self.settings.public_url, self.settings.secret_key, run.customer_id, data.channel
         )
@@ -188,6 +188,13 @@ class JourneyActivities(JourneyActivityStubs):
         if result.provider_message_id:
             detail["provider_message_id"] = result.provider_message_id
         return await self._finish(data.idempotency_key, result.status, detail)
+
+    async def _current(self, variables: Mapping[str, Any], customer_id: str) -> dict[str, Any]:
+        """The run's variables with ``customer`` as the store has them now, not as the run
+        last read them: a send after a long wait addresses the customer as they are (new
+        traits, and for a run under an id merged into another customer, that customer)."""
+        view, _aliases = await asyncio.to_thread(customer_view, self.store, customer_id)
+        return {**variables, "customer": view.as_variable()}
 
     async def _finish(self, key: str, status: str, detail: dict[str, Any]) -> SendOutcome:
         """Record the result under the key, riding out a short database outage.
@@ -267,7 +274,9 @@ class JourneyActivities(JourneyActivityStubs):
                 journey_id=run.journey_id,
                 step_id=data.step_id,
                 customer_id=run.customer_id,
-                inputs=render_values(data.inputs, dict(data.variables)),
+                inputs=render_values(
+                    data.inputs, await self._current(data.variables, data.run.customer_id)
+                ),
             )
             result = await connector.call(request)
         except TemplateError as error:

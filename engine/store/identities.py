@@ -92,7 +92,7 @@ class Identities:
         """
         if from_id == into_id:
             return None
-        into_existed = session.get(CustomerRow, into_id) is not None
+        into_existed = self._has_profile(session, into_id, message_id)
         rows = {
             customer: self._customers.lock(session, customer, at)
             for customer in sorted({from_id, into_id})
@@ -106,6 +106,16 @@ class Identities:
         if refusal is not None:
             return self._refused(session, source.id, target.id, cause, message_id, refusal, at)
         return self._merge(session, source, target, cause, message_id, at)
+
+    def _has_profile(self, session: Session, customer_id: str, message_id: str | None) -> bool:
+        """Whether the id has a profile: a row, or a history of calls other than this one
+        (an id known only from track calls has no row yet, but is someone)."""
+        if session.get(CustomerRow, customer_id) is not None:
+            return True
+        history = EventRow.customer_id == customer_id
+        if message_id is not None:
+            history = and_(history, EventRow.message_id != message_id)
+        return bool(session.scalar(select(exists().where(history))))
 
     def _refusal(
         self,

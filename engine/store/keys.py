@@ -132,5 +132,7 @@ def _origin(value: str) -> str:
             "https://shop.example.com (no path), or * for every origin",
             code="origin_invalid",
         )
-    port = f":{parts.port}" if parts.port is not None else ""
+    default = {"http": 80, "https": 443}[parts.scheme]
+    # Browsers leave the scheme's own port out of Origin: so must the stored origin.
+    port = f":{parts.port}" if parts.port not in (None, default) else ""
     return f"{parts.scheme}://{parts.hostname.lower()}{port}"

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import exists, func, or_, select
 from sqlalchemy.orm import Session
 
 from engine.errors import StoreError
@@ -145,10 +145,15 @@ class Profiles:
             .where(EventRow.customer_id == customer_id, EventRow.anonymous_id.is_not(None))
             .distinct()
         )
-        found = [Identity(id=customer_id, kind="user")]
+        # A visitor no call has named as userId yet is anonymous themself.
+        own = "user" if self._is_known(session, customer_id) else "anonymous"
+        found = [Identity(id=customer_id, kind=own)]
         found += [Identity(id=alias, kind="merged") for alias in ids[1:]]
         seen = set(ids)
         others = {a for a in anonymous if a is not None} - seen
+        # An id with a profile of its own that is not merged here (its join was refused
+        # or undone) is someone else's, though this customer's calls named it.
+        others -= set(session.scalars(select(CustomerRow.id).where(CustomerRow.id.in_(others))))
         found += [Identity(id=a, kind="anonymous") for a in sorted(others)]
         return found
 
@@ -183,19 +188,39 @@ class Profiles:
             messages_sent=sent or 0,
         )
 
-    def merges_of(self, session: Session, ids: list[str]) -> list[MergeRecord]:
+    def _is_known(self, session: Session, customer_id: str) -> bool:
+        """A visitor is anonymous while their calls name them only as anonymousId."""
+        named = session.execute(
+            select(
+                exists().where(EventRow.user_id == customer_id),
+                exists().where(EventRow.anonymous_id == customer_id),
+            )
+        ).one()
+        return bool(named[0]) or not named[1]
+
+    def merges_of(
+        self,
+        session: Session,
+        ids: list[str],
+        limit: int = 100,
+        at_or_before: datetime | None = None,
+    ) -> list[MergeRecord]:
+        """Merges and refusals naming any of ``ids``, newest first."""
+        statement = select(CustomerMergeRow).where(
+            or_(CustomerMergeRow.from_id.in_(ids), CustomerMergeRow.into_id.in_(ids))
+        )
+        if at_or_before is not None:
+            statement = statement.where(CustomerMergeRow.at <= at_or_before)
         rows = session.scalars(
-            select(CustomerMergeRow)
-            .where(or_(CustomerMergeRow.from_id.in_(ids), CustomerMergeRow.into_id.in_(ids)))
-            .order_by(CustomerMergeRow.id.desc())
-            .limit(100)
+            statement.order_by(CustomerMergeRow.at.desc(), CustomerMergeRow.id.desc()).limit(limit)
         )
         return [MergeRecord.model_validate(r, from_attributes=True) for r in rows]
 
     # --- search and export ------------------------------------------------------------------
 
     def search(self, query: str, limit: int = 20) -> list[CustomerMatch]:
-        """Customers whose id is or starts with ``query``, or whose email contains it;
+        """Customers whose id is or starts with ``query`` (one known only from its calls,
+        with no profile row yet: by its exact id), or whose email contains it;
         ``trait=value`` matches one trait exactly."""
         _check_limit(limit)
         query = query.strip()
@@ -205,7 +230,8 @@ class Profiles:
             )
         statement = select(CustomerRow).where(CustomerRow.merged_into.is_(None))
         name, equals, value = query.partition("=")
-        if equals and name.strip():
+        by_trait = bool(equals and name.strip())
+        if by_trait:
             statement = statement.where(
                 CustomerRow.traits[name.strip()].as_string() == value.strip()
             )
@@ -222,7 +248,7 @@ class Profiles:
             )
         statement = statement.order_by(CustomerRow.updated_at.desc(), CustomerRow.id).limit(limit)
         with self._db.reads.begin() as session:
-            return [
+            found = [
                 CustomerMatch(
                     id=row.id,
                     email=_text(row.traits.get("email")),
@@ -231,6 +257,15 @@ class Profiles:
                 )
                 for row in session.scalars(statement)
             ]
+            if not by_trait and all(match.id != query for match in found):
+                # Known only from track calls (no profile row yet): found by its exact id.
+                last = session.scalar(
+                    select(func.max(EventRow.received_at)).where(EventRow.customer_id == query)
+                )
+                if last is not None and session.get(CustomerRow, query) is None:
+                    found.append(CustomerMatch(id=query, email=None, name=None, updated_at=last))
+                    found.sort(key=lambda match: match.updated_at, reverse=True)
+        return found[:limit]
 
     def export(self, customer_id: str) -> dict[str, Any] | None:
         """Everything held about the customer, as JSON-ready data (GDPR art. 15)."""

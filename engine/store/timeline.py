@@ -11,10 +11,11 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
+from typing import Any, TypeVar
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import Select, SQLColumnExpression, func, or_, select
 from sqlalchemy.orm import Session
 
 from engine.errors import StoreError
@@ -45,6 +46,7 @@ _CALL_KINDS: dict[str, TimelineKind] = {
     "alias": "alias",
 }
 Before = tuple[datetime, str] | None
+_Row = TypeVar("_Row")
 
 
 class Timelines:
@@ -100,8 +102,9 @@ class Timelines:
             if "merge" in wanted:
                 entries += [
                     _merge_entry(m)
-                    for m in self._profiles.merges_of(session, ids)
-                    if before is None or m.at <= before[0]
+                    for m in self._profiles.merges_of(
+                        session, ids, reads, before[0] if before else None
+                    )
                 ]
         entries = sorted(
             (e for e in entries if before is None or _key(e) < before), key=_key, reverse=True
@@ -123,8 +126,6 @@ class Timelines:
         reads: int,
     ) -> list[TimelineEntry]:
         statement = select(EventRow).where(EventRow.customer_id == customer_id)
-        if before is not None:
-            statement = statement.where(EventRow.timestamp <= before[0])
         types = [t for t, kind in _CALL_KINDS.items() if kind in wanted]
         if "survey" in wanted:
             statement = statement.where(
@@ -134,8 +135,8 @@ class Timelines:
             statement = statement.where(
                 EventRow.call_type.in_(types), EventRow.name != SURVEY_EVENT
             )
-        statement = statement.order_by(EventRow.timestamp.desc(), EventRow.id.desc()).limit(reads)
-        return [_event_entry(e) for e in session.scalars(statement)]
+        rows = _newest(session, statement, EventRow.timestamp, lambda e: e.timestamp, before, reads)
+        return [_event_entry(e) for e in rows]
 
     def _messages(
         self,
@@ -149,9 +150,9 @@ class Timelines:
         statement = select(MessageRow).where(MessageRow.customer_id.in_(ids))
         if channel is not None:
             statement = statement.where(MessageRow.channel == channel)
-        if before is not None:
-            statement = statement.where(at <= before[0])
-        rows = session.scalars(statement.order_by(at.desc()).limit(reads))
+        rows = _newest(
+            session, statement, at, lambda m: m.completed_at or m.created_at, before, reads
+        )
         return [
             TimelineEntry(
                 kind="message",
@@ -173,17 +174,12 @@ class Timelines:
     def _journey_entries(
         self, session: Session, ids: list[str], before: Before, reads: int
     ) -> list[TimelineEntry]:
+        """Entries, steps and exits: three sources, since a run entered long ago may
+        have ended or reached a step a moment ago."""
         entries: list[TimelineEntry] = []
-        runs = list(
-            session.scalars(
-                select(RunRow)
-                .where(RunRow.customer_id.in_(ids))
-                .order_by(RunRow.started_at.desc())
-                .limit(reads)
-            )
-        )
-        for run in runs:
-            data = {"workflow_id": run.workflow_id, "version": run.version, "variant": run.variant}
+        runs = select(RunRow).where(RunRow.customer_id.in_(ids))
+        entered = _newest(session, runs, RunRow.started_at, lambda r: r.started_at, before, reads)
+        for run in entered:
             entries.append(
                 TimelineEntry(
                     kind="journey",
@@ -191,25 +187,29 @@ class Timelines:
                     id=f"run:{run.run_id}:entered",
                     title=f"entered journey {run.journey_id}",
                     journey_id=run.journey_id,
-                    data=data,
+                    data=_run_data(run),
                 )
             )
-            if run.ended_at is not None:
-                entries.append(
-                    TimelineEntry(
-                        kind="journey",
-                        at=run.ended_at,
-                        id=f"run:{run.run_id}:ended",
-                        title=f"left journey {run.journey_id}: {run.status}"
-                        + (f" ({run.exit_reason})" if run.exit_reason else ""),
-                        journey_id=run.journey_id,
-                        data={**data, "status": run.status, "reason": run.exit_reason},
-                    )
+        ended = runs.where(RunRow.ended_at.is_not(None))
+        for run in _newest(session, ended, RunRow.ended_at, lambda r: r.ended_at, before, reads):
+            assert run.ended_at is not None
+            entries.append(
+                TimelineEntry(
+                    kind="journey",
+                    at=run.ended_at,
+                    id=f"run:{run.run_id}:ended",
+                    title=f"left journey {run.journey_id}: {run.status}"
+                    + (f" ({run.exit_reason})" if run.exit_reason else ""),
+                    journey_id=run.journey_id,
+                    data={**_run_data(run), "status": run.status, "reason": run.exit_reason},
                 )
-        visits = select(StepVisitRow).where(StepVisitRow.run_id.in_([run.run_id for run in runs]))
-        if before is not None:
-            visits = visits.where(StepVisitRow.first_at <= before[0])
-        for visit in session.scalars(visits.order_by(StepVisitRow.first_at.desc()).limit(reads)):
+            )
+        visits = select(StepVisitRow).where(
+            StepVisitRow.run_id.in_(select(RunRow.run_id).where(RunRow.customer_id.in_(ids)))
+        )
+        for visit in _newest(
+            session, visits, StepVisitRow.first_at, lambda v: v.first_at, before, reads
+        ):
             entries.append(
                 TimelineEntry(
                     kind="journey",
@@ -226,9 +226,7 @@ class Timelines:
         self, session: Session, ids: list[str], before: Before, reads: int
     ) -> list[TimelineEntry]:
         statement = select(SegmentChangeRow).where(SegmentChangeRow.customer_id.in_(ids))
-        if before is not None:
-            statement = statement.where(SegmentChangeRow.at <= before[0])
-        rows = session.scalars(statement.order_by(SegmentChangeRow.at.desc()).limit(reads))
+        rows = _newest(session, statement, SegmentChangeRow.at, lambda c: c.at, before, reads)
         return [
             TimelineEntry(
                 kind="segment",
@@ -251,9 +249,7 @@ class Timelines:
         statement = select(ConsentChangeRow).where(ConsentChangeRow.customer_id.in_(ids))
         if channel is not None:
             statement = statement.where(ConsentChangeRow.channel.in_((channel, "*")))
-        if before is not None:
-            statement = statement.where(ConsentChangeRow.at <= before[0])
-        rows = session.scalars(statement.order_by(ConsentChangeRow.at.desc()).limit(reads))
+        rows = _newest(session, statement, ConsentChangeRow.at, lambda c: c.at, before, reads)
         return [
             TimelineEntry(
                 kind="consent",
@@ -266,6 +262,37 @@ class Timelines:
             )
             for c in rows
         ]
+
+
+def _newest(
+    session: Session,
+    statement: Select[_Row],
+    at: SQLColumnExpression[Any],
+    moment: Callable[[_Row], datetime | None],
+    before: Before,
+    reads: int,
+) -> list[_Row]:
+    """A source's rows for the page (in no order): every row at the cursor's time, the
+    ``reads`` newest rows before it, and every row at the same time as the last of those.
+
+    Rows of one instant (a batch's calls share their time) are ordered by the entries'
+    keys, which SQL cannot sort by; reading the whole instant lets the page be cut by
+    those keys, so no entry is skipped or shown twice.
+    """
+    rows: list[_Row] = []
+    if before is not None:
+        rows += session.scalars(statement.where(at == before[0]))
+        statement = statement.where(at < before[0])
+    older = list(session.scalars(statement.order_by(at.desc()).limit(reads)))
+    if older and len(older) == reads:
+        last = moment(older[-1])
+        older = [row for row in older if moment(row) != last]
+        older += session.scalars(statement.where(at == last))
+    return rows + older
+
+
+def _run_data(run: RunRow) -> dict[str, Any]:
+    return {"workflow_id": run.workflow_id, "version": run.version, "variant": run.variant}
 
 
 def _event_entry(row: EventRow) -> TimelineEntry:
@@ -289,7 +316,7 @@ def _event_entry(row: EventRow) -> TimelineEntry:
     return TimelineEntry(
         kind=kind,
         at=row.timestamp,
-        id=f"event:{row.message_id}",
+        id=f"event:{row.id:015d}",  # insertion order breaks ties of one timestamp
         title=title,
         data={"name": row.name, "properties": row.properties, "message_id": row.message_id},
     )

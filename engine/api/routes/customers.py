@@ -60,6 +60,8 @@ async def search_customers(
             min_length=1,
             max_length=200,
             description="An id (or its start), part of an email, or `trait=value`.",
+            # Blank is refused by the search (400 `query_missing`); the schema says so.
+            json_schema_extra={"pattern": r"\S"},
         ),
     ],
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
@@ -102,14 +104,19 @@ async def customer_timeline(
     customer_id: CustomerIdPath,
     store: StoreDep,
     reader: Reader,
+    kind: Annotated[
+        list[str],
+        Query(
+            default_factory=list,
+            description=f"Only these kinds (repeat the parameter): {', '.join(TIMELINE_KINDS)}.",
+            # The store refuses others (400 `timeline_kind_invalid`); the schema says which.
+            json_schema_extra={"items": {"type": "string", "enum": list(TIMELINE_KINDS)}},
+        ),
+    ],
     cursor: Annotated[
         str | None, Query(max_length=1000, description="`next_cursor` of the previous page.")
     ] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    kind: Annotated[
-        list[str] | None,
-        Query(description=f"Only these kinds (repeat the parameter): {', '.join(TIMELINE_KINDS)}."),
-    ] = None,
     channel: Annotated[
         str | None,
         Query(max_length=100, description="Only messages and consent changes of this channel."),
