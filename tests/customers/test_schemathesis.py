@@ -40,6 +40,7 @@ WRITE = {
     "POST /v1/group",
     "POST /v1/alias",
     "POST /v1/journeys/{journey_id}/start",
+    "GET /v1/projects/{write_key}/settings",
 }
 # The example journey id of the docs (JourneyId's `examples`), startable here.
 STARTABLE = """\

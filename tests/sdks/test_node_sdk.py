@@ -24,6 +24,8 @@ from typing import Any
 import pytest
 
 from tests.api.conftest import ApiServer
+from tests.runtime.conftest import compiled_text
+from workflows.ids import workflow_id_for
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -102,9 +104,20 @@ def _stored(api: ApiServer, *customer_ids: str) -> dict[str, str]:
     return stored
 
 
+CART = """\
+journey: cart-nudge
+name: Cart nudge
+trigger: { event: cart.updated }
+steps:
+  - id: nudge
+    send: { channel: console, body: "{{ event.properties.item_count }} items for {{ customer.email }}" }
+"""
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("mode", ["batch", "single"])
 async def test_segments_node_sdk_stores_every_call(api: ApiServer, mode: str) -> None:
+    api.engine.deploy(compiled_text(CART))
     user_id = f"node-{mode}-{uuid.uuid4()}"
     anonymous_id = f"anon-{uuid.uuid4()}"
     report = await _run_client(api, mode, user_id, anonymous_id)
@@ -128,7 +141,11 @@ async def test_segments_node_sdk_stores_every_call(api: ApiServer, mode: str) ->
         ]
     )
     assert _stored(api, user_id, anonymous_id) == sent
+    assert _stored(api, user_id) == sent  # the visitor's calls joined the user's profile
 
     customer = api.engine.store.get_customer(user_id)
     assert customer is not None
     assert customer.traits == {"email": "ada@example.com", "plan": "pro"}
+    outcome = await api.engine.outcome(workflow_id_for("cart-nudge", user_id))  # started
+    assert outcome.status == "completed"
+    assert [m["body"] for m in api.engine.outbox_messages()] == ["2 items for ada@example.com"]

@@ -20,6 +20,8 @@ from rudderstack.analytics.client import Client as RudderClient
 from segment.analytics.client import Client as SegmentClient
 
 from tests.api.conftest import ApiServer
+from tests.runtime.conftest import compiled_text
+from workflows.ids import workflow_id_for
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -113,6 +115,16 @@ async def test_a_numeric_user_id_is_the_customer_of_its_digits(api: ApiServer) -
     assert [e.name for e in api.engine.store.events_for("4242")] == ["signed.up"]
 
 
+THANKS = """\
+journey: order-thanks
+name: Order thanks
+trigger: { event: order.completed }
+steps:
+  - id: thanks
+    send: { channel: console, body: "Thanks, {{ customer.email }}" }
+"""
+
+
 def _every_call(client: SegmentClient | RudderClient, user: str, visitor: str) -> list[str]:
     """A visitor browses, signs in, joins an account, buys: every call type, in order.
 
@@ -136,6 +148,7 @@ def _every_call(client: SegmentClient | RudderClient, user: str, visitor: str) -
 async def test_every_call_type_of_the_python_sdks_is_stored_and_joined(
     api: ApiServer, sdk: str, gzip: bool, sync_mode: bool
 ) -> None:
+    api.engine.deploy(compiled_text(THANKS))
     errors: list[Exception] = []
     kind = SegmentClient if sdk == "segment" else RudderClient
     client = kind(
@@ -167,3 +180,6 @@ async def test_every_call_type_of_the_python_sdks_is_stored_and_joined(
     assert profile.traits == {"email": "lin@example.com"}
     assert [g.id for g in profile.groups] == ["acme"]
     assert (profile.lifetime.orders, profile.lifetime.revenue) == (1, 30.0)
+    outcome = await api.engine.outcome(workflow_id_for("order-thanks", user))  # started
+    assert outcome.status == "completed"
+    assert [m["body"] for m in api.engine.outbox_messages()] == ["Thanks, lin@example.com"]
