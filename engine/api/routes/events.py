@@ -10,9 +10,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Path, Request
 
 from connectors.inbound import InboundRejectedError
 from engine.api.auth import Source
@@ -104,7 +104,13 @@ async def batch(body: Batch, source: Source, intake: IntakeDep) -> Accepted:
     summary="analytics.js settings for a write key",
     responses={404: {"model": ErrorBody, "description": "Not a write key."}},
 )
-async def sdk_settings(write_key: str, request: Request, store: StoreDep) -> dict[str, Any]:
+async def sdk_settings(
+    write_key: Annotated[
+        str, Path(min_length=1, max_length=100, description="The source's write key.")
+    ],
+    request: Request,
+    store: StoreDep,
+) -> dict[str, Any]:
     """What analytics.js fetches from its CDN before it sends anything: with `cdnURL`
     set to this API, the settings say to send every call here (and no telemetry)."""
     if await asyncio.to_thread(store.check_write_key, write_key, "write") is None:
