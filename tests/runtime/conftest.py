@@ -8,6 +8,7 @@ connector to the Shopify sandbox, a real HTTP server on loopback.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -19,7 +20,14 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-from temporalio.client import Client
+from temporalio.client import (
+    Client,
+    Interceptor,
+    OutboundInterceptor,
+    StartWorkflowInput,
+    WorkflowHandle,
+)
+from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from connectors.registry import ConnectorRegistry
@@ -134,6 +142,34 @@ class Engine:
 HISTORIES = Path(__file__).parent / "histories"
 
 
+class _StartedWorkflows(Interceptor):
+    """Remembers the workflows a test's engine starts, to end them with the test.
+
+    The time-skipping server skips time only while no activity is outstanding: a run
+    left with an activity scheduled when its test's worker stops would hold the clock
+    of every later test in the session (their waits then never end).
+    """
+
+    def __init__(self) -> None:
+        self.ids: list[str] = []
+
+    def intercept_client(self, next: OutboundInterceptor) -> OutboundInterceptor:
+        recorder = self
+
+        class Recording(OutboundInterceptor):
+            async def start_workflow(self, input: StartWorkflowInput) -> WorkflowHandle[Any, Any]:
+                handle = await super().start_workflow(input)
+                recorder.ids.append(input.id)
+                return handle
+
+        return Recording(next)
+
+    async def terminate(self, client: Client) -> None:
+        for workflow_id in dict.fromkeys(self.ids):
+            with contextlib.suppress(RPCError):  # completed already, or never started
+                await client.get_workflow_handle(workflow_id).terminate("the test ended")
+
+
 @asynccontextmanager
 async def running_engine(
     env: WorkflowEnvironment,
@@ -171,18 +207,28 @@ async def running_engine(
     with ShopifySandbox(log=tmp_path / "shop-sandbox.jsonl") as shop:
         monkeypatch.setenv("CXFLOW_SHOP_STORE_URL", shop.url)
         monkeypatch.setenv("CXFLOW_SHOP_ACCESS_TOKEN", shop.access_token)
+        started = _StartedWorkflows()
+        client = Client(
+            env.client.service_client,
+            namespace=env.client.namespace,
+            data_converter=env.client.data_converter,
+            interceptors=[started],
+        )
         try:
-            runtime = Runtime(settings, store, env.client, registry)
+            runtime = Runtime(settings, store, client, registry)
             async with runtime.worker():
-                yield Engine(
-                    env=env,
-                    runtime=runtime,
-                    receiver=receiver,
-                    shop=shop,
-                    outbox=outbox,
-                    task_queue=task_queue,
-                    test_name=name,
-                )
+                try:
+                    yield Engine(
+                        env=env,
+                        runtime=runtime,
+                        receiver=receiver,
+                        shop=shop,
+                        outbox=outbox,
+                        task_queue=task_queue,
+                        test_name=name,
+                    )
+                finally:
+                    await started.terminate(client)
         finally:
             if owned:
                 store.dispose()
