@@ -207,11 +207,13 @@ class Identities:
             update(EventRow).where(EventRow.customer_id == from_id).values(customer_id=into_id)
         )
         # Ids merged into the source earlier follow it: resolution stays one step.
-        session.execute(
-            update(CustomerRow)
-            .where(CustomerRow.merged_into == from_id)
-            .values(merged_into=into_id)
+        followers = list(
+            session.scalars(select(CustomerRow.id).where(CustomerRow.merged_into == from_id))
         )
+        session.execute(
+            update(CustomerRow).where(CustomerRow.id.in_(followers)).values(merged_into=into_id)
+        )
+        snapshot["followers"] = followers
         target.traits = {**source.traits, **target.traits}
         target.timezone = target.timezone or source.timezone
         target.updated_at = at
@@ -357,13 +359,22 @@ class Identities:
             }
             source, target = rows[merge.from_id], rows[merge.into_id]
             snap = merge.snapshot
+            # The ids that were merged into the source go back with it (snapshot), and
+            # the events that named any of them.
+            followers = list(snap.get("followers", []))
+            session.execute(
+                update(CustomerRow)
+                .where(CustomerRow.id.in_(followers), CustomerRow.merged_into == target.id)
+                .values(merged_into=source.id)
+            )
+            own = [source.id, *followers]
             session.execute(
                 update(EventRow)
                 .where(
                     EventRow.customer_id == target.id,
                     or_(
-                        EventRow.user_id == source.id,
-                        and_(EventRow.user_id.is_(None), EventRow.anonymous_id == source.id),
+                        EventRow.user_id.in_(own),
+                        and_(EventRow.user_id.is_(None), EventRow.anonymous_id.in_(own)),
                     ),
                 )
                 .values(customer_id=source.id)

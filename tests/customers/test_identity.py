@@ -357,3 +357,22 @@ async def test_a_visitor_never_identified_is_an_anonymous_identity(client: Clien
     await client.call("/v1/identify", userId=visitor, traits={"plan": "free"})
     profile = (await client.read(f"/v1/customers/{visitor}")).json()
     assert profile["identities"] == [{"id": visitor, "kind": "user"}]
+
+
+async def test_undoing_a_merge_takes_back_the_ids_merged_into_the_source(client: Client) -> None:
+    store = client.server.engine.store
+    visitor, bob, ada = new_id("anon"), new_id("bob"), new_id("ada")
+    await client.call("/v1/page", anonymousId=visitor, name="Pricing")
+    await client.call("/v1/identify", userId=bob, anonymousId=visitor, traits={"n": 1})
+    await client.call("/v1/identify", userId=ada, traits={"n": 2})
+    visitor_page = {e.message_id for e in store.events_for(bob) if e.name == "page.viewed"}
+
+    merge = store.identities.merge(bob, ada)  # bob, and the visitor he was, join ada
+    assert (await _profile(client, visitor))["id"] == ada
+    store.identities.unmerge(merge.id)
+
+    assert (await _profile(client, visitor))["id"] == bob  # the visitor is bob's again
+    assert {e.message_id for e in store.events_for(bob) if e.name == "page.viewed"} == (
+        visitor_page
+    )
+    assert [e.name for e in store.events_for(ada)] == ["identify"]
