@@ -134,10 +134,7 @@ class CxflowClient:
         timestamp: datetime | None = None,
     ) -> str:
         """Queue a page call (stored as ``page.viewed``); returns its messageId."""
-        call: dict[str, Any] = {"type": "page", "properties": properties or {}}
-        if name is not None:
-            call["name"] = name
-        return self._enqueue(call, user_id, message_id, timestamp)
+        return self._view("page", user_id, name, properties, message_id, timestamp)
 
     def screen(
         self,
@@ -148,7 +145,18 @@ class CxflowClient:
         timestamp: datetime | None = None,
     ) -> str:
         """Queue a screen call (stored as ``screen.viewed``); returns its messageId."""
-        call: dict[str, Any] = {"type": "screen", "properties": properties or {}}
+        return self._view("screen", user_id, name, properties, message_id, timestamp)
+
+    def _view(
+        self,
+        kind: str,
+        user_id: str,
+        name: str | None,
+        properties: dict[str, Any] | None,
+        message_id: str | None,
+        timestamp: datetime | None,
+    ) -> str:
+        call: dict[str, Any] = {"type": kind, "properties": properties or {}}
         if name is not None:
             call["name"] = name
         return self._enqueue(call, user_id, message_id, timestamp)

@@ -160,23 +160,20 @@ def _id_text(value: object) -> object:
     return value
 
 
+# An id as the SDKs send it: text, or a whole number (analytics.js's `userId: 42`).
+_ID_SCHEMA: JsonDict = {
+    "anyOf": [
+        {"type": "string", "minLength": 1, "maxLength": MAX_CUSTOMER_ID},
+        {"type": "integer", "minimum": -MAX_SAFE_NUMBER, "maximum": MAX_SAFE_NUMBER},
+    ]
+}
+
 CustomerId = Annotated[
     str,
     BeforeValidator(_id_text),
     StringConstraints(min_length=1, max_length=MAX_CUSTOMER_ID),
     AfterValidator(_customer_id),
-    WithJsonSchema(
-        {
-            "anyOf": [
-                {"type": "string", "minLength": 1, "maxLength": MAX_CUSTOMER_ID},
-                {
-                    "type": "integer",
-                    "minimum": -MAX_SAFE_NUMBER,
-                    "maximum": MAX_SAFE_NUMBER,
-                },
-            ]
-        }
-    ),
+    WithJsonSchema(_ID_SCHEMA),
 ]
 MessageId = Annotated[
     str,
@@ -325,23 +322,12 @@ class IdentifyCall(CallBase):
         return data
 
 
-def _group_id(value: object) -> object:
-    return _id_text(value)
-
-
 GroupId = Annotated[
     str,
-    BeforeValidator(_group_id),
+    BeforeValidator(_id_text),
     StringConstraints(min_length=1, max_length=MAX_CUSTOMER_ID),
     AfterValidator(_text),
-    WithJsonSchema(
-        {
-            "anyOf": [
-                {"type": "string", "minLength": 1, "maxLength": MAX_CUSTOMER_ID},
-                {"type": "integer", "minimum": -MAX_SAFE_NUMBER, "maximum": MAX_SAFE_NUMBER},
-            ]
-        }
-    ),
+    WithJsonSchema(_ID_SCHEMA),
 ]
 ViewName = Annotated[str, StringConstraints(max_length=MAX_EVENT_NAME), AfterValidator(_text)]
 

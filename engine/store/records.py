@@ -3,7 +3,7 @@ and the status constants the store checks."""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict
 
@@ -227,19 +227,7 @@ TimelineKind = Literal[
     "survey",
     "merge",
 ]
-TIMELINE_KINDS: tuple[TimelineKind, ...] = (
-    "event",
-    "page",
-    "identify",
-    "group",
-    "alias",
-    "message",
-    "journey",
-    "segment",
-    "consent",
-    "survey",
-    "merge",
-)
+TIMELINE_KINDS: tuple[TimelineKind, ...] = get_args(TimelineKind)
 
 
 class Identity(Record):
