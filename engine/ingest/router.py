@@ -28,7 +28,7 @@ from engine.errors import RoutingError
 from engine.runtime.failpoints import failpoint
 from engine.runtime.views import customer_view
 from engine.segments.evaluation import SegmentEngine
-from engine.store import Store
+from engine.store import ConversionRecord, Store
 from workflows.journey import JourneyWorkflow, workflow_id_for
 from workflows.models import EVENT_SIGNAL, CustomerEvent, CustomerView, JourneyRunInput
 
@@ -48,6 +48,7 @@ class RouteResult:
     skipped: dict[str, str] = field(default_factory=dict)
     segments_entered: set[str] = field(default_factory=set)
     segments_left: set[str] = field(default_factory=set)
+    converted: list[str] = field(default_factory=list)
 
 
 class EventRouter:
@@ -69,6 +70,7 @@ class EventRouter:
         self.activity_timeout_seconds = activity_timeout_seconds
         self.segments = SegmentEngine(store)
         self._active_versions: frozenset[tuple[str, str]] | None = None
+        self._versions: dict[tuple[str, str], CompiledJourney | None] = {}
         self._active: list[CompiledJourney] = []
 
     def _load_active_journeys(self) -> list[CompiledJourney]:
@@ -104,12 +106,13 @@ class EventRouter:
         # Segments first, so entry gates and segment() in conditions see the new membership.
         change = await asyncio.to_thread(self.segments.on_event, event.customer_id, event.name)
         result.segments_entered, result.segments_left = change.entered, change.left
+        journeys = await self.active_journeys()
+        view, aliases = await self._profile(event.customer_id)
+        result.converted = await self._attribute_goal(event, journeys, view, aliases)
         if event.timestamp < (received_at or datetime.now(UTC)) - self.history_after:
             result.skipped["*"] = "a backfilled event: it updates segments, not journeys"
             await asyncio.to_thread(self.store.events.mark_routed, event.message_id)
             return result
-        journeys = await self.active_journeys()
-        view, aliases = await self._profile(event.customer_id)
         alias_runs = await asyncio.to_thread(self.store.runs.running_of, aliases) if aliases else {}
         for journey in journeys:
             workflow_id = workflow_id_for(journey.id, event.customer_id)
@@ -142,6 +145,66 @@ class EventRouter:
         failpoint("router.before_mark_routed")
         await asyncio.to_thread(self.store.events.mark_routed, event.message_id)
         return result
+
+    async def _attribute_goal(
+        self,
+        event: CustomerEvent,
+        journeys: list[CompiledJourney],
+        view: CustomerView,
+        aliases: list[str],
+    ) -> list[str]:
+        """Count the event as a goal conversion of every run it converts, ended or not.
+
+        A run converts when the event is its journey version's goal event (its ``when``
+        holding) and happened within the goal's window after the run began. Attributing
+        here, from the event stream, is what lets a run that ended before the goal event
+        came count: the holdout's, which ends at once, and every run that exits early.
+        A run still going records the same conversion itself; the store keeps one per
+        run and goal. Returns the workflow ids converted now.
+        """
+        targets = [j for j in journeys if j.goal is not None and j.goal.event == event.name]
+        if not targets:
+            return []
+        longest = max(j.goal.within_seconds for j in targets if j.goal is not None)
+        runs = await asyncio.to_thread(
+            self.store.runs.entered_between,
+            [j.id for j in targets],
+            [event.customer_id, *aliases],
+            event.timestamp - timedelta(seconds=longest),
+            event.timestamp,
+        )
+        converted = []
+        for run in runs:
+            goal = (await self._version(run.journey_id, run.version) or targets[0]).goal
+            if (
+                goal is None
+                or goal.event != event.name
+                or event.timestamp - run.started_at > timedelta(seconds=goal.within_seconds)
+                or (goal.when and not _holds(goal.when, event, view, run.journey_id))
+            ):
+                continue
+            conversion = ConversionRecord(
+                workflow_id=run.workflow_id,
+                run_id=run.run_id,
+                journey_id=run.journey_id,
+                customer_id=run.customer_id,
+                goal_event=event.name,
+                message_id=event.message_id,
+                variant=run.variant,
+                converted_at=event.timestamp,
+            )
+            if await asyncio.to_thread(self.store.record_conversion, conversion):
+                converted.append(run.workflow_id)
+        return converted
+
+    async def _version(self, journey_id: str, version: str) -> CompiledJourney | None:
+        """A deployed version of a journey (versions never change once deployed)."""
+        key = (journey_id, version)
+        if key not in self._versions:
+            self._versions[key] = await asyncio.to_thread(
+                self.store.get_journey, journey_id, version
+            )
+        return self._versions[key]
 
     async def profile_changed(self, customer_id: str) -> list[str]:
         """A merge moved data into this customer: recompute every segment, then start the

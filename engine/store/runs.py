@@ -168,3 +168,25 @@ class Runs:
         )
         with self._db.reads.begin() as session:
             return {row[0]: row[1] for row in session.execute(statement)}
+
+    def entered_between(
+        self,
+        journey_ids: list[str],
+        customer_ids: list[str],
+        since: datetime,
+        until: datetime,
+    ) -> list[RunRecord]:
+        """Runs of these journeys and customers that began in ``[since, until]``, whatever
+        their status: the runs a goal event may count for (engine.ingest.router)."""
+        statement = (
+            select(RunRow)
+            .where(
+                RunRow.journey_id.in_(journey_ids),
+                RunRow.customer_id.in_(customer_ids),
+                RunRow.started_at >= since,
+                RunRow.started_at <= until,
+            )
+            .order_by(RunRow.started_at)
+        )
+        with self._db.reads.begin() as session:
+            return [_run(row) for row in session.scalars(statement)]

@@ -11,10 +11,11 @@ from datetime import timedelta
 import pytest
 
 from connectors.builtin.shopify import discount_code
+from engine.analytics.report import build_report
 from engine.runtime.assignment import assign_variant
 from tests.runtime.conftest import Engine, compiled
 from workflows.journey import workflow_id_for
-from workflows.models import RunOutcome, RunStatus
+from workflows.models import CustomerEvent, RunOutcome, RunStatus
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -166,3 +167,54 @@ async def test_trigger_condition_false_starts_nothing(engine: Engine) -> None:
     routed = await engine.send("empty-cart", "cart.updated", item_count=0)
     assert routed.started == []
     assert routed.skipped == {"abandoned-cart": "trigger condition is false"}
+
+
+async def test_a_holdout_customer_who_orders_after_the_run_ended_counts_as_converted(
+    engine: Engine,
+) -> None:
+    """Seen before: the holdout's run ends at once, so its order was never counted and
+    the report showed the holdout at 0% and no lift for any variant."""
+    journey = engine.deploy(compiled("abandoned-cart"))
+    held, reminded = customer_in("holdout", prefix="held"), customer_in("reminder", prefix="told")
+    for customer in (held, reminded):
+        await engine.send(customer, "cart.updated", item_count=1)
+    assert (await outcome(engine, held)).status == "completed"  # the holdout's run is over
+    await wait_until_waiting(engine, reminded, "order.completed")
+
+    # Two minutes after entering, by the clock the run kept (the test server's, which
+    # skips ahead): the order comes after the holdout's run has ended.
+    routed = await engine.router.dispatch(_order(engine, held, minutes=2, total=40))
+    assert routed.converted == [workflow_id_for("abandoned-cart", held)]
+    await engine.send(reminded, "order.completed", total=25)  # the running run converts
+    await outcome(engine, reminded)
+    again = await engine.router.dispatch(_order(engine, held, minutes=3, total=15))
+    assert again.converted == []  # one conversion per run
+
+    conversions = engine.store.conversions("abandoned-cart")
+    assert sorted((c.customer_id, c.variant) for c in conversions) == sorted(
+        [(held, "holdout"), (reminded, "reminder")]
+    )
+    [experiment] = build_report(engine.store, journey).experiments
+    rates = {v.name: (v.exposures, v.conversions) for v in experiment.variants}
+    assert rates["holdout"] == (1, 1) and rates["reminder"] == (1, 1)
+
+
+async def test_an_order_outside_the_goal_window_converts_nothing(engine: Engine) -> None:
+    engine.deploy(compiled("abandoned-cart"))  # goal: order.completed within 7d
+    held = customer_in("holdout", prefix="late")
+    await engine.send(held, "cart.updated", item_count=1)
+    await outcome(engine, held)
+    routed = await engine.router.dispatch(_order(engine, held, minutes=8 * 24 * 60, total=40))
+    assert routed.converted == [] and engine.store.conversions("abandoned-cart") == []
+
+
+def _order(engine: Engine, customer: str, *, minutes: int, total: int) -> CustomerEvent:
+    """An order ``minutes`` after the customer's run began (by the run's own clock)."""
+    [run] = engine.store.get_runs(journey_id="abandoned-cart", customer_id=customer)
+    return CustomerEvent(
+        message_id=f"order-{customer}-{minutes}",
+        customer_id=customer,
+        name="order.completed",
+        properties={"total": total},
+        timestamp=run.started_at + timedelta(minutes=minutes),
+    )
