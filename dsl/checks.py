@@ -324,6 +324,8 @@ class _Checker:
                 self.condition(("exit_when", index, "when"), criterion.when, TRIGGER_SCOPE)
         if self.journey.goal and self.journey.goal.when is not None:
             self.condition(("goal", "when"), self.journey.goal.when, TRIGGER_SCOPE)
+        if self.journey.goal and self.journey.goal.value is not None:
+            self.condition(("goal", "value"), self.journey.goal.value, TRIGGER_SCOPE)
         for index, step in enumerate(self.journey.steps):
             scope = self.scope_at(step.id)
             if isinstance(step, WaitForStep) and step.wait_for.when is not None:

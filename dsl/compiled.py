@@ -67,6 +67,8 @@ class GoalSpec(CompiledModel):
     event: str
     when: str | None = None
     within_seconds: int
+    value: str | None = None  # a CEL expression over the goal event: the conversion's worth
+    currency: str | None = None
 
 
 class QuietHoursSpec(CompiledModel):

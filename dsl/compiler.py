@@ -44,6 +44,7 @@ from dsl.models import (
     CallStep,
     EventTrigger,
     ExitStep,
+    Goal,
     Journey,
     ReentryAfter,
     ScheduleTrigger,
@@ -87,15 +88,7 @@ def compile_journey(journey: Journey, templates: dict[str, Template]) -> Compile
         "exit_when": [
             EventMatch(event=c.event, when=c.when).model_dump() for c in journey.exit_when
         ],
-        "goal": (
-            GoalSpec(
-                event=journey.goal.event,
-                when=journey.goal.when,
-                within_seconds=seconds(journey.goal.within),
-            ).model_dump()
-            if journey.goal
-            else None
-        ),
+        "goal": (_goal(journey.goal) if journey.goal else None),
         "settings": _settings(journey).model_dump(),
         "start": journey.steps[0].id,
         "steps": {k: v.model_dump() for k, v in steps.items()},
@@ -236,3 +229,16 @@ def _compile_step(step: AnyStep, following: str | None, templates: dict[str, Tem
         )
     assert isinstance(step, ExitStep)
     return ExitNode(**common, reason=step.exit.reason)
+
+
+def _goal(goal: Goal) -> dict[str, Any]:
+    """The goal's compiled form; ``value`` and ``currency`` only when written, so journeys
+    without them keep the versions they had before the keys existed."""
+    spec = GoalSpec(
+        event=goal.event,
+        when=goal.when,
+        within_seconds=seconds(goal.within),
+        value=goal.value,
+        currency=goal.currency,
+    ).model_dump()
+    return {k: v for k, v in spec.items() if v is not None or k not in ("value", "currency")}

@@ -18,6 +18,7 @@ from dsl.types import (
     CelExpression,
     ChannelName,
     CronExpression,
+    Currency,
     CustomerOrTimeZone,
     Duration,
     EventName,
@@ -158,6 +159,15 @@ class Goal(DslModel):
     within: Duration = Field(description="Window after entry in which the event counts.")
     when: CelExpression | None = Field(
         default=None, description="Only count events for which this CEL condition is true."
+    )
+    value: CelExpression | None = Field(
+        default=None,
+        description="What a conversion is worth: a CEL expression over the goal event that "
+        "gives a number, e.g. double(event.properties.total). Reports add it up as revenue.",
+    )
+    currency: Currency | None = Field(
+        default=None,
+        description="The value's ISO 4217 currency code, e.g. EUR; only with `value`.",
     )
 
 

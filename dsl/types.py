@@ -107,6 +107,17 @@ def _check_timezone(value: str) -> str:
     return value
 
 
+def _check_currency(value: str) -> str:
+    if not (len(value) == 3 and value.isascii() and value.isalpha() and value.isupper()):
+        raise CodedValueError(
+            DiagnosticCode.CURRENCY_INVALID,
+            f"{value!r} is not a currency code: write its three capital letters (ISO 4217), "
+            "e.g. EUR, USD or GBP",
+            {"value": value},
+        )
+    return value
+
+
 def _check_customer_or_timezone(value: str) -> str:
     return value if value == "customer" else _check_timezone(value)
 
@@ -128,6 +139,13 @@ def _string_schema(description: str, pattern: str | None = None, **extra: Any) -
     if pattern:
         schema["pattern"] = pattern
     return WithJsonSchema(schema)
+
+
+Currency = Annotated[
+    str,
+    AfterValidator(_check_currency),
+    _string_schema("An ISO 4217 currency code: EUR, USD, GBP.", r"^[A-Z]{3}$"),
+]
 
 
 StepId = Annotated[

@@ -8,12 +8,16 @@ baseline a variant is compared with is the holdout when the split has one
 
 from __future__ import annotations
 
+import math
+
 from pydantic import BaseModel, ConfigDict
 
 from dsl.compiled import CompiledJourney, SplitNode
 from engine.analytics.stats import (
     chi_square_independence,
     lift,
+    mean_difference,
+    mean_interval,
     probability_to_beat,
     sample_ratio_mismatch,
     wilson_interval,
@@ -38,6 +42,15 @@ class VariantResult(Result):
     difference_low: float | None
     difference_high: float | None
     probability_to_beat_baseline: float | None
+    # With a goal `value`: revenue of the variant's customers, per exposed customer with
+    # its 95% interval, and the difference per exposed customer from the baseline.
+    revenue: float | None = None
+    revenue_per_exposure: float | None = None
+    revenue_per_exposure_low: float | None = None
+    revenue_per_exposure_high: float | None = None
+    incremental_revenue_per_exposure: float | None = None
+    incremental_low: float | None = None
+    incremental_high: float | None = None
 
 
 class ExperimentResult(Result):
@@ -53,7 +66,14 @@ class ExperimentResult(Result):
 
 def experiment_results(store: Store, journey: CompiledJourney) -> list[ExperimentResult]:
     """One result per split step of the journey."""
-    converted_customers = {c.customer_id for c in store.conversions(journey.id)}
+    conversions = store.conversions(journey.id)
+    converted_customers = {c.customer_id for c in conversions}
+    valued = journey.goal is not None and journey.goal.value is not None
+    worth: dict[str, float] = {}
+    for conversion in conversions:
+        worth[conversion.customer_id] = worth.get(conversion.customer_id, 0.0) + (
+            conversion.value or 0.0
+        )
     results = []
     for node in journey.steps.values():
         if not isinstance(node, SplitNode):
@@ -64,6 +84,10 @@ def experiment_results(store: Store, journey: CompiledJourney) -> list[Experimen
             if name in counts:
                 counts[name][0] += 1
                 counts[name][1] += customer in converted_customers
+        values: dict[str, list[float]] = {v.name: [] for v in node.variants}
+        for customer, name in assigned.items():
+            if name in values:
+                values[name].append(worth.get(customer, 0.0))
         baseline = next((v for v in node.variants if v.holdout), node.variants[0])
         base_n, base_c = counts[baseline.name]
         variants = []
@@ -88,6 +112,11 @@ def experiment_results(store: Store, journey: CompiledJourney) -> list[Experimen
                     probability_to_beat_baseline=(
                         None if is_base else probability_to_beat(base_c, base_n, c, n)
                     ),
+                    **(
+                        _revenue(values[variant.name], values[baseline.name], is_base)
+                        if valued
+                        else {}
+                    ),
                 )
             )
         exposures = [counts[v.name][0] for v in node.variants]
@@ -107,3 +136,18 @@ def experiment_results(store: Store, journey: CompiledJourney) -> list[Experimen
             )
         )
     return results
+
+
+def _revenue(mine: list[float], baseline: list[float], is_base: bool) -> dict[str, float | None]:
+    """The revenue fields of a variant: total, per exposure, and over the baseline."""
+    per = mean_interval(mine)
+    more = None if is_base else mean_difference(baseline, mine)
+    return {
+        "revenue": round(math.fsum(mine), 2),
+        "revenue_per_exposure": per.mean,
+        "revenue_per_exposure_low": per.interval.low,
+        "revenue_per_exposure_high": per.interval.high,
+        "incremental_revenue_per_exposure": more.mean if more else None,
+        "incremental_low": more.interval.low if more else None,
+        "incremental_high": more.interval.high if more else None,
+    }

@@ -7,6 +7,7 @@ so it can be mailed or attached to a ticket and still render.
 from __future__ import annotations
 
 import html
+import math
 from collections import Counter
 
 from pydantic import BaseModel, ConfigDict
@@ -26,6 +27,8 @@ class RunSummary(BaseModel):
     by_status: dict[str, int]
     waiting_at: dict[str, int]
     conversions: int
+    revenue: float | None = None  # the goal values of the conversions, with a goal `value`
+    currency: str | None = None
 
 
 class FunnelStep(BaseModel):
@@ -91,6 +94,7 @@ def build_funnel(store: Store, journey: CompiledJourney, runs: int) -> list[Funn
 
 def build_report(store: Store, journey: CompiledJourney, limit: int = 100_000) -> JourneyReport:
     runs = store.get_runs(journey_id=journey.id, limit=limit)
+    conversions = store.conversions(journey.id)
     summary = RunSummary(
         runs=len(runs),
         customers=len({r.customer_id for r in runs}),
@@ -98,7 +102,13 @@ def build_report(store: Store, journey: CompiledJourney, limit: int = 100_000) -
         waiting_at=dict(
             Counter(r.current_step for r in runs if r.status == "running" and r.current_step)
         ),
-        conversions=len(store.conversions(journey.id)),
+        conversions=len(conversions),
+        revenue=(
+            round(math.fsum(c.value or 0.0 for c in conversions), 2)
+            if journey.goal is not None and journey.goal.value is not None
+            else None
+        ),
+        currency=journey.goal.currency if journey.goal is not None else None,
     )
     return JourneyReport(
         journey_id=journey.id,
@@ -107,6 +117,18 @@ def build_report(store: Store, journey: CompiledJourney, limit: int = 100_000) -
         summary=summary,
         funnel=build_funnel(store, journey, summary.runs),
         experiments=experiment_results(store, journey),
+    )
+
+
+def _money(value: float | None) -> str:
+    return "–" if value is None else f"{value:,.2f}"
+
+
+def _revenue_text(summary: RunSummary) -> str:
+    if summary.revenue is None:
+        return ""
+    return f", revenue {_money(summary.revenue)}" + (
+        f" {summary.currency}" if summary.currency else ""
     )
 
 
@@ -120,7 +142,7 @@ def print_report(report: JourneyReport, console: Console) -> None:
     statuses = ", ".join(f"{k} {v}" for k, v in sorted(summary.by_status.items())) or "none"
     console.print(
         f"{summary.runs} runs of {summary.customers} customers ({statuses}); "
-        f"{summary.conversions} conversions"
+        f"{summary.conversions} conversions" + _revenue_text(summary)
     )
     if summary.waiting_at:
         waiting = ", ".join(f"{k} {v}" for k, v in sorted(summary.waiting_at.items()))
@@ -152,6 +174,24 @@ def print_report(report: JourneyReport, console: Console) -> None:
                 _percent(v.probability_to_beat_baseline),
             )
         console.print(table)
+        if any(v.revenue is not None for v in experiment.variants):
+            money = Table(
+                "variant", "revenue", "per exposure (95% CI)",
+                f"more per exposure than {experiment.baseline} (95% CI)",
+                title=f"revenue ({summary.currency or 'goal value'})",
+            )  # fmt: skip
+            for v in experiment.variants:
+                money.add_row(
+                    v.name,
+                    _money(v.revenue),
+                    f"{_money(v.revenue_per_exposure)} ({_money(v.revenue_per_exposure_low)}"
+                    f"–{_money(v.revenue_per_exposure_high)})",
+                    "–"
+                    if v.incremental_revenue_per_exposure is None
+                    else f"{_money(v.incremental_revenue_per_exposure)} "
+                    f"({_money(v.incremental_low)}–{_money(v.incremental_high)})",
+                )
+            console.print(money)
         verdict = (
             "[red]sample-ratio mismatch: the split does not match the weights; do not trust "
             "these results[/]"
@@ -175,7 +215,7 @@ def render_html(report: JourneyReport) -> str:
         f"<h1>{e(report.name)}</h1>",
         f"<p class='muted'>{e(report.journey_id)} · version {e(report.version)}</p>",
         f"<p>{summary.runs} runs of {summary.customers} customers · "
-        f"{summary.conversions} conversions</p>",
+        f"{summary.conversions} conversions{e(_revenue_text(summary))}</p>",
     ]
     if summary.by_status:
         parts.append("<table><tr><th>status</th><th>runs</th><th>share</th></tr>")

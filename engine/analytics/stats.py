@@ -3,8 +3,9 @@
 A marketer reads these numbers to decide which message to keep, so each one is
 a standard method with a reference: Wilson score intervals for conversion
 rates, Pearson's chi-square for "do the variants differ", the same test as a
-goodness-of-fit check for sample-ratio mismatch, and the exact Bayesian
-probability that a variant beats control (Beta(1, 1) priors). The tests check
+goodness-of-fit check for sample-ratio mismatch, the exact Bayesian
+probability that a variant beats control (Beta(1, 1) priors), and normal
+(Welch) intervals for means such as revenue per exposed customer. The tests check
 every function against scipy on fixed data.
 """
 
@@ -56,6 +57,46 @@ def lift(
     se = math.sqrt(pc * (1 - pc) / control_n + pv * (1 - pv) / variant_n)
     relative = difference / pc if pc > 0 else None
     return Lift(relative, difference, Interval(difference - Z_95 * se, difference + Z_95 * se))
+
+
+@dataclass(frozen=True)
+class Mean:
+    """A sample mean (e.g. revenue per exposed customer) with its 95% interval."""
+
+    mean: float
+    interval: Interval
+
+
+def mean_interval(values: list[float], z: float = Z_95) -> Mean:
+    """Mean with a normal-approximation interval: mean ± z·s/√n (s, the sample standard
+    deviation); a single value or none has no spread to estimate, so the interval is the
+    mean itself (or 0)."""
+    n = len(values)
+    if n == 0:
+        return Mean(0.0, Interval(0.0, 0.0))
+    mean = math.fsum(values) / n
+    if n == 1:
+        return Mean(mean, Interval(mean, mean))
+    variance = math.fsum((v - mean) ** 2 for v in values) / (n - 1)
+    spread = z * math.sqrt(variance / n)
+    return Mean(mean, Interval(mean - spread, mean + spread))
+
+
+def mean_difference(control: list[float], variant: list[float], z: float = Z_95) -> Mean:
+    """Variant mean minus control mean, with Welch's (unpooled) normal interval."""
+    if not control or not variant:
+        return Mean(0.0, Interval(0.0, 0.0))
+    c, v = mean_interval(control), mean_interval(variant)
+    se = math.sqrt(_variance_of_mean(control, c.mean) + _variance_of_mean(variant, v.mean))
+    difference = v.mean - c.mean
+    return Mean(difference, Interval(difference - z * se, difference + z * se))
+
+
+def _variance_of_mean(values: list[float], mean: float) -> float:
+    n = len(values)
+    if n < 2:
+        return 0.0
+    return math.fsum((x - mean) ** 2 for x in values) / (n - 1) / n
 
 
 @dataclass(frozen=True)

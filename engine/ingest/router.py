@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
@@ -183,6 +184,7 @@ class EventRouter:
                 or (goal.when and not _holds(goal.when, event, view, run.journey_id))
             ):
                 continue
+            value = _value(goal.value, event, view, run.journey_id) if goal.value else None
             conversion = ConversionRecord(
                 workflow_id=run.workflow_id,
                 run_id=run.run_id,
@@ -192,6 +194,8 @@ class EventRouter:
                 message_id=event.message_id,
                 variant=run.variant,
                 converted_at=event.timestamp,
+                value=value,
+                currency=goal.currency if value is not None else None,
             )
             if await asyncio.to_thread(self.store.record_conversion, conversion):
                 converted.append(run.workflow_id)
@@ -407,3 +411,29 @@ def _holds(condition: str, event: CustomerEvent, customer: CustomerView, journey
             type(error).__name__,
         )
         return False
+
+
+def _value(
+    expression: str, event: CustomerEvent, customer: CustomerView, journey_id: str
+) -> float | None:
+    """The goal's ``value`` for this event: a finite number, else None (and a warning)."""
+    try:
+        context = cel.Context(
+            variables={"event": event.as_variable(), "customer": customer.as_variable()},
+            functions={"segment": lambda name: name in customer.segments},
+        )
+        value = cel.compile(expression).execute(context)
+    except Exception as error:  # CEL's binding raises several kinds; each means "no value"
+        value, reason = None, type(error).__name__
+    else:
+        reason = f"not a number ({type(value).__name__})"
+    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+        return float(value)
+    log.warning(
+        "journey %s: the goal value of event %s could not be computed (%s); the conversion "
+        "counts without a value",
+        journey_id,
+        event.message_id,
+        reason,
+    )
+    return None

@@ -3,7 +3,7 @@ forever) and the conversions runs reached (once per run and goal event)."""
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from engine.store.database import Database, _now
 from engine.store.records import ConversionRecord
@@ -48,11 +48,26 @@ class Experiments:
             return {row.customer_id: row.variant for row in session.execute(statement)}
 
     def record_conversion(self, conversion: ConversionRecord) -> bool:
-        """Record a goal reached; False if this run already converted on this goal event."""
+        """Record a goal reached; False if this run already converted on this goal event.
+
+        The run and the router may both record one conversion (engine.ingest.router):
+        the first row stays, and takes the value if it was recorded without one.
+        """
         with self._db.writes.begin() as session:
-            return self._db.insert_ignore(
+            new = self._db.insert_ignore(
                 session, ConversionRow, ["run_id", "goal_event"], **conversion.model_dump()
             )
+            if not new and conversion.value is not None:
+                session.execute(
+                    update(ConversionRow)
+                    .where(
+                        ConversionRow.run_id == conversion.run_id,
+                        ConversionRow.goal_event == conversion.goal_event,
+                        ConversionRow.value.is_(None),
+                    )
+                    .values(value=conversion.value, currency=conversion.currency)
+                )
+            return new
 
     def conversions(self, journey_id: str) -> list[ConversionRecord]:
         """The journey's conversions, oldest first."""

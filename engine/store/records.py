@@ -210,6 +210,8 @@ class ConversionRecord(Record):
     message_id: str
     variant: str | None
     converted_at: AwareDatetime
+    value: float | None = None
+    currency: str | None = None
 
 
 # --- profiles and timelines (engine.store.profiles) -----------------------------------------

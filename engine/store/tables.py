@@ -17,6 +17,7 @@ from sqlalchemy import (
     CheckConstraint,
     DateTime,
     Dialect,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -248,6 +249,9 @@ class ConversionRow(Base):
     message_id: Mapped[str] = mapped_column(String)
     variant: Mapped[str | None] = mapped_column(String)
     converted_at: Mapped[datetime]
+    # The goal's `value` for this conversion (revenue), and its currency.
+    value: Mapped[float | None] = mapped_column(Float)
+    currency: Mapped[str | None] = mapped_column(String)
 
     __table_args__ = (Index(None, "journey_id", "converted_at"),)
 

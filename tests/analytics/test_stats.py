@@ -11,6 +11,8 @@ from engine.analytics.stats import (
     chi_square_independence,
     chi_square_sf,
     lift,
+    mean_difference,
+    mean_interval,
     probability_to_beat,
     sample_ratio_mismatch,
     wilson_interval,
@@ -77,3 +79,40 @@ def test_lift_and_its_interval() -> None:
     se = math.sqrt(0.03 * 0.97 / 1000 + 0.045 * 0.955 / 1000)
     assert result.difference_interval.low == pytest.approx(0.015 - 1.959963984540054 * se)
     assert lift(0, 100, 5, 100).relative is None  # no lift over a zero rate
+
+
+REVENUE_SAMPLES = [
+    [0.0, 0.0, 40.0, 0.0, 25.5, 0.0, 0.0, 99.0],
+    [12.0, 0.0],
+    [0.0] * 50 + [30.0] * 7 + [120.0],
+]
+
+
+@pytest.mark.parametrize("values", REVENUE_SAMPLES)
+def test_mean_interval_matches_scipy(values: list[float]) -> None:
+    mean = mean_interval(values)
+    low, high = stats.norm.interval(0.95, loc=sum(values) / len(values), scale=stats.sem(values))
+    assert mean.mean == pytest.approx(sum(values) / len(values))
+    assert (mean.interval.low, mean.interval.high) == (pytest.approx(low), pytest.approx(high))
+
+
+def test_mean_interval_of_one_value_or_none_has_no_spread() -> None:
+    assert mean_interval([]).mean == 0.0 and mean_interval([]).interval.high == 0.0
+    single = mean_interval([42.0])
+    assert (single.mean, single.interval.low, single.interval.high) == (42.0, 42.0, 42.0)
+
+
+@pytest.mark.parametrize(
+    ("control", "variant"),
+    [(REVENUE_SAMPLES[0], REVENUE_SAMPLES[2]), ([0.0, 5.0, 0.0], [9.0, 1.0])],
+)
+def test_mean_difference_is_welchs(control: list[float], variant: list[float]) -> None:
+    difference = mean_difference(control, variant)
+    welch = stats.ttest_ind(variant, control, equal_var=False)
+    expected = sum(variant) / len(variant) - sum(control) / len(control)
+    se = expected / welch.statistic  # Welch's statistic is the difference over its SE
+    z = stats.norm.ppf(0.975)
+    assert difference.mean == pytest.approx(expected)
+    assert difference.interval.low == pytest.approx(expected - z * se)
+    assert difference.interval.high == pytest.approx(expected + z * se)
+    assert mean_difference([], variant).mean == 0.0  # an empty group compares with nothing

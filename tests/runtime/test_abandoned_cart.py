@@ -13,7 +13,7 @@ import pytest
 from connectors.builtin.shopify import discount_code
 from engine.analytics.report import build_report
 from engine.runtime.assignment import assign_variant
-from tests.runtime.conftest import Engine, compiled
+from tests.runtime.conftest import Engine, compiled, compiled_text
 from workflows.journey import workflow_id_for
 from workflows.models import CustomerEvent, RunOutcome, RunStatus
 
@@ -218,3 +218,65 @@ def _order(engine: Engine, customer: str, *, minutes: int, total: int) -> Custom
         properties={"total": total},
         timestamp=run.started_at + timedelta(minutes=minutes),
     )
+
+
+VALUED = """\
+journey: valued-offer
+name: Valued offer
+trigger: { event: cart.updated }
+goal:
+  event: order.completed
+  within: 7d
+  value: double(event.properties.total)
+  currency: EUR
+steps:
+  - id: offer
+    split:
+      experiment: valued-offer-test
+      variants:
+        - { name: nudge, weight: 50, next: nudge }
+        - { name: holdout, weight: 50, next: done }
+  - id: nudge
+    send: { channel: console, body: "Still thinking about it?" }
+  - id: done
+    exit: {}
+"""
+
+
+async def test_revenue_per_variant_counts_the_holdouts_orders_too(engine: Engine) -> None:
+    journey = engine.deploy(compiled_text(VALUED))
+    weights = [("nudge", 50.0), ("holdout", 50.0)]
+    pick = {
+        name: [
+            c
+            for n in range(400)
+            if assign_variant("valued-offer-test", c := f"v-{n}", weights) == name
+        ][:2]
+        for name, _ in weights
+    }
+    for customer in pick["nudge"] + pick["holdout"]:
+        await engine.send(customer, "cart.updated", item_count=1)
+        await engine.outcome(workflow_id_for("valued-offer", customer))
+    totals = {pick["nudge"][0]: 80, pick["nudge"][1]: 20, pick["holdout"][0]: 30}
+    for customer, total in totals.items():
+        [run] = engine.store.get_runs(journey_id="valued-offer", customer_id=customer)
+        await engine.router.dispatch(
+            CustomerEvent(
+                message_id=f"order-{customer}",
+                customer_id=customer,
+                name="order.completed",
+                properties={"total": total},
+                timestamp=run.started_at + timedelta(hours=1),
+            )
+        )
+
+    report = build_report(engine.store, journey)
+    assert (report.summary.revenue, report.summary.currency) == (130.0, "EUR")
+    [experiment] = report.experiments
+    by_name = {v.name: v for v in experiment.variants}
+    nudge, holdout = by_name["nudge"], by_name["holdout"]
+    assert (nudge.revenue, nudge.revenue_per_exposure) == (100.0, 50.0)
+    assert (holdout.revenue, holdout.revenue_per_exposure) == (30.0, 15.0)
+    assert nudge.incremental_revenue_per_exposure == 35.0
+    assert holdout.incremental_revenue_per_exposure is None  # the baseline
+    assert [c.value for c in engine.store.conversions("valued-offer")].count(None) == 0
