@@ -100,6 +100,30 @@ def _variance_of_mean(values: list[float], mean: float) -> float:
 
 
 @dataclass(frozen=True)
+class NetPromoter:
+    """Net Promoter Score (−100..100) with its 95% interval."""
+
+    score: float
+    interval: Interval
+
+
+def net_promoter(promoters: int, passives: int, detractors: int, z: float = Z_95) -> NetPromoter:
+    """NPS = 100·(p_promoters − p_detractors); its variance from the multinomial
+    proportions, (p_P + p_D − (p_P − p_D)²)/n, gives a normal interval, clipped to
+    −100..100."""
+    n = promoters + passives + detractors
+    if n <= 0:
+        return NetPromoter(0.0, Interval(-100.0, 100.0))
+    p, d = promoters / n, detractors / n
+    score = p - d
+    spread = z * math.sqrt(max(0.0, p + d - score * score) / n)
+    return NetPromoter(
+        100 * score,
+        Interval(max(-100.0, 100 * (score - spread)), min(100.0, 100 * (score + spread))),
+    )
+
+
+@dataclass(frozen=True)
 class ChiSquare:
     statistic: float
     dof: int

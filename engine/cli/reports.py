@@ -1,28 +1,43 @@
-"""`cxflow report`: runs, conversions and experiment results of a deployed journey."""
+"""`cxflow report JOURNEY`: runs, conversions and experiment results of a deployed journey;
+`cxflow report voc`: NPS, CSAT and CES of the workspace's survey answers."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.markup import escape
 
+from dsl.durations import parse_duration
 from engine.analytics.report import build_report, print_report, render_html
+from engine.analytics.voc import print_voc, voc_report
 from engine.cli.context import open_store
 from engine.cli.output import err, out
 from engine.errors import CommandError
 from engine.settings import Settings
 
+VOC = "voc"
+
 
 def report(
-    journey: Annotated[str, typer.Argument(help="The journey id.")],
+    journey: Annotated[str, typer.Argument(help="The journey id, or `voc` for survey scores.")],
     html_file: Annotated[
         Path | None, typer.Option("--html", help="Also write a self-contained HTML page.")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the numbers as JSON.")] = False,
+    since: Annotated[
+        str | None,
+        typer.Option(help="voc: only answers of the last duration, e.g. 90d (default: all)."),
+    ] = None,
 ) -> None:
-    """Runs, conversions and experiment results of a deployed journey."""
+    """Runs, conversions and experiment results of a deployed journey; with `voc`, the
+    NPS, CSAT and CES of every survey answer, by survey, journey, variant, segment and
+    week (docs/analytics.md)."""
+    if journey == VOC:
+        _voc(since, as_json)
+        return
     with open_store(Settings.from_env()) as store:
         compiled = store.get_journey(journey)
         if compiled is None:
@@ -38,3 +53,21 @@ def report(
     if html_file is not None:
         html_file.write_text(render_html(result), encoding="utf-8")
         err.print(f"wrote {escape(str(html_file))}")
+
+
+def _voc(since: str | None, as_json: bool) -> None:
+    start = None
+    if since is not None:
+        try:
+            start = datetime.now(UTC) - parse_duration(since)
+        except ValueError:
+            raise CommandError(
+                f"--since {since!r} is not a duration: write e.g. 30d, 12w or 1d12h",
+                code="duration_invalid",
+            ) from None
+    with open_store(Settings.from_env()) as store:
+        result = voc_report(store, start)
+    if as_json:
+        out.print_json(result.model_dump_json())
+    else:
+        print_voc(result, out)

@@ -334,6 +334,19 @@ class Events:
         with self._db.reads.begin() as session:
             return [_event(row) for row in session.scalars(statement)]
 
+    def named(
+        self, name: str, since: datetime | None = None, until: datetime | None = None
+    ) -> list[EventRecord]:
+        """Every event of this name (in ``[since, until)`` by its timestamp), oldest first:
+        what workspace reports read (survey answers, orders)."""
+        statement = select(EventRow).where(EventRow.name == name)
+        if since is not None:
+            statement = statement.where(EventRow.timestamp >= _aware(since, "since"))
+        if until is not None:
+            statement = statement.where(EventRow.timestamp < _aware(until, "until"))
+        with self._db.reads.begin() as session:
+            return [_event(row) for row in session.scalars(statement.order_by(EventRow.timestamp))]
+
 
 def _appends_only(call: IncomingCall, joined: dict[str, str]) -> bool:
     """Whether storing the call is an insert and nothing else (no lock, no merge)."""

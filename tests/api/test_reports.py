@@ -61,3 +61,24 @@ async def test_write_keys_still_send_events_and_read_keys_do_not(api: ApiServer)
         refused = await http.post("/v1/track", json=call, auth=(read_key, ""))
         accepted = await http.post("/v1/track", json=call, headers=api.headers)
     assert refused.status_code == 401 and accepted.status_code == 200
+
+
+async def test_a_read_key_gets_the_survey_scores(api: ApiServer) -> None:
+    read_key = api.engine.store.create_write_key("dashboard", "read")
+    async with httpx.AsyncClient(base_url=api.url) as http:
+        for n, score in enumerate((10, 9, 2)):
+            sent = await http.post(
+                "/v1/track",
+                headers=api.headers,
+                json={"userId": f"voc-{n}", "event": "survey.responded",
+                      "properties": {"kind": "nps", "score": score, "survey": "onboarding"}},
+            )  # fmt: skip
+            assert sent.status_code == 200, sent.text
+        answer = await http.get("/v1/reports/voc", auth=(read_key, ""))
+        refused = await http.get("/v1/reports/voc", headers=api.headers)
+        bad = await http.get("/v1/reports/voc?since=yesterday", auth=(read_key, ""))
+    assert answer.status_code == 200, answer.text
+    [nps] = answer.json()["overall"]
+    assert (nps["kind"], nps["answers"], round(nps["score"], 6)) == ("nps", 3, round(100 / 3, 6))
+    assert refused.status_code == 401
+    assert bad.status_code == 400 and bad.json()["fields"][0]["path"] == "query.since"

@@ -9,12 +9,14 @@ read``): event sources' write keys read nothing back.
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Path, Query
 
 from dsl.types import SLUG_PATTERN
 from engine.analytics.report import JourneyReport, build_report
+from engine.analytics.voc import VocReport, voc_report
 from engine.api.auth import Reader
 from engine.api.deps import StoreDep
 from engine.api.models import ErrorBody
@@ -48,3 +50,26 @@ async def journey_report(journey_id: JourneyId, store: StoreDep, reader: Reader)
             404, f"no journey {journey_id!r} is deployed: see `cxflow journeys list`"
         )
     return await asyncio.to_thread(build_report, store, journey)
+
+
+@router.get("/v1/reports/voc", summary="NPS, CSAT and CES", response_model=VocReport)
+async def voc(
+    store: StoreDep,
+    reader: Reader,
+    since: Annotated[
+        datetime | None, Query(description="Only answers from this time on (ISO 8601).")
+    ] = None,
+    until: Annotated[
+        datetime | None, Query(description="Only answers before this time (ISO 8601).")
+    ] = None,
+) -> VocReport:
+    """The survey scores of the workspace (from `survey.responded` events), overall and by
+    survey, journey, variant, segment and week, with 95% intervals and the latest
+    comments; what `cxflow report voc` prints. Times without an offset are UTC."""
+    return await asyncio.to_thread(voc_report, store, _aware(since), _aware(until))
+
+
+def _aware(moment: datetime | None) -> datetime | None:
+    if moment is None or moment.tzinfo is not None:
+        return moment
+    return moment.replace(tzinfo=UTC)

@@ -1,0 +1,280 @@
+"""Voice of the customer: NPS, CSAT and CES from `survey.responded` events.
+
+Whatever sent the answers — cxflow's survey connector, or another tool's webhook mapped
+to that event — an answer is an event with ``kind`` (``nps``, ``csat`` or ``ces``), a
+numeric ``score`` and optionally ``survey``, ``journey_id`` and ``comment``. Each kind
+has its standard figure (docs/analytics.md):
+
+- NPS (0–10): % promoters (9–10) − % detractors (0–6), −100..100;
+- CSAT (1–5): % satisfied (4–5);
+- CES (1–7): the mean effort score.
+
+Scores are broken down per survey, journey, experiment variant, segment and ISO week,
+and the latest comments are kept beside their scores.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from datetime import datetime
+from typing import Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from engine.analytics.stats import mean_interval, net_promoter, wilson_interval
+from engine.store import EventRecord, Store
+
+SURVEY_EVENT = "survey.responded"
+Kind = Literal["nps", "csat", "ces"]
+KINDS: tuple[Kind, ...] = ("nps", "csat", "ces")
+SCALES: dict[str, tuple[int, int]] = {"nps": (0, 10), "csat": (1, 5), "ces": (1, 7)}
+COMMENTS = 20
+
+
+class Result(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class Score(Result):
+    """One kind's figure over a set of answers, with its 95% interval."""
+
+    kind: Kind
+    answers: int
+    score: float | None  # None without answers
+    low: float | None
+    high: float | None
+    # NPS: promoters, passives, detractors; CSAT: satisfied, not satisfied; CES: —
+    counts: dict[str, int]
+
+
+class Breakdown(Result):
+    """The scores of the answers sharing one value (a survey, a journey, a week...)."""
+
+    key: str
+    scores: list[Score]
+
+
+class Comment(Result):
+    at: AwareDatetime
+    customer_id: str
+    kind: Kind
+    score: float
+    survey: str | None
+    comment: str
+
+
+class VocReport(Result):
+    since: AwareDatetime | None
+    until: AwareDatetime | None
+    overall: list[Score]
+    by_survey: list[Breakdown]
+    by_journey: list[Breakdown]
+    by_variant: list[Breakdown]
+    by_segment: list[Breakdown]
+    by_week: list[Breakdown]
+    comments: list[Comment]
+    ignored: int  # answers without a known kind or a score on its scale
+
+
+class _Answer(Result):
+    at: AwareDatetime
+    customer_id: str
+    kind: Kind
+    score: float
+    survey: str | None
+    journey_id: str | None
+    comment: str | None
+
+
+def score_of(kind: Kind, scores: list[float]) -> Score:
+    """The figure of one kind over these scores."""
+    n = len(scores)
+    if kind == "nps":
+        promoters = sum(1 for s in scores if s >= 9)
+        detractors = sum(1 for s in scores if s <= 6)
+        counts = {
+            "promoters": promoters,
+            "passives": n - promoters - detractors,
+            "detractors": detractors,
+        }
+        if not n:
+            return Score(kind=kind, answers=0, score=None, low=None, high=None, counts=counts)
+        nps = net_promoter(promoters, n - promoters - detractors, detractors)
+        return Score(
+            kind=kind,
+            answers=n,
+            score=nps.score,
+            low=nps.interval.low,
+            high=nps.interval.high,
+            counts=counts,
+        )
+    if kind == "csat":
+        satisfied = sum(1 for s in scores if s >= 4)
+        counts = {"satisfied": satisfied, "not_satisfied": n - satisfied}
+        if not n:
+            return Score(kind=kind, answers=0, score=None, low=None, high=None, counts=counts)
+        interval = wilson_interval(satisfied, n)
+        return Score(
+            kind=kind,
+            answers=n,
+            score=100 * satisfied / n,
+            low=100 * interval.low,
+            high=100 * interval.high,
+            counts=counts,
+        )
+    if not n:
+        return Score(kind=kind, answers=0, score=None, low=None, high=None, counts={})
+    mean = mean_interval(scores)
+    return Score(
+        kind=kind,
+        answers=n,
+        score=mean.mean,
+        low=mean.interval.low,
+        high=mean.interval.high,
+        counts={},
+    )
+
+
+def voc_report(
+    store: Store, since: datetime | None = None, until: datetime | None = None
+) -> VocReport:
+    """NPS, CSAT and CES of the answers in ``[since, until)``, with their breakdowns."""
+    answers: list[_Answer] = []
+    ignored = 0
+    for event in store.events.named(SURVEY_EVENT, since, until):
+        answer = _answer(event)
+        if answer is None:
+            ignored += 1
+        else:
+            answers.append(answer)
+    variants = _variants(store, answers)
+    members = {s.id: set(store.segment_members(s.id)) for s in store.active_segments()}
+    return VocReport(
+        since=since,
+        until=until,
+        overall=_scores(answers),
+        by_survey=_breakdown(answers, lambda a: [a.survey or "(no survey id)"]),
+        by_journey=_breakdown(answers, lambda a: [a.journey_id] if a.journey_id else []),
+        by_variant=_breakdown(answers, lambda a: variants.get((a.customer_id, a.journey_id), [])),
+        by_segment=_breakdown(
+            answers, lambda a: [name for name, ids in members.items() if a.customer_id in ids]
+        ),
+        by_week=_breakdown(answers, lambda a: [_week(a.at)]),
+        comments=[
+            Comment(
+                at=a.at,
+                customer_id=a.customer_id,
+                kind=a.kind,
+                score=a.score,
+                survey=a.survey,
+                comment=a.comment,
+            )
+            for a in sorted(answers, key=lambda a: a.at, reverse=True)
+            if a.comment
+        ][:COMMENTS],
+        ignored=ignored,
+    )
+
+
+def _answer(event: EventRecord) -> _Answer | None:
+    """The answer an event holds, if its kind is known and its score is on the scale."""
+    properties = event.properties
+    kind, score = properties.get("kind"), properties.get("score")
+    if kind not in SCALES or isinstance(score, bool) or not isinstance(score, int | float):
+        return None
+    low, high = SCALES[kind]
+    if not (math.isfinite(score) and low <= score <= high):
+        return None
+    text = properties.get("comment")
+    survey, journey = properties.get("survey"), properties.get("journey_id")
+    return _Answer(
+        at=event.timestamp,
+        customer_id=event.customer_id,
+        kind=kind,
+        score=float(score),
+        survey=survey if isinstance(survey, str) else None,
+        journey_id=journey if isinstance(journey, str) else None,
+        comment=text if isinstance(text, str) and text.strip() else None,
+    )
+
+
+def _variants(store: Store, answers: list[_Answer]) -> dict[tuple[str, str | None], list[str]]:
+    """(customer, journey) -> the experiment variant of the customer's run before the
+    answer (as ``journey/variant``)."""
+    found: dict[tuple[str, str | None], list[str]] = {}
+    for journey in {a.journey_id for a in answers if a.journey_id}:
+        for run in store.get_runs(journey_id=journey, limit=1_000_000):
+            if run.variant is not None:
+                found[(run.customer_id, journey)] = [f"{journey}/{run.variant}"]
+    return found
+
+
+def _scores(answers: Iterable[_Answer]) -> list[Score]:
+    by_kind: dict[str, list[float]] = defaultdict(list)
+    for answer in answers:
+        by_kind[answer.kind].append(answer.score)
+    return [score_of(kind, by_kind[kind]) for kind in KINDS if by_kind.get(kind)]
+
+
+def _breakdown(answers: list[_Answer], keys_of: Callable[[_Answer], list[str]]) -> list[Breakdown]:
+    groups: dict[str, list[_Answer]] = defaultdict(list)
+    for answer in answers:
+        for key in keys_of(answer):
+            groups[key].append(answer)
+    return [Breakdown(key=key, scores=_scores(groups[key])) for key in sorted(groups)]
+
+
+def _week(moment: datetime) -> str:
+    year, week, _ = moment.isocalendar()
+    return f"{year}-W{week:02d}"
+
+
+def print_voc(report: VocReport, console: Console) -> None:
+    """The report for a terminal: the figures, then each breakdown, then comments."""
+    period = f"{_day(report.since)} to {_day(report.until)}"
+    console.print(f"[bold]Voice of the customer[/] ({period})")
+    if not report.overall:
+        console.print("no survey answers in the period")
+    sections = [
+        ("overall", [Breakdown(key="all answers", scores=report.overall)]),
+        ("by survey", report.by_survey),
+        ("by journey", report.by_journey),
+        ("by variant", report.by_variant),
+        ("by segment", report.by_segment),
+        ("by week", report.by_week),
+    ]
+    for title, rows in sections:
+        if not rows or not report.overall:
+            continue
+        table = Table("", "NPS (95% CI)", "n", "CSAT % (95% CI)", "n", "CES (95% CI)", "n",
+                      title=title)  # fmt: skip
+        for row in rows:
+            cells = {s.kind: s for s in row.scores}
+            table.add_row(row.key, *(part for kind in KINDS for part in _cells(cells.get(kind))))
+        console.print(table)
+    for comment in report.comments:
+        console.print(
+            f"{_day(comment.at)} {comment.kind.upper()} {comment.score:g} "
+            f"{escape(comment.survey or '')}: {escape(comment.comment)}"
+        )
+    if report.ignored:
+        console.print(f"{report.ignored} answer(s) without a known kind or a score on its scale")
+
+
+def _cells(score: Score | None) -> tuple[str, str]:
+    if score is None or score.score is None:
+        return "–", "0"
+    digits = 2 if score.kind == "ces" else 0
+    return (
+        f"{score.score:.{digits}f} ({score.low:.{digits}f} to {score.high:.{digits}f})",
+        str(score.answers),
+    )
+
+
+def _day(moment: datetime | None) -> str:
+    return moment.strftime("%Y-%m-%d") if moment is not None else "–"
