@@ -253,6 +253,7 @@ def render_html(report: JourneyReport) -> str:
                 f"<td>{_percent(v.lift)}</td><td>{_percent(v.probability_to_beat_baseline)}</td></tr>"
             )
         parts.append("</table>")
+        parts.append(_revenue_html(experiment, summary.currency))
         parts.append(_rate_chart(experiment))
         if experiment.sample_ratio_mismatch:
             parts.append(
@@ -264,6 +265,29 @@ def render_html(report: JourneyReport) -> str:
             parts.append(f"<p>Chi-square test across variants: p = {experiment.p_value:.3g}.</p>")
     parts.append("</body></html>")
     return "\n".join(parts)
+
+
+def _revenue_html(experiment: ExperimentResult, currency: str | None) -> str:
+    """The revenue table of an experiment, when its journey's goal has a value."""
+    if all(v.revenue is None for v in experiment.variants):
+        return ""
+    e = html.escape
+    rows = [
+        f"<table><tr><th>variant</th><th>revenue ({e(currency or 'goal value')})</th>"
+        f"<th>per exposure</th><th>95% CI</th><th>more per exposure than "
+        f"{e(experiment.baseline)}</th><th>95% CI</th></tr>"
+    ]
+    for v in experiment.variants:
+        more = v.incremental_revenue_per_exposure
+        rows.append(
+            f"<tr><td>{e(v.name)}</td><td>{_money(v.revenue)}</td>"
+            f"<td>{_money(v.revenue_per_exposure)}</td>"
+            f"<td>{_money(v.revenue_per_exposure_low)}–{_money(v.revenue_per_exposure_high)}</td>"
+            f"<td>{_money(more)}</td><td>"
+            + ("–" if more is None else f"{_money(v.incremental_low)}–{_money(v.incremental_high)}")
+            + "</td></tr>"
+        )
+    return "".join(rows) + "</table>"
 
 
 def _rate_chart(experiment: ExperimentResult) -> str:

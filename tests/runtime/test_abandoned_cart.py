@@ -11,7 +11,7 @@ from datetime import timedelta
 import pytest
 
 from connectors.builtin.shopify import discount_code
-from engine.analytics.report import build_report
+from engine.analytics.report import build_report, render_html
 from engine.runtime.assignment import assign_variant
 from tests.runtime.conftest import Engine, compiled, compiled_text
 from workflows.journey import workflow_id_for
@@ -280,3 +280,5 @@ async def test_revenue_per_variant_counts_the_holdouts_orders_too(engine: Engine
     assert nudge.incremental_revenue_per_exposure == 35.0
     assert holdout.incremental_revenue_per_exposure is None  # the baseline
     assert [c.value for c in engine.store.conversions("valued-offer")].count(None) == 0
+    page = render_html(report)
+    assert "revenue (EUR)" in page and "<td>nudge</td><td>100.00</td><td>50.00</td>" in page
