@@ -56,6 +56,7 @@ class DiagnosticCode(StrEnum):
     TIMEZONE_INVALID = "timezone_invalid"
     CRON_INVALID = "cron_invalid"
     CURRENCY_INVALID = "currency_invalid"
+    NAME_RESERVED = "name_reserved"
     # the journey as a whole
     DUPLICATE_STEP_ID = "duplicate_step_id"
     SAVE_AS_RESERVED = "save_as_reserved"
@@ -143,6 +144,7 @@ MEANINGS: Mapping[DiagnosticCode, str] = MappingProxyType(
         _C.TIME_OF_DAY_INVALID: "a time of day is not 24-hour HH:MM",
         _C.TIMEZONE_INVALID: "a time zone is not an IANA time zone",
         _C.CURRENCY_INVALID: "a currency is not an ISO 4217 code",
+        _C.NAME_RESERVED: "a journey id is the name of a workspace report (voc, overview)",
         _C.CRON_INVALID: "a schedule is not a five-field cron expression",
         _C.DUPLICATE_STEP_ID: "two steps have the same id",
         _C.SAVE_AS_RESERVED: "save_as uses a name conditions and templates already use",

@@ -153,9 +153,25 @@ StepId = Annotated[
     AfterValidator(_slug("step id", "send-reminder")),
     _string_schema("A step id: lower-case letters, digits, '-' and '_'.", SLUG_PATTERN),
 ]
+# Names `cxflow report NAME` gives to the workspace's own reports, not to a journey.
+RESERVED_JOURNEY_IDS = frozenset({"voc", "overview"})
+
+
+def _not_reserved(value: str) -> str:
+    if value in RESERVED_JOURNEY_IDS:
+        raise CodedValueError(
+            DiagnosticCode.NAME_RESERVED,
+            f"{value!r} names a workspace report (`cxflow report {value}`): give the journey "
+            f"another id, e.g. {value + '-journey'!r}",
+            {"value": value},
+        )
+    return value
+
+
 JourneyId = Annotated[
     str,
     AfterValidator(_slug("journey id", "abandoned-cart")),
+    AfterValidator(_not_reserved),
     _string_schema("The journey id, unique in the workspace.", SLUG_PATTERN),
 ]
 SegmentName = Annotated[

@@ -11,18 +11,22 @@ import typer
 from rich.markup import escape
 
 from dsl.durations import parse_duration
+from engine.analytics.overview import overview_report, print_overview
 from engine.analytics.report import build_report, print_report, render_html
-from engine.analytics.voc import print_voc, voc_report
+from engine.analytics.voc import VocReport, print_voc, voc_report
 from engine.cli.context import open_store
 from engine.cli.output import err, out
 from engine.errors import CommandError
 from engine.settings import Settings
 
-VOC = "voc"
+VOC, OVERVIEW = "voc", "overview"
 
 
 def report(
-    journey: Annotated[str, typer.Argument(help="The journey id, or `voc` for survey scores.")],
+    journey: Annotated[
+        str,
+        typer.Argument(help="The journey id; `voc` for survey scores, `overview` for all."),
+    ],
     html_file: Annotated[
         Path | None, typer.Option("--html", help="Also write a self-contained HTML page.")
     ] = None,
@@ -34,9 +38,10 @@ def report(
 ) -> None:
     """Runs, conversions and experiment results of a deployed journey; with `voc`, the
     NPS, CSAT and CES of every survey answer, by survey, journey, variant, segment and
-    week (docs/analytics.md)."""
-    if journey == VOC:
-        _voc(since, as_json)
+    week; with `overview`, the workspace's entries, messages, conversions, revenue and
+    survey scores, by journey and week (docs/analytics.md)."""
+    if journey in (VOC, OVERVIEW):
+        _workspace(journey, since, as_json)
         return
     with open_store(Settings.from_env()) as store:
         compiled = store.get_journey(journey)
@@ -55,7 +60,7 @@ def report(
         err.print(f"wrote {escape(str(html_file))}")
 
 
-def _voc(since: str | None, as_json: bool) -> None:
+def _workspace(kind: str, since: str | None, as_json: bool) -> None:
     start = None
     if since is not None:
         try:
@@ -66,8 +71,10 @@ def _voc(since: str | None, as_json: bool) -> None:
                 code="duration_invalid",
             ) from None
     with open_store(Settings.from_env()) as store:
-        result = voc_report(store, start)
+        result = voc_report(store, start) if kind == VOC else overview_report(store, start)
     if as_json:
         out.print_json(result.model_dump_json())
-    else:
+    elif isinstance(result, VocReport):
         print_voc(result, out)
+    else:
+        print_overview(result, out)

@@ -57,6 +57,7 @@ from engine.store.records import (
 from engine.store.runs import Runs
 from engine.store.segments import Segments
 from engine.store.timeline import Timelines
+from engine.store.workspace import Workspace
 
 
 class Store:
@@ -80,6 +81,7 @@ class Store:
         )
         self.profiles = Profiles(self.database, self.customers, self.groups)
         self.timelines = Timelines(self.profiles)
+        self.workspace = Workspace(self.database)
         self.segments = Segments(self.database, self.customers)
         self.journeys = Journeys(self.database)
         self.runs = Runs(self.database)

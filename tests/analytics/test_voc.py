@@ -136,6 +136,10 @@ def test_cxflow_report_voc_prints_json(tmp_path: Path) -> None:
     table = subprocess.run([str(CXFLOW), "report", "voc"], capture_output=True, text=True,
                            timeout=60, env=env)  # fmt: skip
     assert "Box was damaged" in table.stdout and "by variant" in table.stdout
+    overview = subprocess.run([str(CXFLOW), "report", "overview", "--json"],
+                              capture_output=True, text=True, timeout=60, env=env)  # fmt: skip
+    assert overview.returncode == 0, overview.stderr
+    assert json.loads(overview.stdout)["entries"] == 3  # the three runs of `thanks`
     bad = subprocess.run([str(CXFLOW), "report", "voc", "--since", "soon"], capture_output=True,
                          text=True, timeout=60, env=env)  # fmt: skip
     assert bad.returncode != 0 and "is not a duration" in bad.stderr

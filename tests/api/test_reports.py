@@ -82,3 +82,7 @@ async def test_a_read_key_gets_the_survey_scores(api: ApiServer) -> None:
     assert (nps["kind"], nps["answers"], round(nps["score"], 6)) == ("nps", 3, round(100 / 3, 6))
     assert refused.status_code == 401
     assert bad.status_code == 400 and bad.json()["fields"][0]["path"] == "query.since"
+    async with httpx.AsyncClient(base_url=api.url, auth=(read_key, "")) as http:
+        overview = await http.get("/v1/reports/overview")
+    assert overview.status_code == 200, overview.text
+    assert [s["kind"] for s in overview.json()["voc"]] == ["nps"]

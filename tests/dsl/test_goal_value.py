@@ -45,3 +45,8 @@ def test_a_value_naming_an_unknown_variable_is_reported() -> None:
     result = load_text(BASE % "  value: double(order.total)", "o.yaml")
     assert result.compiled is None
     assert [(d.code, d.path) for d in result.diagnostics] == [("unknown_variable", "goal.value")]
+
+
+def test_the_names_of_the_workspace_reports_are_no_journey_ids() -> None:
+    result = load_text(BASE.replace("journey: offer", "journey: voc") % "", "voc.yaml")
+    assert [(d.code, d.path) for d in result.diagnostics] == [("name_reserved", "journey")]

@@ -11,6 +11,7 @@ from datetime import timedelta
 import pytest
 
 from connectors.builtin.shopify import discount_code
+from engine.analytics.overview import overview_report
 from engine.analytics.report import build_report, render_html
 from engine.runtime.assignment import assign_variant
 from tests.runtime.conftest import Engine, compiled, compiled_text
@@ -282,3 +283,10 @@ async def test_revenue_per_variant_counts_the_holdouts_orders_too(engine: Engine
     assert [c.value for c in engine.store.conversions("valued-offer")].count(None) == 0
     page = render_html(report)
     assert "revenue (EUR)" in page and "<td>nudge</td><td>100.00</td><td>50.00</td>" in page
+
+    workspace = overview_report(engine.store)  # the same figures, workspace-wide
+    assert (workspace.entries, workspace.conversions, workspace.revenue) == (4, 3, {"EUR": 130.0})
+    [figures] = workspace.journeys
+    assert (figures.journey_id, figures.conversion_rate) == ("valued-offer", 0.75)
+    assert workspace.messages == {"console": {"sent": 2}}  # the two nudges
+    assert sum(w.entries for w in workspace.weeks) == 4

@@ -15,6 +15,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query
 
 from dsl.types import SLUG_PATTERN
+from engine.analytics.overview import OverviewReport, overview_report
 from engine.analytics.report import JourneyReport, build_report
 from engine.analytics.voc import VocReport, voc_report
 from engine.api.auth import Reader
@@ -67,6 +68,20 @@ async def voc(
     survey, journey, variant, segment and week, with 95% intervals and the latest
     comments; what `cxflow report voc` prints. Times without an offset are UTC."""
     return await asyncio.to_thread(voc_report, store, _aware(since), _aware(until))
+
+
+@router.get(
+    "/v1/reports/overview", summary="The workspace at a glance", response_model=OverviewReport
+)
+async def overview(
+    store: StoreDep,
+    reader: Reader,
+    since: Annotated[datetime | None, Query(description="From this time on (ISO 8601).")] = None,
+    until: Annotated[datetime | None, Query(description="Before this time (ISO 8601).")] = None,
+) -> OverviewReport:
+    """Entries, messages by channel and status, conversions and revenue per journey and
+    per ISO week, and the survey scores: what `cxflow report overview` prints."""
+    return await asyncio.to_thread(overview_report, store, _aware(since), _aware(until))
 
 
 def _aware(moment: datetime | None) -> datetime | None:

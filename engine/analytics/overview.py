@@ -1,0 +1,146 @@
+"""The workspace at a glance: entries, messages, conversions, revenue and survey scores.
+
+`cxflow report overview` and ``GET /v1/reports/overview``, over a period, with a row per
+ISO week for the trend (docs/analytics.md). The global control group and message
+engagement join it as they are built (issue 14).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict
+from rich.console import Console
+from rich.table import Table
+
+from engine.analytics.voc import Score, voc_report
+from engine.store import Store
+
+
+class Result(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class JourneyFigures(Result):
+    journey_id: str
+    entries: int
+    conversions: int
+    conversion_rate: float | None  # conversions / entries in the period
+    revenue: dict[str, float]  # by currency ("" for values without one)
+
+
+class WeekFigures(Result):
+    week: str
+    entries: int
+    conversions: int
+    revenue: dict[str, float]
+
+
+class OverviewReport(Result):
+    since: AwareDatetime | None
+    until: AwareDatetime | None
+    entries: int
+    conversions: int
+    revenue: dict[str, float]
+    messages: dict[str, dict[str, int]]  # channel -> status -> count
+    journeys: list[JourneyFigures]
+    weeks: list[WeekFigures]
+    voc: list[Score]
+
+
+@dataclass
+class _Tally:
+    """Entries, conversions and revenue (by currency) of one journey or one week."""
+
+    entries: int = 0
+    conversions: int = 0
+    revenue: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+
+    def money(self) -> dict[str, float]:
+        return {currency: round(value, 2) for currency, value in sorted(self.revenue.items())}
+
+
+def overview_report(
+    store: Store, since: datetime | None = None, until: datetime | None = None
+) -> OverviewReport:
+    """The workspace's figures in ``[since, until)`` (all time by default)."""
+    journeys: dict[str, _Tally] = defaultdict(_Tally)
+    weeks: dict[str, _Tally] = defaultdict(_Tally)
+    total = _Tally()
+    for journey, at in store.workspace.entries(since, until):
+        for tally in (journeys[journey], weeks[_week(at)], total):
+            tally.entries += 1
+    for journey, at, value, currency in store.workspace.conversions(since, until):
+        for tally in (journeys[journey], weeks[_week(at)], total):
+            tally.conversions += 1
+            if value is not None:
+                tally.revenue[currency or ""] += value
+    messages: dict[str, dict[str, int]] = defaultdict(dict)
+    for channel, status, count in store.workspace.messages(since, until):
+        messages[channel][status] = count
+    return OverviewReport(
+        since=since,
+        until=until,
+        entries=total.entries,
+        conversions=total.conversions,
+        revenue=total.money(),
+        messages={channel: dict(sorted(c.items())) for channel, c in sorted(messages.items())},
+        journeys=[
+            JourneyFigures(
+                journey_id=journey,
+                entries=tally.entries,
+                conversions=tally.conversions,
+                conversion_rate=tally.conversions / tally.entries if tally.entries else None,
+                revenue=tally.money(),
+            )
+            for journey, tally in sorted(journeys.items())
+        ],
+        weeks=[
+            WeekFigures(
+                week=week,
+                entries=tally.entries,
+                conversions=tally.conversions,
+                revenue=tally.money(),
+            )
+            for week, tally in sorted(weeks.items())
+        ],
+        voc=voc_report(store, since, until).overall,
+    )
+
+
+def print_overview(report: OverviewReport, console: Console) -> None:
+    """The overview for a terminal."""
+    money = ", ".join(f"{v:,.2f} {c}".strip() for c, v in report.revenue.items()) or "–"
+    console.print(
+        f"[bold]Workspace overview[/]: {report.entries} entries, {report.conversions} "
+        f"conversions, revenue {money}"
+    )
+    journeys = Table("journey", "entries", "conversions", "rate", "revenue", title="journeys")
+    for j in report.journeys:
+        rate = "–" if j.conversion_rate is None else f"{j.conversion_rate * 100:.1f}%"
+        revenue = ", ".join(f"{v:,.2f} {c}".strip() for c, v in j.revenue.items()) or "–"
+        journeys.add_row(j.journey_id, str(j.entries), str(j.conversions), rate, revenue)
+    console.print(journeys)
+    if report.messages:
+        statuses = sorted({s for counts in report.messages.values() for s in counts})
+        table = Table("channel", *statuses, title="messages")
+        for channel, counts in report.messages.items():
+            table.add_row(channel, *(str(counts.get(s, 0)) for s in statuses))
+        console.print(table)
+    weeks = Table("week", "entries", "conversions", "revenue", title="by week")
+    for w in report.weeks:
+        revenue = ", ".join(f"{v:,.2f} {c}".strip() for c, v in w.revenue.items()) or "–"
+        weeks.add_row(w.week, str(w.entries), str(w.conversions), revenue)
+    console.print(weeks)
+    for score in report.voc:
+        console.print(
+            f"{score.kind.upper()} {score.score:.1f} ({score.low:.1f} to {score.high:.1f}), "
+            f"{score.answers} answers"
+        )
+
+
+def _week(moment: datetime) -> str:
+    year, week, _ = moment.isocalendar()
+    return f"{year}-W{week:02d}"
