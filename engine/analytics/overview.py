@@ -15,7 +15,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict
 from rich.console import Console
 from rich.table import Table
 
-from engine.analytics.voc import Score, voc_report
+from engine.analytics.voc import Score, iso_week, voc_report
 from engine.store import Store
 
 
@@ -70,10 +70,10 @@ def overview_report(
     weeks: dict[str, _Tally] = defaultdict(_Tally)
     total = _Tally()
     for journey, at in store.workspace.entries(since, until):
-        for tally in (journeys[journey], weeks[_week(at)], total):
+        for tally in (journeys[journey], weeks[iso_week(at)], total):
             tally.entries += 1
     for journey, at, value, currency in store.workspace.conversions(since, until):
-        for tally in (journeys[journey], weeks[_week(at)], total):
+        for tally in (journeys[journey], weeks[iso_week(at)], total):
             tally.conversions += 1
             if value is not None:
                 tally.revenue[currency or ""] += value
@@ -139,8 +139,3 @@ def print_overview(report: OverviewReport, console: Console) -> None:
             f"{score.kind.upper()} {score.score:.1f} ({score.low:.1f} to {score.high:.1f}), "
             f"{score.answers} answers"
         )
-
-
-def _week(moment: datetime) -> str:
-    year, week, _ = moment.isocalendar()
-    return f"{year}-W{week:02d}"

@@ -164,7 +164,7 @@ def voc_report(
         by_segment=_breakdown(
             answers, lambda a: [name for name, ids in members.items() if a.customer_id in ids]
         ),
-        by_week=_breakdown(answers, lambda a: [_week(a.at)]),
+        by_week=_breakdown(answers, lambda a: [iso_week(a.at)]),
         comments=[
             Comment(
                 at=a.at,
@@ -229,7 +229,8 @@ def _breakdown(answers: list[_Answer], keys_of: Callable[[_Answer], list[str]]) 
     return [Breakdown(key=key, scores=_scores(groups[key])) for key in sorted(groups)]
 
 
-def _week(moment: datetime) -> str:
+def iso_week(moment: datetime) -> str:
+    """The ISO week of a time, e.g. 2026-W48: the reports' unit of trend."""
     year, week, _ = moment.isocalendar()
     return f"{year}-W{week:02d}"
 

@@ -108,12 +108,14 @@ class EventRouter:
         change = await asyncio.to_thread(self.segments.on_event, event.customer_id, event.name)
         result.segments_entered, result.segments_left = change.entered, change.left
         journeys = await self.active_journeys()
+        goals = [j for j in journeys if j.goal is not None and j.goal.event == event.name]
+        backfill = event.timestamp < (received_at or datetime.now(UTC)) - self.history_after
+        if backfill and not goals:  # history that converts nothing: no profile to read
+            return await self._history(event, result)
         view, aliases = await self._profile(event.customer_id)
-        result.converted = await self._attribute_goal(event, journeys, view, aliases)
-        if event.timestamp < (received_at or datetime.now(UTC)) - self.history_after:
-            result.skipped["*"] = "a backfilled event: it updates segments, not journeys"
-            await asyncio.to_thread(self.store.events.mark_routed, event.message_id)
-            return result
+        result.converted = await self._attribute_goal(event, goals, view, aliases)
+        if backfill:
+            return await self._history(event, result)
         alias_runs = await asyncio.to_thread(self.store.runs.running_of, aliases) if aliases else {}
         for journey in journeys:
             workflow_id = workflow_id_for(journey.id, event.customer_id)
@@ -147,10 +149,16 @@ class EventRouter:
         await asyncio.to_thread(self.store.events.mark_routed, event.message_id)
         return result
 
+    async def _history(self, event: CustomerEvent, result: RouteResult) -> RouteResult:
+        """A backfilled event: it updated segments (and goals); it reaches no journey."""
+        result.skipped["*"] = "a backfilled event: it updates segments, not journeys"
+        await asyncio.to_thread(self.store.events.mark_routed, event.message_id)
+        return result
+
     async def _attribute_goal(
         self,
         event: CustomerEvent,
-        journeys: list[CompiledJourney],
+        targets: list[CompiledJourney],
         view: CustomerView,
         aliases: list[str],
     ) -> list[str]:
@@ -161,9 +169,9 @@ class EventRouter:
         here, from the event stream, is what lets a run that ended before the goal event
         came count: the holdout's, which ends at once, and every run that exits early.
         A run still going records the same conversion itself; the store keeps one per
-        run and goal. Returns the workflow ids converted now.
+        run and goal. ``targets`` are the active journeys whose goal is this event.
+        Returns the workflow ids converted now.
         """
-        targets = [j for j in journeys if j.goal is not None and j.goal.event == event.name]
         if not targets:
             return []
         longest = max(j.goal.within_seconds for j in targets if j.goal is not None)
@@ -397,11 +405,7 @@ def _holds(condition: str, event: CustomerEvent, customer: CustomerView, journey
     ``try``; nothing a customer's data holds can make routing raise.
     """
     try:
-        context = cel.Context(
-            variables={"event": event.as_variable(), "customer": customer.as_variable()},
-            functions={"segment": lambda name: name in customer.segments},
-        )
-        return cel.compile(condition).execute(context) is True
+        return _evaluate(condition, event, customer) is True
     except Exception as error:  # CEL's binding raises several kinds; each means "not true"
         log.warning(
             "journey %s: the trigger condition could not be evaluated for customer %s "
@@ -418,11 +422,7 @@ def _value(
 ) -> float | None:
     """The goal's ``value`` for this event: a finite number, else None (and a warning)."""
     try:
-        context = cel.Context(
-            variables={"event": event.as_variable(), "customer": customer.as_variable()},
-            functions={"segment": lambda name: name in customer.segments},
-        )
-        value = cel.compile(expression).execute(context)
+        value = _evaluate(expression, event, customer)
     except Exception as error:  # CEL's binding raises several kinds; each means "no value"
         value, reason = None, type(error).__name__
     else:
@@ -437,3 +437,13 @@ def _value(
         reason,
     )
     return None
+
+
+def _evaluate(expression: str, event: CustomerEvent, customer: CustomerView) -> object:
+    """A CEL expression over the event and the customer, as routing's conditions see
+    them; raises what CEL raises, and each caller says what a failure means."""
+    context = cel.Context(
+        variables={"event": event.as_variable(), "customer": customer.as_variable()},
+        functions={"segment": lambda name: name in customer.segments},
+    )
+    return cel.compile(expression).execute(context)

@@ -62,9 +62,6 @@ class Customers:
             .where(SegmentMembershipRow.customer_id == row.id)
             .order_by(SegmentMembershipRow.segment)
         ).all()
-        aliases = session.scalars(
-            select(CustomerRow.id).where(CustomerRow.merged_into == row.id).order_by(CustomerRow.id)
-        ).all()
         return CustomerRecord(
             id=row.id,
             traits=row.traits,
@@ -72,7 +69,7 @@ class Customers:
             segments=list(segments),
             created_at=row.created_at,
             updated_at=row.updated_at,
-            aliases=list(aliases),
+            aliases=self.aliases(session, row.id),
         )
 
     def upsert(
@@ -102,10 +99,24 @@ class Customers:
 
     def read(self, session: Session, customer_id: str) -> CustomerRecord | None:
         """:meth:`get` inside a caller's session."""
+        row = self.row(session, customer_id)
+        return None if row is None else self.to_record(session, row)
+
+    def row(self, session: Session, customer_id: str) -> CustomerRow | None:
+        """The customer's row; for an id merged into another customer, that customer's."""
         row = session.get(CustomerRow, customer_id)
         if row is not None and row.merged_into is not None:
             row = session.get(CustomerRow, row.merged_into)
-        return None if row is None else self.to_record(session, row)
+        return row
+
+    def aliases(self, session: Session, customer_id: str) -> list[str]:
+        """The ids merged into the customer, in order."""
+        statement = (
+            select(CustomerRow.id)
+            .where(CustomerRow.merged_into == customer_id)
+            .order_by(CustomerRow.id)
+        )
+        return list(session.scalars(statement))
 
     def update_traits(
         self, customer_id: str, set_traits: dict[str, Any], unset: list[str]

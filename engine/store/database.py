@@ -11,11 +11,11 @@ from typing import Any, cast
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import JsonValue, TypeAdapter, ValidationError
-from sqlalchemy import Engine, create_engine, event, literal_column
+from sqlalchemy import ColumnElement, Engine, create_engine, event, literal_column
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, Connection, CursorResult, Result, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import InstrumentedAttribute, Session, sessionmaker
 from sqlalchemy.pool import ConnectionPoolEntry
 from sqlalchemy.sql import Executable
 
@@ -222,3 +222,15 @@ def _check_timezone(timezone: str) -> None:
 def _check_status(status: str, allowed: tuple[str, ...], what: str) -> None:
     if status not in allowed:
         raise StoreError(f"{what} status must be one of {', '.join(allowed)}; got {status!r}")
+
+
+def _in_period(
+    column: InstrumentedAttribute[datetime], since: datetime | None, until: datetime | None
+) -> list[ColumnElement[bool]]:
+    """The conditions that keep ``column`` in ``[since, until)`` (either end open)."""
+    conditions: list[ColumnElement[bool]] = []
+    if since is not None:
+        conditions.append(column >= _aware(since, "since"))
+    if until is not None:
+        conditions.append(column < _aware(until, "until"))
+    return conditions

@@ -26,6 +26,7 @@ from engine.store.database import (
     _aware,
     _check_limit,
     _check_timezone,
+    _in_period,
     _json_object,
     _now,
     _rowcount,
@@ -339,11 +340,9 @@ class Events:
     ) -> list[EventRecord]:
         """Every event of this name (in ``[since, until)`` by its timestamp), oldest first:
         what workspace reports read (survey answers, orders)."""
-        statement = select(EventRow).where(EventRow.name == name)
-        if since is not None:
-            statement = statement.where(EventRow.timestamp >= _aware(since, "since"))
-        if until is not None:
-            statement = statement.where(EventRow.timestamp < _aware(until, "until"))
+        statement = select(EventRow).where(
+            EventRow.name == name, *_in_period(EventRow.timestamp, since, until)
+        )
         with self._db.reads.begin() as session:
             return [_event(row) for row in session.scalars(statement.order_by(EventRow.timestamp))]
 

@@ -57,9 +57,7 @@ class Profiles:
         self._groups = groups
 
     def row(self, session: Session, customer_id: str) -> CustomerRow | None:
-        row = session.get(CustomerRow, customer_id)
-        if row is not None and row.merged_into is not None:
-            row = session.get(CustomerRow, row.merged_into)
+        row = self._customers.row(session, customer_id)
         if row is None and session.scalar(
             select(EventRow.id).where(EventRow.customer_id == customer_id).limit(1)
         ):
@@ -68,10 +66,8 @@ class Profiles:
         return row
 
     def ids(self, session: Session, customer_id: str) -> list[str]:
-        aliases = session.scalars(
-            select(CustomerRow.id).where(CustomerRow.merged_into == customer_id)
-        )
-        return [customer_id, *sorted(aliases)]
+        """The customer's id and the ids merged into them."""
+        return [customer_id, *self._customers.aliases(session, customer_id)]
 
     # --- the profile ------------------------------------------------------------------------
 

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, func, select
-from sqlalchemy.orm import InstrumentedAttribute
+from sqlalchemy import func, select
 
-from engine.store.database import Database, _aware
+from engine.store.database import Database, _in_period
 from engine.store.tables import ConversionRow, MessageRow, RunRow
 
 
@@ -21,7 +20,7 @@ class Workspace:
     def entries(self, since: datetime | None, until: datetime | None) -> list[tuple[str, datetime]]:
         """(journey id, entry time) of every run that began in the period."""
         statement = select(RunRow.journey_id, RunRow.started_at).where(
-            *_period(RunRow.started_at, since, until)
+            *_in_period(RunRow.started_at, since, until)
         )
         with self._db.reads.begin() as session:
             return [(journey, at) for journey, at in session.execute(statement)]
@@ -32,7 +31,7 @@ class Workspace:
         """(channel, status, how many) of the messages created in the period."""
         statement = (
             select(MessageRow.channel, MessageRow.status, func.count())
-            .where(*_period(MessageRow.created_at, since, until))
+            .where(*_in_period(MessageRow.created_at, since, until))
             .group_by(MessageRow.channel, MessageRow.status)
         )
         with self._db.reads.begin() as session:
@@ -47,20 +46,8 @@ class Workspace:
             ConversionRow.converted_at,
             ConversionRow.value,
             ConversionRow.currency,
-        ).where(*_period(ConversionRow.converted_at, since, until))
+        ).where(*_in_period(ConversionRow.converted_at, since, until))
         with self._db.reads.begin() as session:
             return [
                 (j, at, value, currency) for j, at, value, currency in session.execute(statement)
             ]
-
-
-def _period(
-    column: InstrumentedAttribute[datetime], since: datetime | None, until: datetime | None
-) -> list[ColumnElement[bool]]:
-    """The conditions that keep ``column`` in ``[since, until)``."""
-    conditions: list[ColumnElement[bool]] = []
-    if since is not None:
-        conditions.append(column >= _aware(since, "since"))
-    if until is not None:
-        conditions.append(column < _aware(until, "until"))
-    return conditions
