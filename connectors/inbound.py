@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
@@ -48,6 +48,45 @@ class InboundIdentify(InboundModel):
 
 
 InboundCall = InboundTrack | InboundIdentify
+
+EngagementKind = Literal["delivered", "bounced", "complained", "opened", "clicked"]
+
+
+class EngagementSignal(InboundModel):
+    """What a provider (or cxflow's own tracking) says happened to a message it sent.
+
+    The engine records it against the message (the ``message_log`` entry whose ref it
+    names), emits the customer event ``message.<kind>`` (which journeys can ``wait_for``
+    and branch on), and suppresses the address after a hard bounce or a complaint.
+    """
+
+    message_ref: str = Field(
+        description="The message's ref (connectors.models.message_ref of its key), as the "
+        "connector gave it to the provider."
+    )
+    kind: EngagementKind
+    dedupe_key: str = Field(
+        description="Unique per signal (the provider's event id): a redelivery adds nothing."
+    )
+    at: AwareDatetime | None = Field(default=None, description="Default: when received.")
+    source: str = Field(description="Who reports it: `postmark`, `tracking`.")
+    bounce: Literal["hard", "soft"] | None = Field(
+        default=None, description="For `bounced`: hard (the address is dead) or soft."
+    )
+    address: str | None = Field(
+        default=None, description="The recipient's address as the provider reports it."
+    )
+    url: str | None = Field(default=None, description="For `clicked`: the link's target.")
+    detail: dict[str, Any] = Field(
+        default_factory=dict, description="The provider's own words (type, description)."
+    )
+
+
+class EngagementOutcome(InboundModel):
+    """What the engine did with a signal."""
+
+    status: Literal["recorded", "duplicate", "unknown_message"]
+    suppressed: bool = False
 
 
 class InboundProblem(InboundModel):
@@ -108,4 +147,14 @@ class Intake(Protocol):
 
     async def forgotten(self, customer_id: str) -> bool:
         """Whether the customer was erased: a link of theirs must record nothing."""
+        ...
+
+    async def engagement(self, signal: EngagementSignal) -> EngagementOutcome:
+        """Record what happened to a message: its engagement row, the customer event
+        ``message.<kind>``, and a suppression after a hard bounce or a complaint.
+
+        ``unknown_message`` when no message has that ref (another system's mail on the same
+        provider account, or an erased customer's): answer the provider 200 all the same,
+        or it retries for days.
+        """
         ...

@@ -7,6 +7,7 @@ dropped). Text arrives already rendered: connectors deliver, they do not templat
 
 from __future__ import annotations
 
+import hashlib
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
@@ -60,6 +61,21 @@ class SendRequest(ConnectorModel):
         description="The customer's signed one-click unsubscribe link for this channel: email "
         "connectors put it in List-Unsubscribe (RFC 8058) and in the body when it is missing.",
     )
+
+    @property
+    def message_ref(self) -> str:
+        """The message's public reference (:func:`message_ref`): give it to the provider
+        (as metadata, a tag) so its webhooks can name the message back."""
+        return message_ref(self.idempotency_key)
+
+
+def message_ref(idempotency_key: str) -> str:
+    """A message's public reference: the SHA-256 (hex, 64 characters) of its key.
+
+    Engagement signals (a provider's delivery webhook, a tracked click) name a message by
+    it; unlike the key, it says nothing of the journey or the customer.
+    """
+    return hashlib.sha256(idempotency_key.encode()).hexdigest()
 
 
 class SendResult(ConnectorModel):

@@ -30,7 +30,6 @@ HTTP 429, 500, 503     retryable (rate limited, failing, in maintenance)
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any, ClassVar
 
 import httpx
@@ -98,7 +97,7 @@ class PostmarkConnector(HttpConnector):
                 *({"Name": name, "Value": value} for name, value in content.headers.items()),
             ],
             "Metadata": {
-                "cxflow_key": hashlib.sha256(request.idempotency_key.encode()).hexdigest()[:64],
+                "cxflow_key": request.message_ref,
                 "journey": request.journey_id[:80],
                 "step": request.step_id[:80],
             },

@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from connectors.models import message_ref
 from engine.errors import StoreError
 from engine.store.database import Database, _aware, _check_status, _json_object, _now
 from engine.store.records import COMPLETED_MESSAGE_STATUSES, MessageRecord
@@ -48,6 +49,7 @@ class Messages:
                 detail={},
                 created_at=_now(),
                 completed_at=None,
+                ref=message_ref(key),
             )
             return _message(
                 session.execute(select(MessageRow).where(MessageRow.key == key)).scalar_one()
@@ -66,6 +68,12 @@ class Messages:
             row.completed_at = _now()
             session.flush()
             return _message(row)
+
+    def by_ref(self, ref: str) -> MessageRecord | None:
+        """The log entry whose public reference (connectors.models.message_ref) is ``ref``."""
+        with self._db.reads.begin() as session:
+            row = session.scalars(select(MessageRow).where(MessageRow.ref == ref)).first()
+            return None if row is None else _message(row)
 
     def get(self, key: str) -> MessageRecord | None:
         with self._db.reads.begin() as session:

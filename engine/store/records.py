@@ -186,6 +186,7 @@ class MessageRecord(Record):
     detail: dict[str, Any]
     created_at: AwareDatetime
     completed_at: AwareDatetime | None
+    ref: str | None = None
 
 
 class StepFunnelRecord(Record):
@@ -212,6 +213,10 @@ class ConversionRecord(Record):
     converted_at: AwareDatetime
     value: float | None = None
     currency: str | None = None
+    # The message it is attributed to (docs/analytics.md): ref, step and channel.
+    attributed_ref: str | None = None
+    attributed_step: str | None = None
+    attributed_channel: str | None = None
 
 
 # --- profiles and timelines (engine.store.profiles) -----------------------------------------

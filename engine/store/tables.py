@@ -221,6 +221,9 @@ class MessageRow(Base):
     detail: Mapped[dict[str, Any]]
     created_at: Mapped[datetime]
     completed_at: Mapped[datetime | None]
+    # The message's public reference: the SHA-256 (hex) of its key. Engagement (a
+    # provider's webhook, a tracked click) names the message by it, never by the key.
+    ref: Mapped[str | None] = mapped_column(String(64), unique=True)
 
     __table_args__ = (
         CheckConstraint(_in("status", MESSAGE_STATUSES), name="status"),
@@ -252,6 +255,11 @@ class ConversionRow(Base):
     # The goal's `value` for this conversion (revenue), and its currency.
     value: Mapped[float | None] = mapped_column(Float)
     currency: Mapped[str | None] = mapped_column(String)
+    # The message the conversion is attributed to (docs/analytics.md, attribution):
+    # its ref, step and channel; none when no message was within its channel's window.
+    attributed_ref: Mapped[str | None] = mapped_column(String(64))
+    attributed_step: Mapped[str | None] = mapped_column(String)
+    attributed_channel: Mapped[str | None] = mapped_column(String)
 
     __table_args__ = (Index(None, "journey_id", "converted_at"),)
 
@@ -406,3 +414,71 @@ class ConsentChangeRow(Base):
     subscribed: Mapped[bool] = mapped_column(Boolean)
     source: Mapped[str] = mapped_column(String)
     at: Mapped[datetime]
+
+
+# --- message engagement, suppressions and customer value ------------------------------------
+
+ENGAGEMENT_KINDS = ("delivered", "bounced", "complained", "opened", "clicked")
+SUPPRESSION_REASONS = ("hard_bounce", "spam_complaint", "manual")
+
+
+class MessageEngagementRow(Base):
+    """What happened to a sent message: delivered, bounced, complained, opened, clicked.
+
+    One row per signal, deduplicated on ``dedupe_key`` (the provider's event id, or the
+    signed link and the time): a provider's retry or a double click adds nothing. The
+    journey, step and channel are copied from the message log so reports need no join.
+    """
+
+    __tablename__ = "message_engagement"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    dedupe_key: Mapped[str] = mapped_column(String, unique=True)
+    message_ref: Mapped[str] = mapped_column(String(64), index=True)
+    kind: Mapped[str] = mapped_column(String)
+    customer_id: Mapped[str] = mapped_column(String, index=True)
+    journey_id: Mapped[str] = mapped_column(String)
+    step_id: Mapped[str] = mapped_column(String)
+    channel: Mapped[str] = mapped_column(String)
+    detail: Mapped[dict[str, Any]]
+    at: Mapped[datetime]
+
+    __table_args__ = (
+        CheckConstraint(_in("kind", ENGAGEMENT_KINDS), name="kind"),
+        Index(None, "journey_id", "step_id", "kind"),
+    )
+
+
+class SuppressionRow(Base):
+    """An address nothing more is sent to on a channel: it hard-bounced, complained, or an
+    operator said so. Keyed by the address (lower-cased), not the customer: a customer who
+    gives a new address can be reached there."""
+
+    __tablename__ = "suppressions"
+
+    channel: Mapped[str] = mapped_column(String, primary_key=True)
+    address: Mapped[str] = mapped_column(String, primary_key=True)
+    reason: Mapped[str] = mapped_column(String)
+    customer_id: Mapped[str | None] = mapped_column(String, index=True)
+    message_ref: Mapped[str | None] = mapped_column(String(64))
+    source: Mapped[str] = mapped_column(String)
+    detail: Mapped[dict[str, Any]]
+    at: Mapped[datetime]
+
+    __table_args__ = (CheckConstraint(_in("reason", SUPPRESSION_REASONS), name="reason"),)
+
+
+class CustomerValueRow(Base):
+    """A customer's lifetime order figures, kept current from ``order.completed`` events."""
+
+    __tablename__ = "customer_value"
+
+    customer_id: Mapped[str] = mapped_column(
+        ForeignKey("customers.id", ondelete="CASCADE"), primary_key=True
+    )
+    orders: Mapped[int] = mapped_column(Integer)
+    revenue: Mapped[float] = mapped_column(Float)
+    currency: Mapped[str | None] = mapped_column(String)
+    first_order_at: Mapped[datetime | None]
+    last_order_at: Mapped[datetime | None]
+    updated_at: Mapped[datetime]
