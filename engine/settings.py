@@ -55,6 +55,14 @@ class Settings(BaseModel):
     route_retry_seconds: float = Field(
         default=5.0, gt=0, description="Delay before the first retry; it doubles each time."
     )
+    global_control_percent: float = Field(
+        default=0.0,
+        ge=0,
+        le=50,
+        description="Percent of all customers (sticky, by hash) who get no journey messages "
+        "at all: the global control group every journey's incremental lift is measured "
+        "against (docs/analytics.md). 0 turns it off.",
+    )
     consent_policy: str = Field(
         default=DEFAULT_POLICY,
         description="Consent per channel: opt-out, opt-in or none (see engine.privacy.consent)",

@@ -221,3 +221,20 @@ def assign_variant(
     if index < 0:  # pragma: no cover - weights add up to 1, so the ranges cover [0, 0.9999]
         raise AssertionError(f"hash {n} fell outside the ranges {ranges}")
     return names[index]
+
+
+GLOBAL_CONTROL_SEED = "cxflow-global-control"
+
+
+def in_global_control(customer_id: str, percent: float) -> bool:
+    """Whether the customer is in the workspace's global control group (``percent`` of all).
+
+    Same hash as the splits (GrowthBook version 2, seed ``cxflow-global-control``): a
+    customer is in the group when their bucket ``n`` is below ``percent / 100``. So the
+    group is sticky, and raising the percentage only adds customers to it (nobody who was
+    held out starts getting messages); lowering it releases the last ones added.
+    """
+    if percent <= 0:
+        return False
+    n = growthbook_hash(GLOBAL_CONTROL_SEED, customer_id, 2)
+    return n is not None and n < percent / 100
