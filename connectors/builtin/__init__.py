@@ -36,8 +36,10 @@ def cxflow_connectors() -> list[Connector]:
 
 @hookimpl
 def cxflow_routes(intake: Intake) -> list[APIRouter]:
-    """Shopify's webhooks and the survey pages (imported here: only the API needs FastAPI)."""
-    from connectors.builtin.shopify import webhooks
+    """Shopify's and Postmark's webhooks and the survey pages (imported here: only the API
+    needs FastAPI)."""
+    from connectors.builtin.postmark import webhooks as postmark
+    from connectors.builtin.shopify import webhooks as shopify
     from connectors.builtin.survey import pages
 
-    return [webhooks.router(intake), pages.router(intake)]
+    return [shopify.router(intake), postmark.router(intake), pages.router(intake)]

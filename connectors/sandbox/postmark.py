@@ -16,6 +16,16 @@ It answers the way Postmark documents it (https://postmarkapp.com/developer/api/
 Like Postmark, it has no idempotency key: a request sent twice is two messages.
 The connector's ``Message-ID`` header (made from the step's idempotency key) is
 kept with each message, so tests can see a repeat for what it is.
+
+**Webhooks.** Given a webhook (:meth:`PostmarkSandbox.webhook`: a URL and its HTTP
+Basic credentials, as Postmark's ``HttpAuth``), it reports what happens to a message
+the way Postmark does (https://postmarkapp.com/developer/webhooks/webhooks-overview):
+one JSON record per POST, ``RecordType`` ``Delivery``, ``Bounce``, ``SpamComplaint``,
+``Open`` or ``Click``, with the message's ``MessageID``, ``MessageStream``, ``Tag``
+and the ``Metadata`` it was sent with. :meth:`deliver`, :meth:`bounce`,
+:meth:`complain`, :meth:`open` and :meth:`click` post them; a hard bounce or a
+complaint makes the address inactive, so a later send to it is refused with 406, as
+Postmark does.
 """
 
 from __future__ import annotations
@@ -28,6 +38,8 @@ from datetime import UTC, datetime
 from email.utils import parseaddr
 from pathlib import Path
 from typing import Any
+
+import httpx
 
 from connectors.sandbox.base import JsonSandbox, Reply, Request
 
@@ -48,6 +60,7 @@ class PostmarkMessage:
     headers: dict[str, str]
     metadata: dict[str, str]
     stream: str
+    tag: str = ""
 
 
 def error(code: int, message: str, status: int = 422) -> Reply:
@@ -71,6 +84,122 @@ class PostmarkSandbox(JsonSandbox):
         self.sender_domains = sender_domains
         self.inactive: set[str] = set()
         self.messages: list[PostmarkMessage] = []
+        self.server_id = 23
+        self._webhook: tuple[str, str, str] | None = None
+        self._record_ids = 0
+
+    # --- webhooks ------------------------------------------------------------------------
+
+    def webhook(self, url: str, username: str, password: str) -> None:
+        """Report to ``url`` with these HTTP Basic credentials (a webhook's ``HttpAuth``)."""
+        self._webhook = (url, username, password)
+
+    def deliver(self, message: PostmarkMessage) -> httpx.Response:
+        """The receiving server accepted the message."""
+        return self._report(
+            message,
+            {
+                "RecordType": "Delivery",
+                "ServerID": self.server_id,
+                "Recipient": parseaddr(message.to)[1],
+                "DeliveredAt": _now(),
+                "Details": "Test delivery webhook details",
+            },
+        )
+
+    def bounce(
+        self, message: PostmarkMessage, bounce_type: str = "HardBounce", type_code: int = 1
+    ) -> httpx.Response:
+        """The receiving server refused it; a hard bounce makes the address inactive."""
+        inactive = bounce_type == "HardBounce"
+        if inactive:
+            self.inactive.add(parseaddr(message.to)[1].lower())
+        return self._report(
+            message, self._bounce_record("Bounce", message, bounce_type, type_code, inactive)
+        )
+
+    def complain(self, message: PostmarkMessage) -> httpx.Response:
+        """The recipient marked it as spam; the address becomes inactive."""
+        self.inactive.add(parseaddr(message.to)[1].lower())
+        return self._report(
+            message, self._bounce_record("SpamComplaint", message, "SpamComplaint", 512, True)
+        )
+
+    def open(self, message: PostmarkMessage, *, first: bool = True) -> httpx.Response:
+        """The recipient opened it (Postmark's tracking pixel)."""
+        return self._report(
+            message,
+            {
+                "RecordType": "Open",
+                "FirstOpen": first,
+                "Recipient": parseaddr(message.to)[1],
+                "ReceivedAt": _now(),
+                "Platform": "WebMail",
+                "ReadSeconds": 5,
+                "UserAgent": "Mozilla/5.0",
+                "OS": {"Name": "Linux", "Family": "Linux", "Company": ""},
+                "Client": {"Name": "Firefox", "Family": "Firefox", "Company": "Mozilla"},
+                "Geo": {},
+            },
+        )
+
+    def click(self, message: PostmarkMessage, link: str) -> httpx.Response:
+        """The recipient clicked a tracked link (Postmark's link tracking)."""
+        return self._report(
+            message,
+            {
+                "RecordType": "Click",
+                "Recipient": parseaddr(message.to)[1],
+                "ReceivedAt": _now(),
+                "Platform": "Desktop",
+                "ClickLocation": "HTML",
+                "OriginalLink": link,
+                "UserAgent": "Mozilla/5.0",
+                "OS": {"Name": "Linux", "Family": "Linux", "Company": ""},
+                "Client": {"Name": "Firefox", "Family": "Firefox", "Company": "Mozilla"},
+                "Geo": {},
+            },
+        )
+
+    def _bounce_record(
+        self,
+        record_type: str,
+        message: PostmarkMessage,
+        bounce_type: str,
+        type_code: int,
+        inactive: bool,
+    ) -> dict[str, Any]:
+        self._record_ids += 1
+        return {
+            "RecordType": record_type,
+            "ID": 4_000_000_000 + self._record_ids,
+            "Type": bounce_type,
+            "TypeCode": type_code,
+            "Name": bounce_type,
+            "ServerID": self.server_id,
+            "Description": "The server was unable to deliver your message.",
+            "Details": "smtp;550 5.1.1 The email account that you tried to reach does not exist",
+            "Email": parseaddr(message.to)[1],
+            "From": parseaddr(message.sender)[1],
+            "BouncedAt": _now(),
+            "DumpAvailable": False,
+            "Inactive": inactive,
+            "CanActivate": True,
+            "Subject": message.subject,
+        }
+
+    def _report(self, message: PostmarkMessage, record: dict[str, Any]) -> httpx.Response:
+        if self._webhook is None:
+            raise RuntimeError("no webhook: call PostmarkSandbox.webhook(url, user, password)")
+        url, username, password = self._webhook
+        body = {
+            **record,
+            "MessageID": message.message_id,
+            "MessageStream": message.stream,
+            "Tag": message.tag,
+            "Metadata": dict(message.metadata),
+        }
+        return httpx.post(url, json=body, auth=(username, password), timeout=10)
 
     def fail_next(self, status: int, code: int, message: str, *, times: int = 1) -> None:
         """Answer the next ``times`` requests with Postmark's error body."""
@@ -146,6 +275,7 @@ class PostmarkSandbox(JsonSandbox):
             headers=headers,
             metadata={str(k): str(v) for k, v in metadata.items()},
             stream=stream,
+            tag=str(body.get("Tag") or ""),
         )
         self.messages.append(message)
         return Reply(
@@ -158,3 +288,9 @@ class PostmarkSandbox(JsonSandbox):
                 "Message": "OK",
             },
         )
+
+
+def _now() -> str:
+    """A time as Postmark writes them: ISO 8601 with seven fractional digits."""
+    now = datetime.now(UTC)
+    return now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond:06d}0Z"

@@ -5,14 +5,17 @@ server's API token, sent as ``X-Postmark-Server-Token``), ``FROM`` (required: an
 address of a confirmed sender signature or domain), ``MESSAGE_STREAM``
 (default ``broadcast``: journeys send marketing, which Postmark wants on a
 broadcast stream; set ``outbound`` for a transactional one), ``REPLY_TO``,
-``API_URL`` (default https://api.postmarkapp.com) and ``RATE_LIMIT``.
+``API_URL`` (default https://api.postmarkapp.com) and ``RATE_LIMIT``; and for
+the webhooks that report what happened to each message (:mod:`.webhooks`),
+``WEBHOOK_USERNAME`` (default ``postmark``) and ``WEBHOOK_PASSWORD`` (secret).
 
 One message is one ``POST /email`` with the same content the ``smtp`` connector
 sends (:mod:`connectors.builtin.mail`): subject, text and HTML bodies, the
 List-Unsubscribe headers and the Message-ID made from the step's idempotency
-key, under ``Headers``, and ``Metadata.cxflow_key`` (a hash of the key, as
-Postmark's metadata values hold at most 80 characters) to find a message in
-Postmark's activity. Postmark has no idempotency key: a retry after a lost
+key, under ``Headers``, and ``Metadata.cxflow_key``: the message's ref (the
+SHA-256 of the key, as Postmark's metadata values hold at most 80 characters),
+which Postmark sends back in every webhook about the message, and which finds it
+in Postmark's activity. Postmark has no idempotency key: a retry after a lost
 answer can send twice, with the same Message-ID.
 
 Postmark's errors carry an ``ErrorCode`` (https://postmarkapp.com/developer/api/overview#error-codes):
@@ -77,6 +80,17 @@ class PostmarkConnector(HttpConnector):
         ),
         Setting(key="REPLY_TO", description="Where replies go, if not to FROM"),
         Setting(key="API_URL", description="The API's URL", default=DEFAULT_API_URL),
+        Setting(
+            key="WEBHOOK_USERNAME",
+            description="The HTTP Basic user name of Postmark's webhooks (default postmark)",
+            default="postmark",
+        ),
+        Setting(
+            key="WEBHOOK_PASSWORD",
+            description="The HTTP Basic password set on Postmark's webhooks (HttpAuth): "
+            "delivery, bounce, complaint, open and click reports are refused without it",
+            secret=True,
+        ),
     )
 
     async def send(self, request: SendRequest) -> SendResult:
