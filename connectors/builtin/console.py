@@ -63,6 +63,11 @@ class ConsoleConnector(Connector):
             description="The JSON Lines file messages are appended to",
             default=DEFAULT_OUTBOX,
         ),
+        Setting(
+            key="ECHO",
+            description="Also print a line per message to stderr: true (default) or false",
+            default="true",
+        ),
     )
 
     def __init__(
@@ -93,7 +98,7 @@ class ConsoleConnector(Connector):
                 f"set {self.config.variable('OUTBOX')} to a writable file",
                 connector=self.name,
             ) from error
-        if written:
+        if written and (self.setting("ECHO") or "true").strip().lower() != "false":
             stream = self._stream or sys.stderr
             stream.write(_summary(request, outbox) + "\n")
             stream.flush()
