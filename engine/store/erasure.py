@@ -24,14 +24,17 @@ from engine.store.tables import (
     ConversionRow,
     CustomerMergeRow,
     CustomerRow,
+    CustomerValueRow,
     ErasedCustomerRow,
     EventRow,
     ExperimentAssignmentRow,
     GroupMembershipRow,
+    MessageEngagementRow,
     MessageRow,
     RunRow,
     SegmentChangeRow,
     SegmentMembershipRow,
+    SuppressionRow,
 )
 from workflows.ids import journey_of, workflow_id_for
 
@@ -46,9 +49,18 @@ _ERASED_ROWS: tuple[tuple[type[Base], InstrumentedAttribute[str]], ...] = (
     (CustomerMergeRow, CustomerMergeRow.into_id),
     (SegmentChangeRow, SegmentChangeRow.customer_id),
     (EventRow, EventRow.customer_id),
+    (MessageEngagementRow, MessageEngagementRow.customer_id),
+    (CustomerValueRow, CustomerValueRow.customer_id),
     (CustomerRow, CustomerRow.id),
 )
-PSEUDONYMISED_TABLES = ("runs", "message_log", "conversions", "experiment_assignments")
+# Suppressions keep the hashed address (a complaint stays a complaint) but lose the customer.
+PSEUDONYMISED_TABLES = (
+    "runs",
+    "message_log",
+    "conversions",
+    "experiment_assignments",
+    "suppressions",
+)
 ERASED_TABLES = tuple(dict.fromkeys(table.__tablename__ for table, _ in _ERASED_ROWS))
 
 
@@ -67,10 +79,13 @@ class Erasure:
         """Remove the customer's personal data; keep the analytics under a pseudonym.
 
         The profile, its events, segment and group memberships, consents and merges are
-        deleted, for the customer and every id merged into them (the same person). Runs,
+        deleted (and the lifetime value figures, with the events they are kept from), for
+        the customer and every id merged into them (the same person). Runs,
         messages, experiment assignments and conversions stay (journey and experiment
         figures must not change after the fact) but name a random pseudonym instead of
         the customer, and messages lose their details (addresses, provider answers).
+        Engagement with their messages is deleted; suppressions of their addresses stay
+        (keyed by a hash of the address, not the address) without the customer's id.
         One transaction: all of it or nothing.
         """
         pseudonym = f"{ERASED_PREFIX}{secrets.token_hex(8)}"
@@ -170,6 +185,12 @@ def _erase_one(
         .values(customer_id=pseudonym)
     )
     _count(pseudonymised, "experiment_assignments", _rowcount(result))
+    result = session.execute(
+        update(SuppressionRow)
+        .where(SuppressionRow.customer_id == customer_id)
+        .values(customer_id=None, detail={"erased": True})
+    )
+    _count(pseudonymised, "suppressions", _rowcount(result))
 
 
 def _unlinked(message_id: str | None) -> str | None:

@@ -63,6 +63,8 @@ def test_erasure_deletes_personal_data_and_keeps_figures_under_a_pseudonym(
         "consent_changes": 1,
         "customer_merges": 0,
         "events": 2,
+        "message_engagement": 0,
+        "customer_value": 1,  # the order event's figures
         "customers": 1,
     }
     assert erased.pseudonymised == {
@@ -74,6 +76,8 @@ def test_erasure_deletes_personal_data_and_keeps_figures_under_a_pseudonym(
     assert erased.pseudonym.startswith(ERASED_PREFIX)
     assert store.get_customer(ADA) is None
     assert store.events_for(ADA) == []
+    assert store.customer_value.get(ADA).orders == 0
+    assert store.customer_value.get(BOB).orders == 1
     assert store.segment_members("vip") == [BOB]
     assert store.get_runs(customer_id=ADA) == []
     assert store.messages_for(customer_id=ADA) == []
