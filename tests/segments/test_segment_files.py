@@ -139,8 +139,9 @@ INVALID = [
     (
         HEAD + "match: { not: 3 }\n",
         "3:15: error: `match.not` must be a condition, a mapping with one of all, any, not, "
-        "trait, group, performed, count, sum, average, min, max (e.g. `{trait: plan, equals: pro}` "
-        "or `{count: order.completed, at_least: 2}`), not the number 3",
+        "trait, group, performed, count, sum, average, min, max, value (e.g. "
+        "`{trait: plan, equals: pro}` or `{count: order.completed, at_least: 2}`), not the "
+        "number 3",
     ),
     (
         HEAD + "match: { sum: 'total price', of: order.completed, at_least: 1 }\n",
