@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 from scipy import integrate, stats
 
@@ -13,7 +14,10 @@ from engine.analytics.stats import (
     lift,
     mean_difference,
     mean_interval,
+    net_promoter,
+    net_promoter_difference,
     probability_to_beat,
+    proportion_difference,
     sample_ratio_mismatch,
     wilson_interval,
 )
@@ -116,3 +120,51 @@ def test_mean_difference_is_welchs(control: list[float], variant: list[float]) -
     assert difference.interval.low == pytest.approx(expected - z * se)
     assert difference.interval.high == pytest.approx(expected + z * se)
     assert mean_difference([], variant).mean == 0.0  # an empty group compares with nothing
+
+
+def wilson(successes: int, n: int) -> tuple[float, float]:
+    ci = stats.binomtest(successes, n).proportion_ci(0.95, method="wilson")
+    return ci.low, ci.high
+
+
+@pytest.mark.parametrize(
+    ("control", "variant"), [((1, 3), (6, 12)), ((0, 5), (0, 40)), ((1, 1), (0, 1)), ((30, 1000), (45, 1000))]
+)  # fmt: skip
+def test_newcombes_interval_is_built_from_the_two_wilson_intervals(
+    control: tuple[int, int], variant: tuple[int, int]
+) -> None:
+    pc, pv = control[0] / control[1], variant[0] / variant[1]
+    (lc, uc), (lv, uv) = wilson(*control), wilson(*variant)
+    result = proportion_difference(*control, *variant)
+    assert result is not None
+    assert result.difference == pytest.approx(pv - pc)
+    low, high = result.difference_interval.low, result.difference_interval.high
+    assert low == pytest.approx(pv - pc - math.sqrt((pv - lv) ** 2 + (uc - pc) ** 2))
+    assert high == pytest.approx(pv - pc + math.sqrt((uv - pv) ** 2 + (pc - lc) ** 2))
+    assert -1 <= low < high <= 1  # keeps a width at 0% and 100%
+    assert proportion_difference(0, 0, 1, 2) is None
+
+
+def as_points(scores: list[int]) -> np.ndarray:
+    """An NPS answer as +1 (promoter), 0 (passive) or −1 (detractor): NPS is their mean."""
+    return np.array([1 if s >= 9 else -1 if s <= 6 else 0 for s in scores], dtype=float)
+
+
+@pytest.mark.parametrize(
+    ("control", "variant"),
+    [([10, 9, 3, 7, 8, 6], [10, 10, 9, 9, 2]), ([0, 1, 2], [10]), ([9] * 20, [9] * 19 + [0])],
+)
+def test_the_nps_difference_sums_the_two_variances(control: list[int], variant: list[int]) -> None:
+    c, v = as_points(control), as_points(variant)
+    # The multinomial variance of NPS is the population variance of the ±1 points.
+    se = math.sqrt(c.var(ddof=0) / len(c) + v.var(ddof=0) / len(v))
+    expected = 100 * (v.mean() - c.mean())
+    counts = [(int(sum(p == 1)), int(sum(p == 0)), int(sum(p == -1))) for p in (c, v)]
+    result = net_promoter_difference(counts[0], counts[1])
+    assert result is not None
+    assert result.mean == pytest.approx(expected)
+    assert result.interval.low == pytest.approx(expected - 100 * stats.norm.ppf(0.975) * se)
+    assert result.interval.high == pytest.approx(expected + 100 * stats.norm.ppf(0.975) * se)
+    one = net_promoter(*counts[1])  # each side's own interval uses the same variance
+    assert one.score == pytest.approx(100 * v.mean())
+    assert net_promoter_difference((0, 0, 0), counts[1]) is None
