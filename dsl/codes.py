@@ -104,6 +104,8 @@ class DiagnosticCode(StrEnum):
     TRAIT_TEST_COUNT = "trait_test_count"
     REGEX_INVALID = "regex_invalid"
     DATE_INVALID = "date_invalid"
+    VALUE_TEST_COUNT = "value_test_count"
+    VALUE_TEST_MISMATCH = "value_test_mismatch"
 
 
 _C = DiagnosticCode
@@ -189,6 +191,9 @@ MEANINGS: Mapping[DiagnosticCode, str] = MappingProxyType(
         _C.TRAIT_TEST_COUNT: "a trait condition has no test, or more than one",
         _C.REGEX_INVALID: "matches is not a regular expression",
         _C.DATE_INVALID: "before or after is not an ISO 8601 date",
+        _C.VALUE_TEST_COUNT: "a value condition has no test, or more than one",
+        _C.VALUE_TEST_MISMATCH: "a value condition tests a number with `is`, or repeat with "
+        "a comparison",
     }
 )
 

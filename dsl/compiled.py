@@ -148,6 +148,23 @@ class MessageContent(CompiledModel):
     html: str | None = None
 
 
+# ``tracking`` of a send node, and each of its keys, is left out of the dump when unset,
+# for the same reason as ``on_error``: journeys that do not write ``tracking`` keep their
+# compiled form and version. Unset keys take the workspace's default at send time.
+TRACKING_DESCRIPTION = (
+    "Click and open tracking of the message's HTML, the step's keys over the journey's; "
+    "None (or a key left out): the workspace's default (CXFLOW_TRACK_CLICKS, "
+    "CXFLOW_TRACK_OPENS)."
+)
+
+
+class TrackingSpec(CompiledModel):
+    """What cxflow tracks in a message's HTML, as written; None: the workspace's default."""
+
+    clicks: bool | None = Field(default=None, exclude_if=_is_none)
+    opens: bool | None = Field(default=None, exclude_if=_is_none)
+
+
 class SendNode(NodeBase):
     kind: Literal["send"] = "send"
     channel: str
@@ -157,6 +174,9 @@ class SendNode(NodeBase):
     next: str | None
     on_error: str | None = Field(
         default=None, exclude_if=_is_none, description=ON_ERROR_DESCRIPTION
+    )
+    tracking: TrackingSpec | None = Field(
+        default=None, exclude_if=_is_none, description=TRACKING_DESCRIPTION
     )
 
 

@@ -27,6 +27,7 @@ from dsl.compiled import (
     SendNode,
     SettingsSpec,
     SplitNode,
+    TrackingSpec,
     UpdateProfileNode,
     VariantSpec,
     WaitForNode,
@@ -51,6 +52,7 @@ from dsl.models import (
     SegmentTrigger,
     SendStep,
     SplitStep,
+    Tracking,
     UpdateProfileStep,
     WaitForStep,
     WaitStep,
@@ -72,7 +74,7 @@ def compile_journey(journey: Journey, templates: dict[str, Template]) -> Compile
     steps: dict[str, Any] = {}
     for index, step in enumerate(journey.steps):
         following = journey.steps[index + 1].id if index + 1 < len(journey.steps) else None
-        steps[step.id] = _compile_step(step, following, templates)
+        steps[step.id] = _compile_step(step, following, templates, journey.tracking)
     listens = [c.event for c in journey.exit_when]
     if journey.goal:
         listens.append(journey.goal.event)
@@ -153,7 +155,12 @@ def _settings(journey: Journey) -> SettingsSpec:
     )
 
 
-def _compile_step(step: AnyStep, following: str | None, templates: dict[str, Template]) -> Any:
+def _compile_step(
+    step: AnyStep,
+    following: str | None,
+    templates: dict[str, Template],
+    tracking: Tracking | None = None,
+) -> Any:
     out = transitions(step, following)
     next_step = out[0].target if out else None
     on_error = next((edge.target for edge in out if edge.on_error), None)
@@ -175,6 +182,7 @@ def _compile_step(step: AnyStep, following: str | None, templates: dict[str, Tem
             params=spec.params,
             next=next_step,
             on_error=on_error,
+            tracking=_tracking(tracking, step.tracking),
         )
     if isinstance(step, CallStep):
         connector, action = step.call.split(".", 1)
@@ -242,3 +250,14 @@ def _goal(goal: Goal) -> dict[str, Any]:
         currency=goal.currency,
     ).model_dump()
     return {k: v for k, v in spec.items() if v is not None or k not in ("value", "currency")}
+
+
+def _tracking(journey: Tracking | None, step: Tracking | None) -> TrackingSpec | None:
+    """A send's tracking: the step's keys over the journey's; None when neither writes a
+    key, so journeys without ``tracking`` keep the versions they had before it existed."""
+    written = [tracking for tracking in (step, journey) if tracking is not None]
+    spec = TrackingSpec(
+        clicks=next((t.clicks for t in written if t.clicks is not None), None),
+        opens=next((t.opens for t in written if t.opens is not None), None),
+    )
+    return None if spec.clicks is None and spec.opens is None else spec

@@ -178,6 +178,28 @@ class QuietHours(DslModel):
     end: TimeOfDay = Field(description='End of the quiet window, e.g. "08:00".')
 
 
+class Tracking(DslModel):
+    """What cxflow tracks in the HTML of a message: link clicks and opens.
+
+    A key left out takes the workspace's default (CXFLOW_TRACK_CLICKS, on;
+    CXFLOW_TRACK_OPENS, off); a send step's keys override the journey's.
+    """
+
+    clicks: bool | None = Field(
+        default=None,
+        strict=True,
+        description="Send the HTML's http(s) links through cxflow's signed redirect, which "
+        "records a click; the workspace default (on) when left out.",
+    )
+    opens: bool | None = Field(
+        default=None,
+        strict=True,
+        description="Add a 1x1 image that records when the message is opened (it tells when "
+        "and where a mail is read, and Apple Mail loads it for every message); the "
+        "workspace default (off) when left out.",
+    )
+
+
 class FrequencyCap(DslModel):
     """At most ``max`` messages per customer in any ``per`` window."""
 
@@ -246,6 +268,11 @@ class SendStep(StepBase):
     """Send a message on a channel."""
 
     send: SendSpec = Field(description="The message: channel, template and/or inline Liquid.")
+    tracking: Tracking | None = Field(
+        default=None,
+        description="Click and open tracking of this message's HTML: {clicks: bool, opens: "
+        "bool}; overrides the journey's `tracking`, key by key.",
+    )
     on_error: StepId | None = Field(
         default=None,
         description=ON_ERROR_DESCRIPTION + " Without it a failed message is recorded as "
@@ -500,6 +527,11 @@ class Journey(DslModel):
     goal: Goal | None = Field(default=None, description="The conversion this journey is for.")
     settings: Settings = Field(
         default_factory=Settings, description="Time zone, quiet hours, frequency cap."
+    )
+    tracking: Tracking | None = Field(
+        default=None,
+        description="Click and open tracking of the journey's HTML messages: {clicks: bool, "
+        "opens: bool}; the workspace defaults (clicks on, opens off) for keys left out.",
     )
     steps: list[Step] = Field(min_length=1, description="The steps, run in order.")
 

@@ -14,7 +14,7 @@ import hashlib
 import json
 import re
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import (
     AfterValidator,
@@ -40,6 +40,9 @@ _TRAIT_RE = re.compile(TRAIT_PATTERN)
 IDENTIFY_EVENT = "identify"
 # The event a group call is stored as: the one that changes a customer's groups.
 GROUP_EVENT = "group"
+# The events that are orders: what a customer's lifetime value figures are kept from
+# (engine.store.customer_value; Segment's e-commerce spec names it `Order Completed`).
+ORDER_EVENTS = ("order.completed", "Order Completed")
 
 COMPARISONS = ("equals", "not_equals", "greater_than", "at_least", "less_than", "at_most")
 TRAIT_OPERATORS = (
@@ -56,7 +59,21 @@ TRAIT_OPERATORS = (
     "after",
 )
 AGGREGATES = ("count", "sum", "average", "min", "max")
-CONDITION_KINDS = ("all", "any", "not", "trait", "group", "performed", *AGGREGATES)
+CONDITION_KINDS = ("all", "any", "not", "trait", "group", "performed", *AGGREGATES, "value")
+# The lifetime value figures a `value:` condition tests (docs/segments.md); the `days_since_`
+# ones change with the clock alone, so segments testing them are refreshed on a schedule.
+ValueFigure = Literal[
+    "orders",
+    "revenue",
+    "aov",
+    "days_between_orders",
+    "days_since_last_order",
+    "days_since_first_order",
+    "repeat",
+]
+VALUE_FIGURES: tuple[str, ...] = get_args(ValueFigure)
+CLOCK_FIGURES = ("days_since_last_order", "days_since_first_order")
+BOOLEAN_FIGURES = ("repeat",)
 
 
 def _check_path(value: str, what: str, example: str) -> str:
@@ -277,6 +294,78 @@ class GroupCondition(DslModel):
     )
 
 
+VALUE_TESTS = (*COMPARISONS, "is")
+
+
+class ValueCondition(DslModel):
+    """A lifetime order figure of the customer, kept from their `order.completed` events:
+    e.g. at least 2 orders, more than 500 revenue, a repeat buyer, 90 days since the last
+    order. A figure the customer has none of (the average of no orders) is false."""
+
+    value: ValueFigure = Field(
+        description="The figure: orders, revenue, aov (revenue / orders), "
+        "days_between_orders, days_since_last_order, days_since_first_order, or repeat "
+        "(two orders or more)."
+    )
+    equals: Number | None = Field(default=None, description="Exactly this number.")
+    not_equals: Number | None = Field(default=None, description="Anything but this number.")
+    greater_than: Number | None = Field(default=None, description="More than this number.")
+    at_least: Number | None = Field(default=None, description="This number or more.")
+    less_than: Number | None = Field(default=None, description="Less than this number.")
+    at_most: Number | None = Field(default=None, description="This number or less.")
+    is_: bool | None = Field(
+        default=None,
+        alias="is",
+        strict=True,
+        description="For `repeat`: true (two orders or more) or false.",
+    )
+
+    @model_validator(mode="after")
+    def _one_test(self) -> ValueCondition:
+        given = self.tests()
+        if len(given) != 1:
+            found = ", ".join(f"`{g}`" for g in given) if given else "none"
+            example = "`is: true`" if self.value in BOOLEAN_FIGURES else "`at_least: 2`"
+            raise CodedValueError(
+                DiagnosticCode.VALUE_TEST_COUNT,
+                f"write exactly one test for `value: {self.value}`, e.g. {example}; found {found}",
+                {"figure": self.value, "found": ", ".join(given)},
+            )
+        if self.value in BOOLEAN_FIGURES and given[0] != "is":
+            raise CodedValueError(
+                DiagnosticCode.VALUE_TEST_MISMATCH,
+                f"`{self.value}` is true or false, not a number: write `is: true` or "
+                f"`is: false` instead of `{given[0]}`",
+                {"figure": self.value, "test": given[0]},
+            )
+        if self.value not in BOOLEAN_FIGURES and given[0] == "is":
+            raise CodedValueError(
+                DiagnosticCode.VALUE_TEST_MISMATCH,
+                f"`{self.value}` is a number: compare it with one of "
+                f"{', '.join(COMPARISONS)} (e.g. `at_least: 2`); `is` tests `repeat`",
+                {"figure": self.value, "test": "is"},
+            )
+        return self
+
+    def tests(self) -> list[str]:
+        """The tests written in the file."""
+        return [
+            name
+            for name in VALUE_TESTS
+            if getattr(self, "is_" if name == "is" else name) is not None
+        ]
+
+    def comparison(self) -> tuple[str, float]:
+        """The test as a comparison of the figure's number (`repeat` is 1 or 0)."""
+        name = self.tests()[0]
+        if name == "is":
+            return "equals", 1.0 if self.is_ else 0.0
+        return name, float(getattr(self, name))
+
+    def uses_clock(self) -> bool:
+        return self.value in CLOCK_FIGURES
+
+
 class AllCondition(DslModel):
     """Every condition in the list holds."""
 
@@ -320,7 +409,8 @@ Condition = Annotated[
     | Annotated[SumCondition, Tag("sum")]
     | Annotated[AverageCondition, Tag("average")]
     | Annotated[MinCondition, Tag("min")]
-    | Annotated[MaxCondition, Tag("max")],
+    | Annotated[MaxCondition, Tag("max")]
+    | Annotated[ValueCondition, Tag("value")],
     Discriminator(
         _condition_kind,
         custom_error_type="condition_kind",
@@ -346,11 +436,15 @@ class Segment(DslModel):
 
 # --- static analysis --------------------------------------------------------------------------
 
-AggregateFunction = Literal["count", "sum", "average", "min", "max"]
+AggregateFunction = Literal["count", "sum", "average", "min", "max", "value"]
 
 
 class AggregateSpec(BaseModel):
-    """One event aggregate a segment needs, as the store computes it."""
+    """One event aggregate a segment needs, as the store computes it.
+
+    ``value`` is a lifetime value figure (``property`` names it), which the store keeps
+    from the order events as they arrive rather than adding them up each time.
+    """
 
     model_config = ConfigDict(frozen=True)
 
@@ -362,6 +456,10 @@ class AggregateSpec(BaseModel):
 
 def aggregate_of(condition: Any) -> AggregateSpec | None:
     """The aggregate an event condition needs (``performed`` is a count), or None."""
+    if isinstance(condition, ValueCondition):
+        return AggregateSpec(
+            function="value", event=ORDER_EVENTS[0], property=condition.value, window_seconds=None
+        )
     if isinstance(condition, PerformedCondition):
         return AggregateSpec(
             function="count",
@@ -425,7 +523,11 @@ def dependencies_of(condition: Any) -> SegmentDependencies:
     traits = time = False
     for node in walk(condition):
         aggregate = aggregate_of(node)
-        if aggregate is not None:
+        if isinstance(node, ValueCondition):
+            # Kept from every order event; the days since an order grow with the clock.
+            events.update(ORDER_EVENTS)
+            time = time or node.uses_clock()
+        elif aggregate is not None:
             events.add(aggregate.event)
             time = time or aggregate.window_seconds is not None
         elif isinstance(node, TraitCondition):

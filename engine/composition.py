@@ -57,6 +57,7 @@ class Runtime:
             settings.task_queue,
             settings.activity_timeout_seconds,
             history_after=timedelta(seconds=settings.trigger_max_age_seconds),
+            attribution=settings.attribution(),
         )
         self.intake = Intake(
             store,

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from engine.analytics.attribution import DEFAULT_WINDOWS, AttributionWindows, parse_windows
 from engine.errors import SettingsError
 from engine.privacy.consent import DEFAULT_POLICY, parse_policy
 
@@ -63,10 +64,36 @@ class Settings(BaseModel):
         "at all: the global control group every journey's incremental lift is measured "
         "against (docs/analytics.md). 0 turns it off.",
     )
+    track_clicks: bool = Field(
+        default=True,
+        description="Send the http(s) links of HTML messages through cxflow's signed "
+        "redirect, which records clicks; a journey or send step's `tracking` overrides it.",
+    )
+    track_opens: bool = Field(
+        default=False,
+        description="Add an open pixel to HTML messages: off by default (it tells when and "
+        "where a mail is read; Apple Mail fetches it for every message, inflating opens).",
+    )
+    attribution_windows: str = Field(
+        default=DEFAULT_WINDOWS,
+        description="Last-touch attribution window per channel, counted from the send or "
+        "the latest open or click: channel=duration pairs, * for every other channel "
+        "(engine.analytics.attribution, docs/analytics.md).",
+    )
     consent_policy: str = Field(
         default=DEFAULT_POLICY,
         description="Consent per channel: opt-out, opt-in or none (see engine.privacy.consent)",
     )
+
+    @field_validator("attribution_windows")
+    @classmethod
+    def _readable_windows(cls, value: str) -> str:
+        parse_windows(value)  # its SettingsError names the variable and says how to write it
+        return value
+
+    def attribution(self) -> AttributionWindows:
+        """The attribution windows, parsed (checked when the settings were read)."""
+        return parse_windows(self.attribution_windows)
 
     @field_validator("consent_policy")
     @classmethod

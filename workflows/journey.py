@@ -342,6 +342,7 @@ class JourneyWorkflow:
                 params=node.params,
                 variables=self._variables(),
                 frequency_cap=(cap.max, cap.per_seconds, cap.channels) if cap else None,
+                tracking=node.tracking,
             ),
         )
         if isinstance(outcome, StepError):

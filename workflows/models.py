@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
-from dsl.compiled import CompiledJourney, StepError, StepErrorCode
+from dsl.compiled import CompiledJourney, StepError, StepErrorCode, TrackingSpec
 
 WORKFLOW_NAME = "JourneyWorkflow"
 EVENT_SIGNAL = "customer_event"
@@ -48,6 +48,28 @@ class GroupView(Payload):
     traits: dict[str, JsonValue] = Field(default_factory=dict)
 
 
+class ValueView(Payload):
+    """The customer's lifetime order figures: ``customer.value.orders`` (definitions in
+    engine.store.customer_value); zero or null for a customer who never ordered."""
+
+    orders: int = 0
+    revenue: float = 0.0
+    currency: str | None = None
+    aov: float | None = None
+    first_order_at: datetime | None = None
+    last_order_at: datetime | None = None
+    days_between_orders: float | None = None
+    repeat: bool = False
+
+    def as_variable(self) -> dict[str, Any]:
+        """Times as ISO 8601 text, like ``event.timestamp``."""
+        view = self.model_dump()
+        for name in ("first_order_at", "last_order_at"):
+            moment = getattr(self, name)
+            view[name] = moment.isoformat() if moment is not None else None
+        return view
+
+
 class CustomerView(Payload):
     """A customer profile as conditions and templates see it."""
 
@@ -56,9 +78,15 @@ class CustomerView(Payload):
     timezone: str | None = None
     segments: list[str] = Field(default_factory=list)
     groups: list[GroupView] = Field(default_factory=list)
+    value: ValueView | None = Field(
+        default=None,
+        description="Lifetime order figures; None only in profiles read before they were "
+        "kept, whose `customer.value` stays what it was (a trait of that name, or nothing).",
+    )
 
     def as_variable(self) -> dict[str, Any]:
-        """Traits at the top level (customer.first_name) and under customer.traits."""
+        """Traits at the top level (customer.first_name) and under customer.traits; the
+        lifetime figures under customer.value (a trait named `value`: customer.traits.value)."""
         view: dict[str, Any] = dict(self.traits)
         view.update(
             id=self.id,
@@ -67,6 +95,8 @@ class CustomerView(Payload):
             segments=list(self.segments),
             groups=[group.model_dump() for group in self.groups],
         )
+        if self.value is not None:
+            view["value"] = self.value.as_variable()
         return view
 
 
@@ -155,6 +185,12 @@ class SendInput(Payload):
     params: dict[str, JsonValue]
     variables: dict[str, JsonValue]
     frequency_cap: tuple[int, int, list[str] | None] | None = None  # max, per seconds, channels
+    tracking: TrackingSpec | None = Field(
+        default=None,
+        exclude_if=lambda value: value is None,
+        description="The step's click and open tracking; None: the workspace's defaults. "
+        "Left out of the payload when None, so sends scheduled before it existed are alike.",
+    )
 
 
 class SendOutcome(Payload):

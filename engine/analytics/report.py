@@ -15,7 +15,9 @@ from rich.console import Console
 from rich.table import Table
 
 from dsl.compiled import CompiledJourney
+from engine.analytics.delivery import StepMessages, step_messages
 from engine.analytics.experiments import ExperimentResult, experiment_results
+from engine.analytics.survey_variants import SurveyMetric, survey_metrics
 from engine.store import Store
 
 
@@ -60,6 +62,10 @@ class JourneyReport(BaseModel):
     summary: RunSummary
     funnel: list[FunnelStep]
     experiments: list[ExperimentResult]
+    # Per send step: messages, engagement, conversions credited and revenue.
+    messages: list[StepMessages] = []
+    # Survey scores per variant of each split, with their difference from the baseline.
+    surveys: list[SurveyMetric] = []
 
 
 def _rate(part: int, whole: int) -> float | None:
@@ -117,6 +123,8 @@ def build_report(store: Store, journey: CompiledJourney, limit: int = 100_000) -
         summary=summary,
         funnel=build_funnel(store, journey, summary.runs),
         experiments=experiment_results(store, journey),
+        messages=step_messages(store, journey),
+        surveys=survey_metrics(store, journey),
     )
 
 
@@ -158,6 +166,7 @@ def print_report(report: JourneyReport, console: Console) -> None:
             str(step.failed), str(step.converted), _percent(step.conversion_rate),
         )  # fmt: skip
     console.print(funnel)
+    print_messages(report, console)
     for experiment in report.experiments:
         table = Table(
             "variant", "exposures", "conversions", "rate (95% CI)", "lift", "P(beats " +
@@ -199,6 +208,71 @@ def print_report(report: JourneyReport, console: Console) -> None:
             else f"chi-square p = {experiment.p_value:.3g}"
         )
         console.print(verdict)
+        for metric in report.surveys:
+            if metric.experiment == experiment.experiment:
+                print_survey_metric(metric, console)
+
+
+def _share(count: int, rate: float | None) -> str:
+    return f"{count} ({_percent(rate)})" if rate is not None else str(count)
+
+
+def print_messages(report: JourneyReport, console: Console) -> None:
+    """The send steps: messages, engagement, conversions credited and revenue."""
+    if not report.messages:
+        return
+    valued = report.summary.revenue is not None
+    table = Table(
+        "step", "channel", "sent", "skipped", "failed", "delivered", "bounced", "complained",
+        "opened", "clicked", "converted",
+        *(("revenue credited", "revenue of runs reaching it") if valued else ()),
+        title="messages per send step (opens, clicks, complaints per delivered message; "
+        "* per sent message: no delivery data)",
+    )  # fmt: skip
+    for m in report.messages:
+        mark = "*" if m.base == "sent" else ""
+        table.add_row(
+            m.step_id, m.channel, str(m.sent), str(m.skipped), str(m.failed),
+            _share(m.delivered, m.delivered_rate), _share(m.bounced, m.bounce_rate),
+            _share(m.complained, m.complaint_rate) + mark, _share(m.opened, m.open_rate) + mark,
+            _share(m.clicked, m.click_rate) + mark, _share(m.converted, m.conversion_rate),
+            *((_money(m.attributed_revenue), _money(m.reached_revenue)) if valued else ()),
+        )  # fmt: skip
+    console.print(table)
+
+
+def _score(value: float | None, kind: str) -> str:
+    return "–" if value is None else f"{value:.2f}" if kind == "ces" else f"{value:.1f}"
+
+
+def _range(low: float | None, high: float | None, kind: str) -> str:
+    if low is None or high is None:
+        return "–"
+    return f"{_score(low, kind)} to {_score(high, kind)}"
+
+
+def survey_label(metric: SurveyMetric) -> str:
+    return {"nps": "NPS", "csat": "CSAT % satisfied", "ces": "CES (mean)"}[metric.kind]
+
+
+def print_survey_metric(metric: SurveyMetric, console: Console) -> None:
+    """One kind of survey score per variant, against the baseline."""
+    label = survey_label(metric)
+    table = Table(
+        "variant", "answers", f"{label} (95% CI)", f"minus {metric.baseline} (95% CI)",
+        title=f"{label} per variant (customers' latest answer after assignment)",
+    )  # fmt: skip
+    for v in metric.variants:
+        table.add_row(
+            v.name + (" (holdout)" if v.holdout else ""),
+            str(v.answers),
+            f"{_score(v.score, metric.kind)} ({_range(v.low, v.high, metric.kind)})",
+            "–"
+            if v.difference is None
+            else f"{_score(v.difference, metric.kind)} "
+            f"({_range(v.difference_low, v.difference_high, metric.kind)})",
+        )
+    console.print(table)
 
 
 def render_html(report: JourneyReport) -> str:
@@ -239,6 +313,7 @@ def render_html(report: JourneyReport) -> str:
         for s in report.funnel
     ]
     parts.append("</table>")
+    parts.append(_messages_html(report))
     for experiment in report.experiments:
         parts.append(f"<h2>Experiment {e(experiment.experiment)}</h2>")
         parts.append(
@@ -263,8 +338,78 @@ def render_html(report: JourneyReport) -> str:
             )
         else:
             parts.append(f"<p>Chi-square test across variants: p = {experiment.p_value:.3g}.</p>")
+        parts += [
+            _survey_html(metric)
+            for metric in report.surveys
+            if metric.experiment == experiment.experiment
+        ]
     parts.append("</body></html>")
     return "\n".join(parts)
+
+
+def _messages_html(report: JourneyReport) -> str:
+    """The send steps' table: messages, engagement, conversions credited and revenue."""
+    if not report.messages:
+        return ""
+    e = html.escape
+    valued = report.summary.revenue is not None
+    money = e(report.summary.currency or "goal value")
+    head = (
+        "<h2>Messages</h2><p class='muted'>Opens, clicks and complaints are per delivered "
+        "message; * per sent message, where the channel reports no deliveries. Converted: "
+        "conversions credited to the step (last touch within the channel's window). "
+        "Revenue credited counts those conversions only; revenue of runs reaching the step "
+        "counts every conversion of the runs that got there, so the two differ.</p>"
+        "<table><tr><th>step</th><th>channel</th><th>sent</th><th>skipped</th><th>failed</th>"
+        "<th>delivered</th><th>bounced</th><th>complained</th><th>opened</th><th>clicked</th>"
+        "<th>converted</th>"
+        + (
+            f"<th>revenue credited ({money})</th><th>revenue of runs reaching it</th>"
+            if valued
+            else ""
+        )
+        + "</tr>"
+    )
+    rows = [head]
+    for m in report.messages:
+        mark = "*" if m.base == "sent" else ""
+        rows.append(
+            f"<tr><td>{e(m.step_id)}</td><td>{e(m.channel)}</td><td>{m.sent}</td>"
+            f"<td>{m.skipped}</td><td>{m.failed}</td>"
+            f"<td>{_share(m.delivered, m.delivered_rate)}</td>"
+            f"<td>{_share(m.bounced, m.bounce_rate)}</td>"
+            f"<td>{_share(m.complained, m.complaint_rate)}{mark}</td>"
+            f"<td>{_share(m.opened, m.open_rate)}{mark}</td>"
+            f"<td>{_share(m.clicked, m.click_rate)}{mark}</td>"
+            f"<td>{_share(m.converted, m.conversion_rate)}</td>"
+            + (
+                f"<td>{_money(m.attributed_revenue)}</td><td>{_money(m.reached_revenue)}</td>"
+                if valued
+                else ""
+            )
+            + "</tr>"
+        )
+    return "".join(rows) + "</table>"
+
+
+def _survey_html(metric: SurveyMetric) -> str:
+    """One kind of survey score per variant of an experiment, against the baseline."""
+    e = html.escape
+    label, kind = survey_label(metric), metric.kind
+    rows = [
+        f"<h3>{e(label)} per variant</h3><p class='muted'>Each customer's latest answer "
+        "after their assignment, any survey.</p><table><tr><th>variant</th><th>answers</th>"
+        f"<th>{e(label)}</th><th>95% CI</th><th>minus {e(metric.baseline)}</th>"
+        "<th>95% CI</th></tr>"
+    ]
+    for v in metric.variants:
+        rows.append(
+            f"<tr><td>{e(v.name)}{' (holdout)' if v.holdout else ''}</td><td>{v.answers}</td>"
+            f"<td>{_score(v.score, kind)}</td><td>{_range(v.low, v.high, kind)}</td>"
+            f"<td>{_score(v.difference, kind)}</td>"
+            f"<td>{_range(v.difference_low, v.difference_high, kind)}</td></tr>"
+        )
+    return "".join(rows) + "</table>"
 
 
 def _revenue_html(experiment: ExperimentResult, currency: str | None) -> str:

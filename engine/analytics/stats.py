@@ -3,9 +3,11 @@
 A marketer reads these numbers to decide which message to keep, so each one is
 a standard method with a reference: Wilson score intervals for conversion
 rates, Pearson's chi-square for "do the variants differ", the same test as a
-goodness-of-fit check for sample-ratio mismatch, the exact Bayesian
+goodness-of-fit check for sample-ratio mismatch, Newcombe's interval for a difference of
+two small-sample proportions, the exact Bayesian
 probability that a variant beats control (Beta(1, 1) priors), and normal
-(Welch) intervals for means such as revenue per exposed customer. The tests check
+(Welch) intervals for means such as revenue per exposed customer and for differences of
+two NPS (the two variances summed). The tests check
 every function against scipy on fixed data.
 """
 
@@ -57,6 +59,30 @@ def lift(
     se = math.sqrt(pc * (1 - pc) / control_n + pv * (1 - pv) / variant_n)
     relative = difference / pc if pc > 0 else None
     return Lift(relative, difference, Interval(difference - Z_95 * se, difference + Z_95 * se))
+
+
+def proportion_difference(
+    control_successes: int,
+    control_n: int,
+    variant_successes: int,
+    variant_n: int,
+    z: float = Z_95,
+) -> Lift | None:
+    """Variant rate minus control rate with Newcombe's hybrid score interval (his method
+    10): built from the two Wilson intervals, so it stays inside −1..1 and keeps a width
+    at 0% and 100%, where the plain normal interval collapses. For small groups such as
+    a global control group. None when either group is empty.
+    """
+    if control_n <= 0 or variant_n <= 0:
+        return None
+    pc, pv = control_successes / control_n, variant_successes / variant_n
+    c = wilson_interval(control_successes, control_n, z)
+    v = wilson_interval(variant_successes, variant_n, z)
+    difference = pv - pc
+    low = difference - math.sqrt((pv - v.low) ** 2 + (c.high - pc) ** 2)
+    high = difference + math.sqrt((v.high - pv) ** 2 + (pc - c.low) ** 2)
+    relative = difference / pc if pc > 0 else None
+    return Lift(relative, difference, Interval(low, high))
 
 
 @dataclass(frozen=True)
@@ -121,6 +147,32 @@ def net_promoter(promoters: int, passives: int, detractors: int, z: float = Z_95
         100 * score,
         Interval(max(-100.0, 100 * (score - spread)), min(100.0, 100 * (score + spread))),
     )
+
+
+def _nps_variance(promoters: int, passives: int, detractors: int) -> tuple[float, float]:
+    """(NPS as a proportion difference, the variance of that estimate)."""
+    n = promoters + passives + detractors
+    p, d = promoters / n, detractors / n
+    return p - d, max(0.0, p + d - (p - d) ** 2) / n
+
+
+def net_promoter_difference(
+    control: tuple[int, int, int], variant: tuple[int, int, int], z: float = Z_95
+) -> Mean | None:
+    """Variant NPS minus control NPS, in points, with a normal 95% interval.
+
+    The two groups are independent samples, so the variance of the difference is the sum
+    of the two NPS variances (each the multinomial one of :func:`net_promoter`). Each
+    count is (promoters, passives, detractors); None when either group has no answers.
+    Not clipped: a difference runs from −200 to 200.
+    """
+    if sum(control) <= 0 or sum(variant) <= 0:
+        return None
+    c, c_var = _nps_variance(*control)
+    v, v_var = _nps_variance(*variant)
+    difference = 100 * (v - c)
+    spread = 100 * z * math.sqrt(c_var + v_var)
+    return Mean(difference, Interval(difference - spread, difference + spread))
 
 
 @dataclass(frozen=True)

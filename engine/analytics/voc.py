@@ -9,8 +9,9 @@ has its standard figure (docs/analytics.md):
 - CSAT (1–5): % satisfied (4–5);
 - CES (1–7): the mean effort score.
 
-Scores are broken down per survey, journey, experiment variant, segment and ISO week,
-and the latest comments are kept beside their scores.
+Scores are broken down per survey, journey, experiment variant, segment, channel (of the
+message that carried the survey link) and ISO week, and the latest comments are kept
+beside their scores.
 """
 
 from __future__ import annotations
@@ -27,13 +28,16 @@ from rich.markup import escape
 from rich.table import Table
 
 from engine.analytics.stats import mean_interval, net_promoter, wilson_interval
-from engine.store import EventRecord, Store
+from engine.store import EventRecord, MessageRecord, RunRecord, Store
+from workflows.ids import workflow_id_for
 
 SURVEY_EVENT = "survey.responded"
 Kind = Literal["nps", "csat", "ces"]
 KINDS: tuple[Kind, ...] = ("nps", "csat", "ces")
 SCALES: dict[str, tuple[int, int]] = {"nps": (0, 10), "csat": (1, 5), "ces": (1, 7)}
 COMMENTS = 20
+SURVEY_LINK = "survey.link"  # the call that makes a survey link (connectors.builtin.survey)
+UNKNOWN_CHANNEL = "unknown"
 
 
 class Result(BaseModel):
@@ -77,17 +81,22 @@ class VocReport(Result):
     by_variant: list[Breakdown]
     by_segment: list[Breakdown]
     by_week: list[Breakdown]
+    by_channel: list[Breakdown] = []  # the channel the link went by; `unknown` if not found
     comments: list[Comment]
     ignored: int  # answers without a known kind or a score on its scale
 
 
-class _Answer(Result):
+class Answer(Result):
+    """One survey answer, as the reports read it from its event."""
+
+    key: str  # the event's messageId
     at: AwareDatetime
     customer_id: str
     kind: Kind
     score: float
     survey: str | None
     journey_id: str | None
+    step_id: str | None = None  # the step that made or sent the link, when the event says
     comment: str | None
 
 
@@ -144,15 +153,9 @@ def voc_report(
     store: Store, since: datetime | None = None, until: datetime | None = None
 ) -> VocReport:
     """NPS, CSAT and CES of the answers in ``[since, until)``, with their breakdowns."""
-    answers: list[_Answer] = []
-    ignored = 0
-    for event in store.events.named(SURVEY_EVENT, since, until):
-        answer = _answer(event)
-        if answer is None:
-            ignored += 1
-        else:
-            answers.append(answer)
+    answers, ignored = survey_answers(store, since, until)
     variants = _variants(store, answers)
+    channels = answer_channels(store, answers)
     members = {s.id: set(store.segment_members(s.id)) for s in store.active_segments()}
     return VocReport(
         since=since,
@@ -165,6 +168,7 @@ def voc_report(
             answers, lambda a: [name for name, ids in members.items() if a.customer_id in ids]
         ),
         by_week=_breakdown(answers, lambda a: [iso_week(a.at)]),
+        by_channel=_breakdown(answers, lambda a: [channels.get(a.key, UNKNOWN_CHANNEL)]),
         comments=[
             Comment(
                 at=a.at,
@@ -181,7 +185,23 @@ def voc_report(
     )
 
 
-def _answer(event: EventRecord) -> _Answer | None:
+def survey_answers(
+    store: Store, since: datetime | None = None, until: datetime | None = None
+) -> tuple[list[Answer], int]:
+    """The answers in ``[since, until)``, oldest first, and how many events were ignored
+    (no known kind, or a score off its scale)."""
+    answers: list[Answer] = []
+    ignored = 0
+    for event in store.events.named(SURVEY_EVENT, since, until):
+        answer = _answer(event)
+        if answer is None:
+            ignored += 1
+        else:
+            answers.append(answer)
+    return answers, ignored
+
+
+def _answer(event: EventRecord) -> Answer | None:
     """The answer an event holds, if its kind is known and its score is on the scale."""
     properties = event.properties
     kind, score = properties.get("kind"), properties.get("score")
@@ -192,18 +212,21 @@ def _answer(event: EventRecord) -> _Answer | None:
         return None
     text = properties.get("comment")
     survey, journey = properties.get("survey"), properties.get("journey_id")
-    return _Answer(
+    step = properties.get("step_id")
+    return Answer(
+        key=event.message_id,
         at=event.timestamp,
         customer_id=event.customer_id,
         kind=kind,
         score=float(score),
         survey=survey if isinstance(survey, str) else None,
         journey_id=journey if isinstance(journey, str) else None,
+        step_id=step if isinstance(step, str) else None,
         comment=text if isinstance(text, str) and text.strip() else None,
     )
 
 
-def _variants(store: Store, answers: list[_Answer]) -> dict[tuple[str, str | None], list[str]]:
+def _variants(store: Store, answers: list[Answer]) -> dict[tuple[str, str | None], list[str]]:
     """(customer, journey) -> the experiment variant of the customer's run before the
     answer (as ``journey/variant``)."""
     found: dict[tuple[str, str | None], list[str]] = {}
@@ -214,15 +237,64 @@ def _variants(store: Store, answers: list[_Answer]) -> dict[tuple[str, str | Non
     return found
 
 
-def _scores(answers: Iterable[_Answer]) -> list[Score]:
+def answer_channels(store: Store, answers: list[Answer]) -> dict[str, str]:
+    """answer key -> the channel of the message that carried its survey link.
+
+    The answer names its journey (and may name a step); the customer's run of that journey
+    that began last before the answer is the run the link came from. Its carrier is the
+    first message the run sent after its latest ``survey.link`` call up to the answer (or,
+    when the answer names a send step, that step's message). Answers whose run or message
+    cannot be found are left out, and count as ``unknown``.
+    """
+    located = {a.key: workflow_id_for(a.journey_id, a.customer_id) for a in answers if a.journey_id}
+    if not located:
+        return {}
+    runs: dict[str, list[RunRecord]] = defaultdict(list)
+    for run in store.reports.runs_of(located.values()):
+        runs[run.workflow_id].append(run)
+    messages: dict[str, list[MessageRecord]] = defaultdict(list)
+    for message in store.reports.messages_of(located.values()):
+        messages[message.workflow_id].append(message)
+    found = {}
+    for answer in answers:
+        workflow_id = located.get(answer.key)
+        if workflow_id is None:
+            continue
+        started = [r for r in runs.get(workflow_id, []) if r.started_at <= answer.at]
+        if not started:
+            continue
+        prefix = f"{workflow_id}/{started[-1].run_id}/"
+        channel = _carrier(answer, [m for m in messages[workflow_id] if m.key.startswith(prefix)])
+        if channel is not None:
+            found[answer.key] = channel
+    return found
+
+
+def _carrier(answer: Answer, messages: list[MessageRecord]) -> str | None:
+    """The channel of the run's message that carried the answer's link (see above)."""
+    done = [m for m in messages if m.status == "sent" and m.created_at <= answer.at]
+    sends = [m for m in done if "." not in m.channel]
+    if answer.step_id is not None:
+        own = [m for m in sends if m.step_id == answer.step_id]
+        if own:
+            return own[-1].channel
+    links = [m for m in done if m.channel == SURVEY_LINK and answer.step_id in (None, m.step_id)]
+    if not links:
+        return None
+    made = links[-1].created_at
+    after = [m for m in sends if m.created_at >= made]
+    return after[0].channel if after else None
+
+
+def _scores(answers: Iterable[Answer]) -> list[Score]:
     by_kind: dict[str, list[float]] = defaultdict(list)
     for answer in answers:
         by_kind[answer.kind].append(answer.score)
     return [score_of(kind, by_kind[kind]) for kind in KINDS if by_kind.get(kind)]
 
 
-def _breakdown(answers: list[_Answer], keys_of: Callable[[_Answer], list[str]]) -> list[Breakdown]:
-    groups: dict[str, list[_Answer]] = defaultdict(list)
+def _breakdown(answers: list[Answer], keys_of: Callable[[Answer], list[str]]) -> list[Breakdown]:
+    groups: dict[str, list[Answer]] = defaultdict(list)
     for answer in answers:
         for key in keys_of(answer):
             groups[key].append(answer)
@@ -247,6 +319,7 @@ def print_voc(report: VocReport, console: Console) -> None:
         ("by journey", report.by_journey),
         ("by variant", report.by_variant),
         ("by segment", report.by_segment),
+        ("by channel", report.by_channel),
         ("by week", report.by_week),
     ]
     for title, rows in sections:

@@ -22,7 +22,15 @@ from engine.api.browsers import BrowserSources, OriginCache
 from engine.api.deps import ApiContext
 from engine.api.limits import BodyLimit
 from engine.api.problems import ERROR_RESPONSES, install_handlers
-from engine.api.routes import customers, events, journeys, metrics, reports, unsubscribe
+from engine.api.routes import (
+    customers,
+    events,
+    journeys,
+    metrics,
+    reports,
+    tracking,
+    unsubscribe,
+)
 from engine.ingest.intake import Intake
 
 DESCRIPTION = """\
@@ -82,7 +90,7 @@ def create_app(
     app.add_middleware(BrowserSources, origins=origins)
     install_handlers(app)
     app.state.cxflow = ApiContext(store=intake.store, intake=intake, origins=origins)
-    areas = (events, journeys, customers, unsubscribe, reports, metrics)
+    areas = (events, journeys, customers, unsubscribe, tracking, reports, metrics)
     for area in (module.router for module in areas):
         app.include_router(area)
     for router in connector_routes:

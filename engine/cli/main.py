@@ -21,7 +21,19 @@ from connectors.errors import ConnectorError
 from dsl.diagnostics import JourneyInvalidError
 from dsl.errors import ConfigurationError, CxflowError, InputError, UnavailableError
 from dsl.segment_loader import SegmentInvalidError
-from engine.cli import admin, customers, dev, events, journeys, profiles, reports, runs, segments
+from engine.cli import (
+    admin,
+    customers,
+    demo,
+    dev,
+    events,
+    journeys,
+    profiles,
+    reports,
+    runs,
+    segments,
+    suppressions,
+)
 from engine.cli.output import err
 from engine.errors import DeployRefusedError
 from engine.store import StoreError
@@ -39,6 +51,7 @@ app.command("compile")(journeys.compile_command)
 app.command()(journeys.graph)
 app.command()(journeys.schema)
 app.command()(dev.dev)
+app.command()(demo.demo)
 app.command()(journeys.deploy)
 app.command()(journeys.start)
 app.command()(reports.report)
@@ -57,10 +70,12 @@ for name, command in (
     ("merges", profiles.customers_merges),
     ("merge", profiles.customers_merge),
     ("unmerge", profiles.customers_unmerge),
+    ("value", profiles.customers_value),
 ):
     customers.customers_app.command(name)(command)
 app.add_typer(customers.customers_app, name="customers")
 app.add_typer(events.events_app, name="events")
+app.add_typer(suppressions.suppressions_app, name="suppressions")
 
 # The exit code of each error of the tree, first match wins: 1 when files have errors
 # (their diagnostics are printed), 2 for every other error the message explains, 3 for

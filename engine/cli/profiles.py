@@ -21,7 +21,14 @@ from engine.errors import CommandError
 from engine.segments.evaluation import SegmentEngine
 from engine.settings import Settings
 from engine.store import Store
-from engine.store.records import TIMELINE_KINDS, CustomerProfile, MergeRecord, TimelinePage
+from engine.store.engagement import ENGAGEMENT_KINDS
+from engine.store.records import (
+    TIMELINE_KINDS,
+    CustomerProfile,
+    CustomerValue,
+    MergeRecord,
+    TimelinePage,
+)
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
 CustomerArg = Annotated[
@@ -63,6 +70,7 @@ def _print_profile(profile: CustomerProfile) -> None:
         f"{life.events} events, {life.page_views} page views, {life.orders} orders, "
         f"revenue {life.revenue:g}, {life.messages_sent} messages sent"
     )
+    out.print(f"lifetime value: {escape(describe_value(profile.value))}")
     others = [f"{i.id} ({i.kind})" for i in profile.identities[1:]]
     if others:
         out.print("also known as: " + escape(", ".join(others)))
@@ -91,6 +99,19 @@ def _print_profile(profile: CustomerProfile) -> None:
                 )
             )
         )
+    if profile.suppressions:
+        out.print(
+            "suppressed: "
+            + escape(
+                ", ".join(
+                    f"{s.channel} address {s.reason} ({s.source}, {_when(s.at)})"
+                    for s in profile.suppressions
+                )
+            )
+        )
+    if profile.engagement:
+        counts = [(k, profile.engagement[k]) for k in ENGAGEMENT_KINDS if k in profile.engagement]
+        out.print("messages " + ", ".join(f"{kind} {n}" for kind, n in counts))
     if profile.experiments:
         out.print(
             "experiments: "
@@ -118,6 +139,64 @@ def _print_profile(profile: CustomerProfile) -> None:
         )
     for merge in profile.merges[:5]:
         out.print(f"merge #{merge.id}: {_merge_line(merge)}")
+
+
+def describe_value(value: CustomerValue) -> str:
+    """The lifetime figures on one line: `2 orders, revenue 50.5 EUR, AOV 25.25, ...`."""
+    if value.orders == 0:
+        return "no orders"
+    money = f" {value.currency}" if value.currency else ""
+    parts = [
+        f"{value.orders} orders",
+        f"revenue {value.revenue:g}{money}",
+        f"AOV {value.aov:g}{money}" if value.aov is not None else "",
+        f"first {_when(value.first_order_at)}",
+        f"last {_when(value.last_order_at)}",
+    ]
+    if value.days_between_orders is not None:
+        parts.append(f"every {value.days_between_orders:g} days")
+    parts.append("repeat buyer" if value.repeat else "one order so far")
+    return ", ".join(part for part in parts if part)
+
+
+def customers_value(
+    customer: Annotated[
+        str | None, typer.Argument(help="The customer id; leave out with --rebuild.")
+    ] = None,
+    rebuild: Annotated[
+        bool,
+        typer.Option(
+            "--rebuild",
+            help="Recompute the figures from the stored order events (every customer's "
+            "without an id): once, for events stored before the figures were kept.",
+        ),
+    ] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """A customer's lifetime value figures (orders, revenue, AOV, first and last order,
+    days between orders, repeat), kept current from their `order.completed` events."""
+    with open_store(Settings.from_env()) as store:
+        if customer is None:
+            if not rebuild:
+                raise CommandError(
+                    "name a customer, or recompute everyone's figures with "
+                    "`cxflow customers value --rebuild`",
+                    code="customer_missing",
+                )
+            done = store.customer_value.rebuild_all()
+            out.print(f"recomputed the lifetime figures of {done} customer(s)")
+            return
+        if store.profiles.profile(customer, runs=0) is None:
+            raise _missing(customer)
+        value = (
+            store.customer_value.recompute(customer)
+            if rebuild
+            else store.customer_value.get(customer)
+        )
+    if as_json:
+        out.print_json(value.model_dump_json())
+        return
+    out.print(f"[bold]{escape(customer)}[/]: {escape(describe_value(value))}")
 
 
 def _merge_line(merge: MergeRecord) -> str:

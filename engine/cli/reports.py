@@ -36,10 +36,11 @@ def report(
         typer.Option(help="voc: only answers of the last duration, e.g. 90d (default: all)."),
     ] = None,
 ) -> None:
-    """Runs, conversions and experiment results of a deployed journey; with `voc`, the
-    NPS, CSAT and CES of every survey answer, by survey, journey, variant, segment and
-    week; with `overview`, the workspace's entries, messages, conversions, revenue and
-    survey scores, by journey and week (docs/analytics.md)."""
+    """Runs, conversions, messages per send step and experiment results of a deployed
+    journey; with `voc`, the NPS, CSAT and CES of every survey answer, by survey, journey,
+    variant, segment, channel and week; with `overview`, the workspace's entries, messages,
+    conversions, revenue and survey scores, by journey and week, engagement per channel and
+    the global control group's lift (docs/analytics.md)."""
     if journey in (VOC, OVERVIEW):
         _workspace(journey, since, as_json)
         return
@@ -70,8 +71,15 @@ def _workspace(kind: str, since: str | None, as_json: bool) -> None:
                 f"--since {since!r} is not a duration: write e.g. 30d, 12w or 1d12h",
                 code="duration_invalid",
             ) from None
-    with open_store(Settings.from_env()) as store:
-        result = voc_report(store, start) if kind == VOC else overview_report(store, start)
+    settings = Settings.from_env()
+    with open_store(settings) as store:
+        result = (
+            voc_report(store, start)
+            if kind == VOC
+            else overview_report(
+                store, start, global_control_percent=settings.global_control_percent
+            )
+        )
     if as_json:
         out.print_json(result.model_dump_json())
     elif isinstance(result, VocReport):

@@ -23,6 +23,11 @@ from dsl.segment_models import (
     dump_segment,
     walk,
 )
+from engine.analytics.segment_value import (
+    describe_segment_value,
+    print_segment_value,
+    segment_value_report,
+)
 from engine.cli.context import engine_runtime, open_store
 from engine.cli.inputs import segment_paths
 from engine.cli.output import (
@@ -161,6 +166,7 @@ def show(
         ids = store.segment_members(segment_id)
         changes = store.segment_changes(segment=segment_id, limit=10)
         values = _customer_values(store, segment, customer) if customer else None
+        worth = segment_value_report(store, segment_id).segments[0]
     out.print(f"[bold]{escape(segment.id)}[/] {segment.version}: {escape(segment.name)}")
     if segment.description:
         out.print(escape(segment.description))
@@ -172,6 +178,7 @@ def show(
         f" ... ({len(ids) - members} more)" if len(ids) > members else ""
     )
     out.print(f"members: {len(ids)}" + (f" ({escape(shown)})" if ids else ""))
+    out.print(f"value: {escape(describe_segment_value(worth))}")
     if changes:
         out.print("latest changes:")
         for change in changes:
@@ -192,7 +199,9 @@ def _customer_values(store: Store, segment: CompiledSegment, customer: str) -> l
     lines = []
     for node in walk(segment.match):
         spec = aggregate_of(node)
-        if spec is not None:
+        if spec is not None and spec.function == "value":
+            lines.append(f"value {spec.property}: {values.get(spec)}")
+        elif spec is not None:
             window = f" in the last {node.within}" if node.within else ""
             what = spec.event if spec.property is None else f"{spec.property} of {spec.event}"
             lines.append(f"{spec.function} {what}{window}: {values.get(spec)}")
@@ -218,6 +227,31 @@ def _yaml(value: Any) -> str:
     stream = StringIO()
     dumper.dump(_ordered(value), stream)
     return "\n".join("  " + line for line in stream.getvalue().rstrip().splitlines())
+
+
+@segments_app.command("value")
+def value(
+    segment_id: Annotated[
+        str | None, typer.Argument(help="Only this segment (every deployed one without).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """What each segment's members ordered: members, buyers, orders, revenue and AOV (per
+    currency) and the repeat rate, from their lifetime value figures."""
+    with open_store(Settings.from_env()) as store:
+        report = segment_value_report(store, segment_id)
+    if segment_id is not None and not report.segments:
+        raise CommandError(
+            f"no segment {segment_id!r} is deployed: see `cxflow segments list`",
+            code="segment_not_deployed",
+        )
+    if as_json:
+        sys.stdout.write(report.model_dump_json(indent=2) + "\n")
+        return
+    if not report.segments:
+        out.print("no segments deployed: `cxflow segments deploy segments/`")
+        return
+    print_segment_value(report, out)
 
 
 @segments_app.command("refresh")

@@ -28,6 +28,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, Field, ValidationError
 
 from connectors.inbound import (
+    EngagementOutcome,
+    EngagementSignal,
     InboundCall,
     InboundProblem,
     InboundRejectedError,
@@ -51,6 +53,7 @@ from engine.ingest.calls import (
     TrackCall,
     corrected_time,
 )
+from engine.ingest.engagement import EngagementIntake
 from engine.ingest.router import EventRouter, RouteResult, api_event
 from engine.runtime.outages import describe, is_outage_now
 from engine.store import EventRecord, IncomingCall, MergeRecord, Store
@@ -140,6 +143,7 @@ class Intake:
         self.window = window or TimestampWindow()
         self.retries = retries or RetryPolicy()
         self._down_since: datetime | None = None
+        self._engagement = EngagementIntake(store, self.window, self.submit)
 
     # --- storing ----------------------------------------------------------------------------
 
@@ -390,6 +394,11 @@ class Intake:
 
     async def forgotten(self, customer_id: str) -> bool:
         return await asyncio.to_thread(self.store.is_erased, customer_id)
+
+    async def engagement(self, signal: EngagementSignal) -> EngagementOutcome:
+        """Record what happened to a message (engine.ingest.engagement: the row, the event
+        ``message.<kind>``, a suppression after a hard bounce or a complaint)."""
+        return await self._engagement.take(signal)
 
     # --- events stored but not routed --------------------------------------------------------
 

@@ -25,6 +25,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from dsl.compiled import ApiTriggerSpec, CompiledJourney, EventTriggerSpec, SegmentTriggerSpec
+from engine.analytics.attribution import AttributionWindows, default_windows
 from engine.errors import RoutingError
 from engine.runtime.failpoints import failpoint
 from engine.runtime.views import customer_view
@@ -63,8 +64,10 @@ class EventRouter:
         activity_timeout_seconds: int = 60,
         *,
         history_after: timedelta = timedelta(days=1),
+        attribution: AttributionWindows | None = None,
     ) -> None:
         self.client = client
+        self.attribution = attribution if attribution is not None else default_windows()
         self.history_after = history_after
         self.store = store
         self.task_queue = task_queue
@@ -169,7 +172,9 @@ class EventRouter:
         here, from the event stream, is what lets a run that ended before the goal event
         came count: the holdout's, which ends at once, and every run that exits early.
         A run still going records the same conversion itself; the store keeps one per
-        run and goal. ``targets`` are the active journeys whose goal is this event.
+        run and goal, credited to the run's last touch within ``self.attribution``
+        (engine.analytics.attribution). ``targets`` are the active journeys whose goal is
+        this event.
         Returns the workflow ids converted now.
         """
         if not targets:
@@ -205,7 +210,9 @@ class EventRouter:
                 value=value,
                 currency=goal.currency if value is not None else None,
             )
-            if await asyncio.to_thread(self.store.record_conversion, conversion):
+            if await asyncio.to_thread(
+                self.store.experiments.record_conversion, conversion, self.attribution
+            ):
                 converted.append(run.workflow_id)
         return converted
 

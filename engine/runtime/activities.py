@@ -19,17 +19,19 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from connectors.errors import ConnectorError, PermanentConnectorError
-from connectors.models import CallRequest, Recipient, SendRequest
+from connectors.models import CallRequest, Recipient, SendRequest, message_ref
 from connectors.registry import ConnectorRegistry
 from dsl.compiled import ScheduleTriggerSpec, StepErrorCode
 from dsl.segment_models import IDENTIFY_EVENT
 from engine.errors import TemplateError
 from engine.ingest.router import EventRouter
 from engine.privacy.consent import ConsentDecision, decide, parse_policy, policy_for
-from engine.runtime.assignment import assign_variant
+from engine.privacy.suppression import channel_address
+from engine.runtime.assignment import assign_variant, in_global_control
 from engine.runtime.localtime import next_local_time, quiet_hours_end, zone
 from engine.runtime.outages import is_outage
 from engine.runtime.rendering import links_for, render, render_values
+from engine.runtime.tracking import effective, own_urls, track_html
 from engine.runtime.views import customer_view
 from engine.segments.evaluation import SegmentEngine
 from engine.settings import Settings
@@ -51,6 +53,7 @@ from workflows.models import (
 # Tries to record a send's result before giving the retry back to Temporal (0.2 s, doubling).
 FINISH_ATTEMPTS = 5
 DONE = ("sent", "skipped")
+GLOBAL_CONTROL = "global_control"  # a skipped send's reason: the customer is held out
 log = logging.getLogger("cxflow.activities")
 # Secret values shorter than this are not taken out of messages (they would match words).
 MIN_REDACTED = 6
@@ -135,6 +138,14 @@ class JourneyActivities(JourneyActivityStubs):
         )
         if claim.status in DONE:
             return SendOutcome(status=claim.status, detail=claim.detail)
+        if self._held_out(run.customer_id):
+            log.info(
+                "skipped %s/%s: %s is in the global control group",
+                run.journey_id,
+                data.step_id,
+                run.customer_id,
+            )
+            return await self._finish(data.idempotency_key, "skipped", {"reason": GLOBAL_CONTROL})
         consent = await asyncio.to_thread(
             _consent, self.store, self.settings, run.customer_id, data.channel
         )
@@ -147,6 +158,10 @@ class JourneyActivities(JourneyActivityStubs):
                 data.channel,
             )
             return await self._finish(data.idempotency_key, "skipped", consent.detail())
+        variables = await self._current(data.variables, run.customer_id)
+        recipient = _recipient(variables.get("customer"), run.customer_id)
+        if (suppressed := await self._suppressed(data.channel, recipient)) is not None:
+            return await self._finish(data.idempotency_key, "skipped", suppressed)
         if data.frequency_cap is not None:
             most, per_seconds, channels = data.frequency_cap
             since = datetime.now(UTC) - timedelta(seconds=per_seconds)
@@ -157,7 +172,6 @@ class JourneyActivities(JourneyActivityStubs):
                 return await self._finish(
                     data.idempotency_key, "skipped", {"reason": "frequency_cap", "sent": sent}
                 )
-        variables = await self._current(data.variables, run.customer_id)
         variables["links"] = links_for(
             self.settings.public_url, self.settings.secret_key, run.customer_id, data.channel
         )
@@ -168,10 +182,10 @@ class JourneyActivities(JourneyActivityStubs):
                 channel=data.channel,
                 journey_id=run.journey_id,
                 step_id=data.step_id,
-                recipient=_recipient(variables.get("customer"), run.customer_id),
+                recipient=recipient,
                 subject=render(data.subject, variables),
                 body=render(data.body, variables),
-                html=render(data.html, variables, html=True),
+                html=self._tracked(render(data.html, variables, html=True), data, variables),
                 params=render_values(data.params, variables),
                 unsubscribe_url=variables["links"]["unsubscribe"],
             )
@@ -188,6 +202,43 @@ class JourneyActivities(JourneyActivityStubs):
         if result.provider_message_id:
             detail["provider_message_id"] = result.provider_message_id
         return await self._finish(data.idempotency_key, result.status, detail)
+
+    def _held_out(self, customer_id: str) -> bool:
+        """Whether the customer is in the global control group, who get no messages at all
+        (calls still run: they are not messages), so lift can be measured against them."""
+        return in_global_control(customer_id, self.settings.global_control_percent)
+
+    async def _suppressed(self, channel: str, recipient: Recipient) -> dict[str, Any] | None:
+        """Why the send must be skipped when the recipient's address on the channel is
+        suppressed (a hard bounce, a complaint, an operator); None when it may go."""
+        address = channel_address(channel, recipient.traits)
+        if address is None:
+            return None
+        found = await asyncio.to_thread(self.store.suppressions.check, channel, address)
+        if found is None:
+            return None
+        log.info(
+            "skipped a %s send to %s: the address is suppressed (%s)",
+            channel,
+            recipient.customer_id,
+            found.reason,
+        )
+        return {"reason": "suppressed", "suppression": found.reason}
+
+    def _tracked(self, html: str | None, data: SendInput, variables: dict[str, Any]) -> str | None:
+        """The rendered HTML with its links tracked and the open pixel, as the step says
+        (engine.runtime.tracking); the unsubscribe link and cxflow's own are left alone."""
+        if html is None:
+            return None
+        return track_html(
+            html,
+            tracking=effective(data.tracking, self.settings),
+            public_url=self.settings.public_url,
+            secret=self.settings.secret_key,
+            message_ref=message_ref(data.idempotency_key),
+            skip=[variables["links"]["unsubscribe"]],
+            own=own_urls(self.settings.public_url, self.connectors),
+        )
 
     async def _current(self, variables: Mapping[str, Any], customer_id: str) -> dict[str, Any]:
         """The run's variables with ``customer`` as the store has them now, not as the run
@@ -369,7 +420,7 @@ class JourneyActivities(JourneyActivityStubs):
     async def record_conversion(self, data: ConversionInput) -> None:
         run = data.run
         await asyncio.to_thread(
-            self.store.record_conversion,
+            self.store.experiments.record_conversion,
             ConversionRecord(
                 workflow_id=run.workflow_id,
                 run_id=run.entry_id,
@@ -380,6 +431,7 @@ class JourneyActivities(JourneyActivityStubs):
                 variant=data.variant,
                 converted_at=data.at,
             ),
+            self.settings.attribution(),
         )
 
 

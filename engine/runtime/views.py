@@ -7,7 +7,7 @@ read it here, so a condition means the same thing at entry and inside a run.
 from __future__ import annotations
 
 from engine.store import Store
-from workflows.models import CustomerView, GroupView
+from workflows.models import CustomerView, GroupView, ValueView
 
 
 def customer_view(store: Store, customer_id: str) -> tuple[CustomerView, list[str]]:
@@ -15,13 +15,15 @@ def customer_view(store: Store, customer_id: str) -> tuple[CustomerView, list[st
     and the ids merged into them."""
     found = store.customer_view(customer_id)
     if found is None:
-        return CustomerView(id=customer_id), []
+        return CustomerView(id=customer_id, value=ValueView()), []
     record, groups = found
+    figures = store.customer_value.get(record.id)
     view = CustomerView(
         id=record.id,
         traits=record.traits,
         timezone=record.timezone,
         segments=record.segments,
         groups=[GroupView(id=group.id, traits=group.traits) for group in groups],
+        value=ValueView.model_validate(figures.model_dump()),
     )
     return view, record.aliases

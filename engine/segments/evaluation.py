@@ -77,6 +77,8 @@ def evaluate(
         if isinstance(test, str):
             return any(group_id == test for group_id, _ in groups)
         return any(trait_holds(test, group_traits, now) for _, group_traits in groups)
+    # Event aggregates and lifetime value figures (`value:`) alike: the store computed the
+    # number; none (an average of no events, the AOV of no orders) is false.
     spec = aggregate_of(condition)
     if spec is None:
         raise TypeError(f"not a segment condition: {condition!r}")

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from engine.errors import ConsentError, StoreError
 from engine.privacy.consent import clamp, consent_from_traits
 from engine.store.consent import Consents
+from engine.store.customer_value import is_order, recompute_locked
 from engine.store.customers import Customers
 from engine.store.database import (
     Database,
@@ -96,7 +97,10 @@ class Events:
         """Append events in one transaction (all or none); per event, whether it was new."""
         rows = [(event, _json_object(event.properties, "event properties")) for event in events]
         with self._db.writes.begin() as session:
-            return [self._insert(session, event, properties) for event, properties in rows]
+            new = [self._insert(session, event, properties) for event, properties in rows]
+            stored = zip(events, new, strict=True)
+            self._orders_stored(session, [e.customer_id for e, n in stored if n and _order(e)])
+            return new
 
     def record_identify(
         self, event: EventRecord, traits: dict[str, Any], timezone: str | None = None
@@ -142,11 +146,15 @@ class Events:
                 with self._db.writes.begin() as session:
                     named = {i for c, _ in plain for i in (c.event.user_id, c.event.anonymous_id)}
                     resolved = self._identities.resolve(session, {i for i in named if i})
+                    ordered = []
                     for call, properties in plain:
                         customer = _customer_of(call.event, resolved)
                         event = call.event.model_copy(update={"customer_id": customer})
                         new = self._insert(session, event, properties)
                         results.append(StoredCall(new=new, customer_id=customer))
+                        if new and _order(event):
+                            ordered.append(customer)
+                    self._orders_stored(session, ordered)
                 index += len(plain)
                 continue
             results.append(self._record_one(*checked[index]))
@@ -201,7 +209,15 @@ class Events:
             if call.group_id is not None:
                 self._customers.lock(session, customer, now)
                 self._groups.join(session, customer, call.group_id, call.group_traits or {}, now)
+            if _order(event):
+                self._orders_stored(session, [customer])
             return StoredCall(new=True, customer_id=customer, merge=merge)
+
+    def _orders_stored(self, session: Session, customers: list[str]) -> None:
+        """New order events of these customers were stored in this transaction: their
+        lifetime figures are recomputed in it (engine.store.customer_value)."""
+        if customers:
+            recompute_locked(session, self._customers, customers, _now())
 
     def mark_routed(self, message_id: str, at: datetime | None = None) -> None:
         """The event has been handed to Temporal: it will not be routed again."""
@@ -345,6 +361,10 @@ class Events:
         )
         with self._db.reads.begin() as session:
             return [_event(row) for row in session.scalars(statement.order_by(EventRow.timestamp))]
+
+
+def _order(event: EventRecord) -> bool:
+    return is_order(event.name)
 
 
 def _appends_only(call: IncomingCall, joined: dict[str, str]) -> bool:

@@ -27,8 +27,10 @@ from dsl.segment_models import AggregateSpec, CompiledSegment
 from engine.privacy.consent import ConsentRecord
 from engine.segments.records import SegmentChangeRecord, SegmentDecider, SegmentSummaryRecord
 from engine.store.consent import Consents
+from engine.store.customer_value import CustomerValues
 from engine.store.customers import Customers
 from engine.store.database import Database
+from engine.store.engagement import Engagement, Suppressions
 from engine.store.erasure import Erasure
 from engine.store.events import Events
 from engine.store.experiments import Experiments
@@ -54,6 +56,7 @@ from engine.store.records import (
     StepFunnelRecord,
     WriteKeyRecord,
 )
+from engine.store.reports import Reports
 from engine.store.runs import Runs
 from engine.store.segments import Segments
 from engine.store.timeline import Timelines
@@ -80,8 +83,10 @@ class Store:
             self.database, self.customers, self.consent, self.identities, self.groups
         )
         self.profiles = Profiles(self.database, self.customers, self.groups)
+        self.customer_value = CustomerValues(self.database, self.customers)
         self.timelines = Timelines(self.profiles)
         self.workspace = Workspace(self.database)
+        self.reports = Reports(self.database)
         self.segments = Segments(self.database, self.customers)
         self.journeys = Journeys(self.database)
         self.runs = Runs(self.database)
@@ -89,6 +94,8 @@ class Store:
         self.experiments = Experiments(self.database)
         self.keys = Keys(self.database)
         self.erasure = Erasure(self.database)
+        self.engagement = Engagement(self.database)
+        self.suppressions = Suppressions(self.database)
 
     @classmethod
     def open(cls, url: str, *, search_path: str | None = None) -> Store:

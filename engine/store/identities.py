@@ -29,6 +29,7 @@ from sqlalchemy import and_, delete, exists, or_, select, update
 from sqlalchemy.orm import Session
 
 from engine.errors import StoreError
+from engine.store.customer_value import recompute as recompute_value
 from engine.store.customers import Customers
 from engine.store.database import Database, _now
 from engine.store.records import MergeRecord
@@ -240,6 +241,9 @@ class Identities:
         snapshot["segment_changes"] = changes
         source.traits, source.timezone, source.merged_into = {}, None, into_id
         source.updated_at = at
+        # The orders moved with the events: the figures follow them (both rows are locked).
+        recompute_value(session, into_id, at)
+        recompute_value(session, from_id, at)
         row = CustomerMergeRow(
             from_id=from_id,
             into_id=into_id,
@@ -404,6 +408,8 @@ class Identities:
                 .where(SegmentChangeRow.id.in_(snap["segment_changes"]))
                 .values(customer_id=source.id)
             )
+            recompute_value(session, source.id, now)  # each gets back the figures of its orders
+            recompute_value(session, target.id, now)
             merge.status, merge.reverted_at = "reverted", now
             session.flush()
             return _merge(merge)

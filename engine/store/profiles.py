@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from engine.errors import StoreError
 from engine.privacy.consent import ConsentRecord
+from engine.store.customer_value import read as read_value
 from engine.store.customers import Customers
 from engine.store.database import Database, _check_limit
 from engine.store.groups import Groups
@@ -22,11 +23,13 @@ from engine.store.records import (
     Assignment,
     CustomerMatch,
     CustomerProfile,
+    CustomerValue,
     Identity,
     JourneyRun,
     Lifetime,
     MergeRecord,
     SegmentMembership,
+    SuppressionRecord,
     SurveyAnswer,
 )
 from engine.store.tables import (
@@ -36,15 +39,14 @@ from engine.store.tables import (
     CustomerRow,
     EventRow,
     ExperimentAssignmentRow,
+    MessageEngagementRow,
     MessageRow,
     RunRow,
     SegmentChangeRow,
     SegmentMembershipRow,
+    SuppressionRow,
 )
 
-# What counts as an order, and where its amount is (Segment's e-commerce spec, Shopify's).
-ORDER_EVENTS = ("order.completed", "Order Completed")
-ORDER_AMOUNTS = ("total", "revenue")
 SURVEY_EVENT = "survey.responded"
 
 
@@ -78,7 +80,8 @@ class Profiles:
             if row is None:
                 return None
             ids = self.ids(session, row.id)
-            lifetime = self._lifetime(session, row, ids)
+            value = read_value(session, row.id)
+            lifetime = self._lifetime(session, row, ids, value)
             return CustomerProfile(
                 id=row.id,
                 traits=row.traits,
@@ -130,7 +133,17 @@ class Profiles:
                     )
                 ],
                 merges=self.merges_of(session, ids),
+                suppressions=[
+                    SuppressionRecord.model_validate(s, from_attributes=True)
+                    for s in session.scalars(
+                        select(SuppressionRow)
+                        .where(SuppressionRow.customer_id.in_(ids))
+                        .order_by(SuppressionRow.at.desc(), SuppressionRow.channel)
+                    )
+                ],
+                engagement=self._engagement(session, ids),
                 lifetime=lifetime,
+                value=value,
                 created_at=lifetime.first_seen,
                 updated_at=row.updated_at or lifetime.last_seen or lifetime.first_seen,
             )
@@ -153,7 +166,11 @@ class Profiles:
         found += [Identity(id=a, kind="anonymous") for a in sorted(others)]
         return found
 
-    def _lifetime(self, session: Session, row: CustomerRow, ids: list[str]) -> Lifetime:
+    def _lifetime(
+        self, session: Session, row: CustomerRow, ids: list[str], value: CustomerValue
+    ) -> Lifetime:
+        """Activity over the whole history; orders and revenue are the lifetime value
+        figures' (deduplicated by order id: engine.store.customer_value)."""
         events = session.execute(
             select(
                 func.count(),
@@ -162,14 +179,6 @@ class Profiles:
                 func.count().filter(EventRow.call_type.in_(("page", "screen"))),
             ).where(EventRow.customer_id == row.id)
         ).one()
-        orders = [
-            _amount(properties)
-            for properties in session.scalars(
-                select(EventRow.properties).where(
-                    EventRow.customer_id == row.id, EventRow.name.in_(ORDER_EVENTS)
-                )
-            )
-        ]
         sent = session.scalar(
             select(func.count()).where(MessageRow.customer_id.in_(ids), MessageRow.status == "sent")
         )
@@ -179,10 +188,20 @@ class Profiles:
             last_seen=events[2],
             events=events[0],
             page_views=events[3],
-            orders=len(orders),
-            revenue=round(sum(orders), 2),
+            orders=value.orders,
+            revenue=value.revenue,
             messages_sent=sent or 0,
         )
+
+    def _engagement(self, session: Session, ids: list[str]) -> dict[str, int]:
+        """Per kind of signal, how many of the customer's messages had at least one."""
+        row = MessageEngagementRow
+        counts = session.execute(
+            select(row.kind, func.count(row.message_ref.distinct()))
+            .where(row.customer_id.in_(ids))
+            .group_by(row.kind)
+        )
+        return {kind: int(n) for kind, n in counts}
 
     def _is_known(self, session: Session, customer_id: str) -> bool:
         """A visitor is anonymous while their calls name them only as anonymousId."""
@@ -350,14 +369,6 @@ def _number(value: Any) -> float | None:
     if isinstance(value, int | float) and not isinstance(value, bool):
         return float(value)
     return None
-
-
-def _amount(properties: dict[str, Any]) -> float:
-    for name in ORDER_AMOUNTS:
-        amount = _number(properties.get(name))
-        if amount is not None:
-            return amount
-    return 0.0
 
 
 def _survey(row: EventRow) -> SurveyAnswer:

@@ -7,6 +7,7 @@ from typing import Any, Literal, get_args
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict
 
+from connectors.inbound import EngagementKind
 from engine.privacy.consent import ConsentRecord
 
 RunStatus = Literal["running", "completed", "exited", "failed"]
@@ -189,6 +190,41 @@ class MessageRecord(Record):
     ref: str | None = None
 
 
+class EngagementRecord(Record):
+    """One signal about a sent message (engine.store.engagement); journey, step and channel
+    are the message's."""
+
+    id: int
+    dedupe_key: str
+    message_ref: str
+    kind: EngagementKind
+    customer_id: str
+    journey_id: str
+    step_id: str
+    channel: str
+    detail: dict[str, Any]
+    at: AwareDatetime
+
+
+SuppressionReason = Literal["hard_bounce", "spam_complaint", "manual"]
+SUPPRESSION_REASONS: tuple[SuppressionReason, ...] = get_args(SuppressionReason)
+
+
+class SuppressionRecord(Record):
+    """An address nothing more is sent to on a channel. ``address`` is the SHA-256 (hex) of
+    the address stripped and lower-cased, never the address; ``customer_id`` is gone once the
+    customer is erased."""
+
+    channel: str
+    address: str
+    reason: SuppressionReason
+    customer_id: str | None
+    message_ref: str | None
+    source: str
+    detail: dict[str, Any]
+    at: AwareDatetime
+
+
 class StepFunnelRecord(Record):
     """The runs that reached one step, and how they ended."""
 
@@ -287,6 +323,20 @@ class Lifetime(Record):
     messages_sent: int
 
 
+class CustomerValue(Record):
+    """A customer's lifetime order figures (engine.store.customer_value, whose docstring
+    defines each); all zero or none for a customer who never ordered."""
+
+    orders: int = 0
+    revenue: float = 0.0
+    currency: str | None = None
+    aov: float | None = None
+    first_order_at: AwareDatetime | None = None
+    last_order_at: AwareDatetime | None = None
+    days_between_orders: float | None = None
+    repeat: bool = False
+
+
 class CustomerProfile(Record):
     """Everything cxflow knows of a customer, on one page (``GET /v1/customers/{id}``)."""
 
@@ -302,8 +352,13 @@ class CustomerProfile(Record):
     surveys: list[SurveyAnswer]
     merges: list[MergeRecord]
     lifetime: Lifetime
+    value: CustomerValue = CustomerValue()
     created_at: AwareDatetime
     updated_at: AwareDatetime
+    # Suppressed addresses of the customer (hashed: engine.store.engagement) and, per kind
+    # of signal, how many of their messages had at least one.
+    suppressions: list[SuppressionRecord] = []
+    engagement: dict[EngagementKind, int] = {}
 
 
 class TimelineEntry(Record):

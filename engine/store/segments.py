@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from dsl.segment_models import AggregateSpec, CompiledSegment, dump_segment
 from engine.segments.records import SegmentChangeRecord, SegmentDecider, SegmentSummaryRecord
+from engine.store.customer_value import value_aggregates
 from engine.store.customers import Customers
 from engine.store.database import Database, _aware, _check_limit, _now
 from engine.store.tables import (
@@ -223,7 +224,13 @@ class Segments:
         The (customer_id, name, timestamp) index of events narrows the scan to the
         customer's events of the names asked for, in the widest window asked for.
         A sum over no events is 0; an average, minimum or maximum over none is None.
+        Lifetime value figures (``value`` specs) are read from what the store keeps of them.
         """
+        figures = [s for s in aggregates if s.function == "value"]
+        aggregates = [s for s in aggregates if s.function != "value"]
+        if figures:
+            kept = value_aggregates(session, customer_id, figures, now)
+            return kept | self._event_aggregates(session, customer_id, aggregates, now)
         if not aggregates:
             return {}
         columns: list[ColumnElement[Any]] = []

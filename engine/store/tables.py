@@ -451,8 +451,11 @@ class MessageEngagementRow(Base):
 
 class SuppressionRow(Base):
     """An address nothing more is sent to on a channel: it hard-bounced, complained, or an
-    operator said so. Keyed by the address (lower-cased), not the customer: a customer who
-    gives a new address can be reached there."""
+    operator said so. Keyed by the address, not the customer: a customer who gives a new
+    address can be reached there. ``address`` is the SHA-256 (hex) of the address stripped
+    and lower-cased (engine.store.engagement.address_hash), never the address itself, so a
+    suppression survives the customer's erasure (which clears ``customer_id``) without
+    keeping personal data."""
 
     __tablename__ = "suppressions"
 

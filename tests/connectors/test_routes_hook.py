@@ -56,10 +56,11 @@ def served(routers: list[APIRouter]) -> set[tuple[str, str]]:
     }
 
 
-def test_the_built_ins_serve_shopifys_webhooks_and_the_survey_pages() -> None:
+def test_the_built_ins_serve_their_webhooks_and_the_survey_pages() -> None:
     routers = ConnectorRegistry(entry_points=False).routers(NoIntake())
     assert served(routers) == {
         ("POST", "/v1/webhooks/shopify"),
+        ("POST", "/v1/webhooks/postmark"),
         ("GET", "/v1/surveys/{token}"),
         ("POST", "/v1/surveys/{token}"),
     }

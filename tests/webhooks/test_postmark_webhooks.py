@@ -268,7 +268,7 @@ async def test_wrong_or_missing_credentials_change_nothing(
     assert engine.store.engagement.for_customer("mallory") == []
     monkeypatch.delenv("CXFLOW_POSTMARK_WEBHOOK_PASSWORD")
     answer = await post(api, record)
-    assert (answer.status_code, answer.json()["code"]) == (503, "webhook_not_configured")
+    assert (answer.status_code, answer.json()["code"]) == (401, "webhook_not_configured")
     assert "CXFLOW_POSTMARK_WEBHOOK_PASSWORD" in answer.json()["error"]
 
 

@@ -10,7 +10,8 @@ Basic credentials (``HttpAuth``): user ``CXFLOW_POSTMARK_WEBHOOK_USERNAME`` (def
 HTTP Basic credentials set on the webhook (and a fixed set of IP addresses, which a
 proxy in front of cxflow can enforce). A request without the right credentials is
 refused with 401 and changes nothing; with no password configured every request is
-refused with 503, which Postmark retries for about 70 minutes while an operator sets it.
+refused with 401 ``webhook_not_configured`` and an error in the log (the same way as the
+Shopify webhooks without a secret): a webhook that cannot be authenticated is not taken.
 
 **Records** (``RecordType``) and what they become (:class:`connectors.inbound.EngagementSignal`,
 recorded by the engine against the message, and the customer event ``message.<kind>``):
@@ -119,7 +120,7 @@ def check_credentials(authorization: str | None) -> JSONResponse | None:
     if not password:
         log.error("a Postmark webhook was refused: CXFLOW_POSTMARK_WEBHOOK_PASSWORD is not set")
         return error_response(
-            503,
+            401,
             "cxflow cannot authenticate Postmark's webhooks yet: set "
             "CXFLOW_POSTMARK_WEBHOOK_PASSWORD to the password of the webhook's HttpAuth",
             code="webhook_not_configured",
@@ -255,8 +256,7 @@ def router(intake: Intake) -> APIRouter:
         responses=error_responses(
             {
                 400: "The body is not a JSON object.",
-                401: "No valid HTTP Basic credentials.",
-                503: "CXFLOW_POSTMARK_WEBHOOK_PASSWORD is not set.",
+                401: "No valid HTTP Basic credentials, or no password is configured.",
             }
         ),
         openapi_extra=_BODY,

@@ -85,9 +85,10 @@ async def customer_profile(
     customer_id: CustomerIdPath, store: StoreDep, reader: Reader
 ) -> CustomerProfile:
     """Traits, identities, groups, segments, consents, experiment assignments, journeys
-    with their status and step, survey answers, merges and lifetime figures (orders,
-    revenue, first and last seen). An id merged into another customer answers that
-    customer's profile."""
+    with their status and step, survey answers, merges, lifetime figures (orders,
+    revenue, first and last seen) and `value`, the lifetime value figures (orders,
+    revenue, currency, AOV, first and last order, days between orders, repeat). An id
+    merged into another customer answers that customer's profile."""
     profile = await asyncio.to_thread(store.profiles.profile, customer_id)
     if profile is None:
         raise _missing(customer_id)

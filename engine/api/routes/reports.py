@@ -17,11 +17,13 @@ from fastapi import APIRouter, Path, Query
 from dsl.types import SLUG_PATTERN
 from engine.analytics.overview import OverviewReport, overview_report
 from engine.analytics.report import JourneyReport, build_report
+from engine.analytics.segment_value import SegmentValueReport, segment_value_report
 from engine.analytics.voc import VocReport, voc_report
 from engine.api.auth import Reader
 from engine.api.deps import StoreDep
 from engine.api.models import ErrorBody
 from engine.api.problems import ApiProblemError
+from engine.settings import Settings
 
 router = APIRouter(tags=["reports"])
 
@@ -80,8 +82,42 @@ async def overview(
     until: Annotated[datetime | None, Query(description="Before this time (ISO 8601).")] = None,
 ) -> OverviewReport:
     """Entries, messages by channel and status, conversions and revenue per journey and
-    per ISO week, and the survey scores: what `cxflow report overview` prints."""
-    return await asyncio.to_thread(overview_report, store, _aware(since), _aware(until))
+    per ISO week, the survey scores, delivery and engagement rates per channel, and the
+    global control group's lift: what `cxflow report overview` prints."""
+    percent = Settings.from_env().global_control_percent
+    return await asyncio.to_thread(overview_report, store, _aware(since), _aware(until), percent)
+
+
+@router.get(
+    "/v1/reports/segments",
+    summary="Customer value per segment",
+    response_model=SegmentValueReport,
+    responses={404: {"model": ErrorBody, "description": "No segment with this id is deployed."}},
+)
+async def segments_value(
+    store: StoreDep,
+    reader: Reader,
+    segment: Annotated[
+        str | None,
+        Query(
+            pattern=SLUG_PATTERN,
+            max_length=100,
+            description="Only this segment (its `segment:` id); every deployed one without.",
+        ),
+    ] = None,
+) -> SegmentValueReport:
+    """Per deployed segment, its members now and what they ordered: members, buyers,
+    repeat buyers and the repeat rate (repeat buyers / buyers), orders, and revenue and
+    AOV per currency, from the customers' lifetime value figures; what `cxflow segments
+    value` prints."""
+    report = await asyncio.to_thread(segment_value_report, store, segment)
+    if segment is not None and not report.segments:
+        raise ApiProblemError(
+            404,
+            f"no segment {segment!r} is deployed: see `cxflow segments list`",
+            code="segment_not_deployed",
+        )
+    return report
 
 
 def _aware(moment: datetime | None) -> datetime | None:
