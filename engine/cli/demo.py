@@ -17,15 +17,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import math
 import os
 import random
+import re
+import secrets
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated
 
+import httpx
 import typer
 from rich.markup import escape
 from temporalio.contrib.pydantic import pydantic_data_converter
@@ -34,6 +38,7 @@ from temporalio.testing import WorkflowEnvironment
 from connectors.inbound import InboundIdentify, InboundTrack
 from connectors.registry import default_registry
 from connectors.sandbox.shopify import ShopifySandbox
+from dsl.diagnostics import Diagnostic, Severity
 from engine.analytics.report import JourneyReport, build_report, print_report, render_html
 from engine.cli.output import err, out, print_diagnostics
 from engine.composition import Runtime
@@ -44,9 +49,12 @@ from engine.settings import Settings
 from engine.store import Store
 
 JOURNEY = "abandoned-cart"
+TRACKED_LINK = re.compile(r"https?://[^\s\"'<>]+/v1/l/[A-Za-z0-9_.\-]+")
 EXPERIMENT = "cart-offer-2026"
 # The chance to order within the week, per variant: the effect the demo plants.
 ORDER_RATES = {"holdout": 0.06, "reminder": 0.12, "discount": 0.18}
+# The chance to click the email's link: most buyers come back through it, few others do.
+CLICK_RATES = {"buyer": 0.7, "other": 0.08}
 # Basket amounts: log-normal around 60 (median), in the journey's currency.
 BASKET_MEDIAN, BASKET_SIGMA = 60.0, 0.45
 
@@ -58,6 +66,7 @@ class DemoResult:
     report: JourneyReport
     orders: dict[str, int]
     revenue: dict[str, float]
+    clicks: int
 
 
 @dataclass
@@ -77,6 +86,9 @@ class Shop:
     def orders(self, variant: str | None) -> bool:
         return self.rng.random() < ORDER_RATES.get(variant or "holdout", ORDER_RATES["holdout"])
 
+    def clicks(self, buyer: bool) -> bool:
+        return self.rng.random() < CLICK_RATES["buyer" if buyer else "other"]
+
     def basket(self) -> float:
         return round(BASKET_MEDIAN * math.exp(self.rng.gauss(0, BASKET_SIGMA)), 2)
 
@@ -86,6 +98,7 @@ async def simulate(
     env: WorkflowEnvironment,
     shop: Shop,
     say: Callable[[str], None],
+    outbox: Path,
 ) -> DemoResult:
     """Carts, the journey's hour, orders, the rest of the week; the journey's report."""
     intake = runtime.intake
@@ -113,13 +126,15 @@ async def simulate(
     say(f"{len(ids)} carts left; the journey waits an hour before its split...")
     await _until(lambda: len(store.assignments(EXPERIMENT)) >= len(ids), env)
     assignments = store.assignments(EXPERIMENT)
-    say("every shopper has a variant and the messages are out; now some of them order...")
+    say("every shopper has a variant and the messages are out; some click, some order...")
+    buyers = {customer for customer in ids if shop.orders(assignments.get(customer, "holdout"))}
+    clicks = await _follow_links(runtime, outbox, shop, buyers)
     orders = []
     planted: dict[str, int] = {}
     revenue: dict[str, float] = {}
     for customer in ids:
         variant = assignments.get(customer, "holdout")
-        if shop.orders(variant):
+        if customer in buyers:
             total = shop.basket()
             planted[variant] = planted.get(variant, 0) + 1
             revenue[variant] = round(revenue.get(variant, 0.0) + total, 2)
@@ -133,11 +148,29 @@ async def simulate(
             )
     for start in range(0, len(orders), 200):
         await intake.submit(orders[start : start + 200], "demo")
-    say(f"{len(orders)} orders; the rest of the week passes...")
+    say(f"{clicks} clicks, {len(orders)} orders; the rest of the week passes...")
     await _until(lambda: not store.get_runs(journey_id=JOURNEY, status="running", limit=1), env)
     compiled = store.get_journey(JOURNEY)
     assert compiled is not None
-    return DemoResult(build_report(store, compiled), planted, revenue)
+    return DemoResult(build_report(store, compiled), planted, revenue, clicks)
+
+
+async def _follow_links(runtime: Runtime, outbox: Path, shop: Shop, buyers: set[str]) -> int:
+    """Shoppers click the tracked link of their email: the real redirect route, in process."""
+    links: dict[str, str] = {}
+    for line in outbox.read_text(encoding="utf-8").splitlines() if outbox.exists() else []:
+        message = json.loads(line)
+        found = TRACKED_LINK.search(message.get("html") or "")
+        if found is not None:
+            links.setdefault(message["recipient"]["customer_id"], found.group(0))
+    transport = httpx.ASGITransport(app=runtime.api())
+    clicked = 0
+    async with httpx.AsyncClient(transport=transport, base_url="http://cxflow.demo") as client:
+        for customer, link in sorted(links.items()):
+            if shop.clicks(customer in buyers):
+                answer = await client.get(httpx.URL(link).raw_path.decode())
+                clicked += answer.status_code == 302
+    return clicked
 
 
 async def _until(done: Callable[[], bool], env: WorkflowEnvironment) -> None:
@@ -167,6 +200,7 @@ async def run_demo(
             {
                 "CXFLOW_CONSOLE_OUTBOX": str(data_dir / "outbox.jsonl"),
                 "CXFLOW_CONSOLE_ECHO": "false",  # a thousand emails: they are in the outbox
+                "CXFLOW_SECRET_KEY": secrets.token_urlsafe(32),  # signs the demo's links
                 "CXFLOW_OUTBOUND_ALLOW": "127.0.0.1,localhost,::1",  # the sandbox
                 "CXFLOW_SHOP_STORE_URL": sandbox.url,
                 "CXFLOW_SHOP_ACCESS_TOKEN": sandbox.access_token,
@@ -210,16 +244,22 @@ async def _run(
     store = Store.open(settings.database_url)
     try:
         checked = deployment.check(files, deployment.segment_files_beside(files), registry)
-        deployment.deploy(store, checked, print_diagnostics)
+        deployment.deploy(store, checked, _errors_only)
         async with await WorkflowEnvironment.start_time_skipping(
             test_server_existing_path=str(find_binary("temporal-test-server")),
             data_converter=pydantic_data_converter,
         ) as env:
             runtime = Runtime(settings, store, env.client, registry)
             async with runtime.worker():
-                return await simulate(runtime, env, shop, say)
+                return await simulate(runtime, env, shop, say, data_dir / "outbox.jsonl")
     finally:
         store.dispose()
+
+
+def _errors_only(diagnostics: Iterable[Diagnostic]) -> None:
+    """The journey's errors; not its warnings that email goes to the console outbox, which
+    is what the demo wants."""
+    print_diagnostics(d for d in diagnostics if d.severity is Severity.ERROR)
 
 
 def demo(
@@ -246,7 +286,10 @@ def demo(
     planted = ", ".join(
         f"{variant} {ORDER_RATES[variant]:.0%}" for variant in ("reminder", "discount", "holdout")
     )
-    err.print(f"(the simulated shoppers ordered at: {planted}; the report measured the rest)")
+    err.print(
+        f"(the simulated shoppers ordered at {planted}, and clicked {result.clicks} links; "
+        "the report measured the rest)"
+    )
     if html_file is not None:
         html_file.write_text(render_html(result.report), encoding="utf-8")
         err.print(f"wrote {escape(str(html_file))}")

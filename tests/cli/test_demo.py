@@ -32,5 +32,8 @@ async def test_the_report_counts_every_simulated_order_by_variant(
         assert variant.conversions == result.orders.get(name, 0), name
         assert variant.revenue == pytest.approx(result.revenue.get(name, 0.0)), name
     assert result.orders["holdout"] > 0
+    # the clicks went through the tracked links' real redirect, into the send steps' rows
+    assert result.clicks > 0
+    assert sum(step.clicked for step in report.messages) == result.clicks
     assert sum(v.exposures for v in variants.values()) == 400
     assert any("orders" in line for line in lines)
