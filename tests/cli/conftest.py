@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from collections.abc import Callable
@@ -20,3 +21,14 @@ def cxflow() -> Callable[..., subprocess.CompletedProcess[str]]:
         )
 
     return run
+
+
+def cxflow_on(database: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """`cxflow ARGS` on the SQLite store in ``database``, with a wide terminal for tables."""
+    return subprocess.run(
+        [str(CXFLOW), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "CXFLOW_DATABASE_URL": f"sqlite:///{database}", "COLUMNS": "200"},
+    )

@@ -4,8 +4,6 @@ run as a user does: in a subprocess, on a store file filled through the store's 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -13,19 +11,9 @@ from pathlib import Path
 import pytest
 
 from engine.store import EventRecord, IncomingCall, Store
-from tests.cli.conftest import CXFLOW
+from tests.cli.conftest import cxflow_on
 
 NOW = datetime.now(UTC)
-
-
-def run(database: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(CXFLOW), *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**os.environ, "CXFLOW_DATABASE_URL": f"sqlite:///{database}", "COLUMNS": "200"},
-    )
 
 
 def call(
@@ -97,16 +85,16 @@ def database(tmp_path: Path) -> Iterator[Path]:
 
 
 def test_show_prints_the_merged_profile_and_json(database: Path) -> None:
-    shown = run(database, "customers", "show", "ada")
+    shown = cxflow_on(database, "customers", "show", "ada")
     assert shown.returncode == 0, shown.stderr
     assert "3 events, 1 page views, 1 orders, revenue 42.5" in shown.stdout
     assert "also known as: visitor-1 (merged)" in shown.stdout
-    as_json = json.loads(run(database, "customers", "show", "visitor-1", "--json").stdout)
+    as_json = json.loads(cxflow_on(database, "customers", "show", "visitor-1", "--json").stdout)
     assert as_json["id"] == "ada" and as_json["traits"]["email"] == "ada@example.com"
 
 
 def test_timeline_pages_newest_first(database: Path) -> None:
-    first = run(
+    first = cxflow_on(
         database,
         "customers",
         "timeline",
@@ -122,7 +110,7 @@ def test_timeline_pages_newest_first(database: Path) -> None:
     page = json.loads(first.stdout)
     assert [e["title"] for e in page["entries"]] == ["order.completed"]
     rest = json.loads(
-        run(
+        cxflow_on(
             database,
             "customers",
             "timeline",
@@ -138,30 +126,30 @@ def test_timeline_pages_newest_first(database: Path) -> None:
     )
     assert [e["title"] for e in rest["entries"]] == ["viewed page /pricing"]
     assert rest["next_cursor"] is None
-    bad = run(database, "customers", "timeline", "ada", "--cursor", "nonsense")
+    bad = cxflow_on(database, "customers", "timeline", "ada", "--cursor", "nonsense")
     assert bad.returncode != 0 and "the cursor is not one this API gave" in bad.stderr
     assert "Traceback" not in bad.stderr
 
 
 def test_search_and_export(database: Path, tmp_path: Path) -> None:
-    found = run(database, "customers", "search", "example.org")
+    found = cxflow_on(database, "customers", "search", "example.org")
     assert "bob" in found.stdout and "ada" not in found.stdout
     target = tmp_path / "ada.json"
-    exported = run(database, "customers", "export", "ada", "--output", str(target))
+    exported = cxflow_on(database, "customers", "export", "ada", "--output", str(target))
     assert exported.returncode == 0, exported.stderr
     data = json.loads(target.read_text())
     assert sorted(e["message_id"] for e in data["events"]) == ["i1", "o1", "p1"]
-    missing = run(database, "customers", "export", "nobody")
+    missing = cxflow_on(database, "customers", "export", "nobody")
     assert missing.returncode != 0 and "no customer 'nobody'" in missing.stderr
 
 
 def test_an_operator_merges_two_known_ids_and_undoes_it(database: Path) -> None:
-    merged = run(database, "customers", "merge", "bob", "ada", "--yes")
+    merged = cxflow_on(database, "customers", "merge", "bob", "ada", "--yes")
     assert merged.returncode == 0, merged.stderr
     number = merged.stdout.split("#")[1].split(":")[0]
-    listing = run(database, "customers", "merges", "ada")
+    listing = cxflow_on(database, "customers", "merges", "ada")
     assert "bob" in listing.stdout and "operator" in listing.stdout
-    undone = run(database, "customers", "unmerge", number, "--yes")
+    undone = cxflow_on(database, "customers", "unmerge", number, "--yes")
     assert undone.returncode == 0 and "reverted" in undone.stdout
     store = Store.open(f"sqlite:///{database}")
     try:
@@ -173,9 +161,9 @@ def test_an_operator_merges_two_known_ids_and_undoes_it(database: Path) -> None:
 
 
 def test_keys_origins_adds_lists_and_refuses_a_path(database: Path) -> None:
-    added = run(database, "keys", "origins", "web", "--add", "https://Shop.example.com:443")
+    added = cxflow_on(database, "keys", "origins", "web", "--add", "https://Shop.example.com:443")
     assert added.stdout.split() == ["https://shop.example.com"]  # as browsers send it
-    wrong = run(database, "keys", "origins", "web", "--add", "https://shop.example.com/cart")
+    wrong = cxflow_on(database, "keys", "origins", "web", "--add", "https://shop.example.com/cart")
     assert wrong.returncode != 0 and "is not a web origin" in wrong.stderr
-    removed = run(database, "keys", "origins", "web", "--remove", "https://shop.example.com")
+    removed = cxflow_on(database, "keys", "origins", "web", "--remove", "https://shop.example.com")
     assert "no browser origin may send events of web" in removed.stdout

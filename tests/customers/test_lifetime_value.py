@@ -4,8 +4,6 @@ track call for one order), merges and unmerges, the profile, conditions and the 
 
 from __future__ import annotations
 
-import os
-import subprocess
 import threading
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -20,7 +18,7 @@ from engine.runtime.views import customer_view
 from engine.store import Store
 from engine.store.records import CustomerValue
 from engine.store.tables import CustomerValueRow
-from tests.cli.conftest import CXFLOW
+from tests.cli.conftest import cxflow_on
 from tests.customers.conftest import DAY, T0, Client, new_id, order, shopify_order, track
 from tests.runtime.conftest import Engine, compiled_text
 from workflows.ids import workflow_id_for
@@ -362,16 +360,6 @@ async def test_a_shopify_webhook_and_the_sites_track_of_one_order_count_once(
 # --- the command line --------------------------------------------------------------------
 
 
-def _cxflow(database: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(CXFLOW), *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**os.environ, "CXFLOW_DATABASE_URL": f"sqlite:///{database}", "COLUMNS": "200"},
-    )
-
-
 def test_the_commands_show_and_rebuild_the_figures(tmp_path: Path) -> None:
     database = tmp_path / "cxflow.db"
     store = Store.open(f"sqlite:///{database}")
@@ -381,22 +369,22 @@ def test_the_commands_show_and_rebuild_the_figures(tmp_path: Path) -> None:
         session.execute(delete(CustomerValueRow).where(CustomerValueRow.customer_id == "ada"))
     store.dispose()
 
-    shown = _cxflow(database, "customers", "value", "ada", "--json")
+    shown = cxflow_on(database, "customers", "value", "ada", "--json")
     assert shown.returncode == 0, shown.stderr
     assert '"orders": 0' in shown.stdout  # lost: the rebuild brings them back
-    rebuilt = _cxflow(database, "customers", "value", "--rebuild")
+    rebuilt = cxflow_on(database, "customers", "value", "--rebuild")
     assert rebuilt.returncode == 0, rebuilt.stderr
     assert "recomputed the lifetime figures of 1 customer(s)" in rebuilt.stdout
 
-    profile = _cxflow(database, "customers", "show", "ada")
+    profile = cxflow_on(database, "customers", "show", "ada")
     assert profile.returncode == 0, profile.stderr
     assert (
         "lifetime value: 4 orders, revenue 64 EUR, AOV 16 EUR, first 2026-03-01 09:00:00, "
         "last 2026-03-13 09:00:00, every 4 days, repeat buyer"
     ) in profile.stdout
     assert "4 orders, revenue 64," in profile.stdout  # the activity line agrees
-    assert "lifetime value: no orders" in _cxflow(database, "customers", "show", "cy").stdout
-    missing = _cxflow(database, "customers", "value", "nobody")
+    assert "lifetime value: no orders" in cxflow_on(database, "customers", "show", "cy").stdout
+    missing = cxflow_on(database, "customers", "value", "nobody")
     assert missing.returncode == 2 and "no customer 'nobody'" in missing.stderr
-    bare = _cxflow(database, "customers", "value")
+    bare = cxflow_on(database, "customers", "value")
     assert bare.returncode == 2 and "--rebuild" in bare.stderr

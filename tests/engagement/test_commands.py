@@ -4,26 +4,14 @@ as a user does: in a subprocess, on a store file filled through the store's own 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from engine.store import Store
 from engine.store.engagement import address_hash
-from tests.cli.conftest import CXFLOW
+from tests.cli.conftest import cxflow_on
 from tests.engagement.conftest import sent_message
-
-
-def run(database: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(CXFLOW), *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**os.environ, "CXFLOW_DATABASE_URL": f"sqlite:///{database}", "COLUMNS": "200"},
-    )
 
 
 @pytest.fixture
@@ -38,27 +26,27 @@ def opened(database: Path) -> Store:
 
 
 def test_add_list_and_remove(database: Path) -> None:
-    added = run(database, "suppressions", "add", "email", " Ada@Example.com")
+    added = cxflow_on(database, "suppressions", "add", "email", " Ada@Example.com")
     assert added.returncode == 0, added.stderr
     assert added.stdout.strip() == "suppressed the address on email (manual)"
-    again = run(
+    again = cxflow_on(
         database, "suppressions", "add", "email", "ada@example.com", "--reason", "hard_bounce"
     )
     assert again.stdout.startswith("already suppressed on email: manual (cli, since ")
 
-    listed = run(database, "suppressions", "list", "--json")
+    listed = cxflow_on(database, "suppressions", "list", "--json")
     assert listed.returncode == 0, listed.stderr
     [row] = json.loads(listed.stdout)
     assert (row["channel"], row["reason"], row["source"]) == ("email", "manual", "cli")
     assert row["address"] == address_hash("ada@example.com")
     assert "ada" not in listed.stdout.lower()
-    table = run(database, "suppressions", "list")
+    table = cxflow_on(database, "suppressions", "list")
     assert address_hash("ada@example.com")[:16] in table.stdout and "manual" in table.stdout
-    assert run(database, "suppressions", "list", "--channel", "sms").stdout.strip() == (
+    assert cxflow_on(database, "suppressions", "list", "--channel", "sms").stdout.strip() == (
         "no suppressed address on sms"
     )
 
-    removed = run(database, "suppressions", "remove", "email", "ADA@example.com")
+    removed = cxflow_on(database, "suppressions", "remove", "email", "ADA@example.com")
     assert removed.returncode == 0, removed.stderr
     assert removed.stdout.strip() == "lifted the suppression of the address on email (manual)"
     store = opened(database)
@@ -69,7 +57,7 @@ def test_add_list_and_remove(database: Path) -> None:
 
 
 def test_a_reason_is_kept(database: Path) -> None:
-    added = run(
+    added = cxflow_on(
         database, "suppressions", "add", "sms", "+33600000000", "--reason", "spam_complaint"
     )
     assert added.returncode == 0, added.stderr
@@ -82,7 +70,7 @@ def test_a_reason_is_kept(database: Path) -> None:
 
 
 def test_removing_what_is_not_suppressed_says_where_to_look(database: Path) -> None:
-    removed = run(database, "suppressions", "remove", "email", "nobody@example.com")
+    removed = cxflow_on(database, "suppressions", "remove", "email", "nobody@example.com")
     assert removed.returncode == 2
     assert "not suppressed on email: see `cxflow suppressions list --channel email`" in (
         removed.stderr
@@ -99,7 +87,7 @@ def test_removing_what_is_not_suppressed_says_where_to_look(database: Path) -> N
     ],
 )
 def test_bad_input_is_explained(database: Path, args: tuple[str, ...], message: str) -> None:
-    refused = run(database, "suppressions", *args)
+    refused = cxflow_on(database, "suppressions", *args)
     assert refused.returncode == 2
     assert message in refused.stderr and "Traceback" not in refused.stderr
 
@@ -132,12 +120,12 @@ def test_the_profile_shows_suppressions_and_engagement(database: Path) -> None:
     finally:
         store.dispose()
 
-    shown = run(database, "customers", "show", "ada")
+    shown = cxflow_on(database, "customers", "show", "ada")
     assert shown.returncode == 0, shown.stderr
     assert "suppressed: email address hard_bounce (postmark, " in shown.stdout
     assert "messages delivered 2, opened 1" in shown.stdout
 
-    profile = json.loads(run(database, "customers", "show", "ada", "--json").stdout)
+    profile = json.loads(cxflow_on(database, "customers", "show", "ada", "--json").stdout)
     assert profile["engagement"] == {"delivered": 2, "opened": 1}
     [suppression] = profile["suppressions"]
     assert (suppression["reason"], suppression["address"]) == (

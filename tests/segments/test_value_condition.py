@@ -5,8 +5,6 @@ entered through the running engine; and the value of each segment's members."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import uuid
 from datetime import timedelta
 from pathlib import Path
@@ -19,7 +17,7 @@ from engine.analytics.segment_value import SegmentValue, segment_value_report
 from engine.segments.evaluation import RefreshProgress, SegmentEngine, refresh_segments
 from engine.store import Store
 from tests.api.conftest import ApiServer
-from tests.cli.conftest import CXFLOW
+from tests.cli.conftest import cxflow_on
 from tests.runtime.conftest import Engine, compiled_text
 from tests.segments.conftest import NOW, add_event, segment
 from workflows.ids import workflow_id_for
@@ -203,16 +201,6 @@ def test_each_segments_value_is_computed_over_its_members(store: Store) -> None:
     assert segment_value_report(store, "unknown").segments == []
 
 
-def _cxflow(database: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(CXFLOW), *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**os.environ, "CXFLOW_DATABASE_URL": f"sqlite:///{database}", "COLUMNS": "200"},
-    )
-
-
 def test_the_value_command_prints_each_segment_and_json(tmp_path: Path) -> None:
     database = tmp_path / "cxflow.db"
     store = Store.open(f"sqlite:///{database}")
@@ -222,19 +210,19 @@ def test_the_value_command_prints_each_segment_and_json(tmp_path: Path) -> None:
     SegmentEngine(store).on_event("ada", "order.completed", NOW)
     store.dispose()
 
-    shown = _cxflow(database, "segments", "value")
+    shown = cxflow_on(database, "segments", "value")
     assert shown.returncode == 0, shown.stderr
     rows = [line.split("│")[1:-1] for line in shown.stdout.splitlines() if "│" in line]
     cells = {row[0].strip(): [cell.strip() for cell in row[1:]] for row in rows}
     assert cells["repeat"] == ["1", "1", "2", "80.00", "40.00", "100% (1)"]
     assert cells["lapsed"] == ["0", "0", "0", "-", "-", "-"]
-    as_json = json.loads(_cxflow(database, "segments", "value", "repeat", "--json").stdout)
+    as_json = json.loads(cxflow_on(database, "segments", "value", "repeat", "--json").stdout)
     assert as_json["segments"][0]["revenue"] == {"": 80.0}
-    show = _cxflow(database, "segments", "show", "repeat", "--customer", "ada")
+    show = cxflow_on(database, "segments", "show", "repeat", "--customer", "ada")
     assert show.returncode == 0, show.stderr
     assert "value: 1 of 1 members ordered: 2 orders, revenue 80.00, AOV 40.00" in show.stdout
     assert "value orders: 2.0" in show.stdout
-    missing = _cxflow(database, "segments", "value", "vip")
+    missing = cxflow_on(database, "segments", "value", "vip")
     assert missing.returncode == 2 and "no segment 'vip' is deployed" in missing.stderr
 
 
