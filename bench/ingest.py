@@ -115,24 +115,31 @@ async def api_process(env: dict[str, str]) -> AsyncIterator[str]:
         process.wait(timeout=30)
 
 
-def call(n: int, prefix: str) -> dict[str, Any]:
+def call(n: int, prefix: str, event: str = "page.viewed") -> dict[str, Any]:
+    """One track call of 500 customers' traffic; an order (which keeps the customer's
+    lifetime value current) carries an order id and a total."""
+    properties: dict[str, Any] = {"path": f"/products/{n}", "price": n % 97}
+    if event == "order.completed":
+        properties = {"order_id": f"{prefix}-{n}", "total": float(n % 97), "currency": "EUR"}
     return {
         "type": "track",
         "userId": f"customer-{n % 500}",
-        "event": "page.viewed",
+        "event": event,
         "messageId": f"{prefix}-{n}",
-        "properties": {"path": f"/products/{n}", "price": n % 97},
+        "properties": properties,
     }
 
 
-async def load(url: str, key: str, mode: Mode, events: int, concurrency: int) -> list[float]:
+async def load(
+    url: str, key: str, mode: Mode, events: int, concurrency: int, event: str = "page.viewed"
+) -> list[float]:
     """Send ``events`` events; the latency of each request in milliseconds."""
     prefix = uuid.uuid4().hex[:8]
     if mode == "single":
-        bodies = [(f"{url}/v1/track", call(n, prefix)) for n in range(events)]
+        bodies = [(f"{url}/v1/track", call(n, prefix, event)) for n in range(events)]
     else:
         bodies = [
-            (f"{url}/v1/batch", {"batch": [call(n, prefix) for n in range(i, i + BATCH)]})
+            (f"{url}/v1/batch", {"batch": [call(n, prefix, event) for n in range(i, i + BATCH)]})
             for i in range(0, events, BATCH)
         ]
     queue: asyncio.Queue[tuple[str, dict[str, Any]]] = asyncio.Queue()
@@ -156,7 +163,11 @@ async def load(url: str, key: str, mode: Mode, events: int, concurrency: int) ->
 
 
 async def measure(
-    backends: list[Backend], events: int, concurrency: int, warmup: int = 50
+    backends: list[Backend],
+    events: int,
+    concurrency: int,
+    warmup: int = 50,
+    event: str = "page.viewed",
 ) -> list[Measurement]:
     results = []
     async with await WorkflowEnvironment.start_local(
@@ -172,11 +183,11 @@ async def measure(
                 key = store.create_write_key("bench")
                 store.dispose()
                 async with api_process({**env, "CXFLOW_TEMPORAL_ADDRESS": address}) as api:
-                    await load(api, key, "single", warmup, concurrency)
+                    await load(api, key, "single", warmup, concurrency, event)
                     modes: tuple[Mode, ...] = ("single", "batch")
                     for mode in modes:
                         started = time.perf_counter()
-                        latencies = await load(api, key, mode, events, concurrency)
+                        latencies = await load(api, key, mode, events, concurrency, event)
                         seconds = time.perf_counter() - started
                         results.append(Measurement(backend, mode, events, seconds, latencies))
     return results
@@ -203,20 +214,23 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--backends", default="sqlite,postgresql")
     parser.add_argument("--no-record", action="store_true")
+    parser.add_argument(
+        "--event", default="page.viewed", help="page.viewed, or order.completed (with totals)"
+    )
     args = parser.parse_args()
     backends: list[Backend] = []
     for name in args.backends.split(","):
         if name not in ("sqlite", "postgresql"):
             parser.error(f"unknown backend {name!r}: use sqlite, postgresql or both")
         backends.append("sqlite" if name == "sqlite" else "postgresql")
-    results = asyncio.run(measure(backends, args.events, args.concurrency))
+    results = asyncio.run(measure(backends, args.events, args.concurrency, event=args.event))
     text_table = table(results, args.concurrency)
     print(text_table)
     if not args.no_record:
         append_results(
             "Event ingest through the HTTP API",
             f"python -m bench.ingest --events {args.events} --concurrency {args.concurrency} "
-            f"--backends {args.backends}",
+            f"--backends {args.backends} --event {args.event}",
             text_table,
         )
 
