@@ -74,6 +74,12 @@ class Settings(BaseModel):
         description="Add an open pixel to HTML messages: off by default (it tells when and "
         "where a mail is read; Apple Mail fetches it for every message, inflating opens).",
     )
+    track_link_hosts: str = Field(
+        default="",
+        description="Hosts tracked links may lead to besides those the templates write "
+        "themselves, comma-separated (`shop.example.com,*.shop.example.com`): a link to "
+        "any other host (put there by event or profile data) is sent untracked.",
+    )
     attribution_windows: str = Field(
         default=DEFAULT_WINDOWS,
         description="Last-touch attribution window per channel, counted from the send or "

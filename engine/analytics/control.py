@@ -76,7 +76,12 @@ def global_control_lift(
             "no global control group: CXFLOW_GLOBAL_CONTROL_PERCENT is 0 (set it to hold out "
             "a share of customers and measure what all journeys add)"
         )
-    entered = store.reports.entered_customers(since, until)
+    conversions = store.reports.customer_conversions(since, until)
+    raw = store.reports.entered_customers(since, until)
+    # An id merged into another customer since counts as that customer, as its messages
+    # were held out or sent as that customer's (JourneyActivities.deliver).
+    person = store.resolve(set(raw) | {c.customer_id for c in conversions})
+    entered = {person.get(c, c) for c in raw}
     control = {c for c in entered if in_global_control(c, percent)}
     treated = entered - control
     if not control:
@@ -88,12 +93,13 @@ def global_control_lift(
         return None, "every customer who entered a journey in the period is held out"
     converted: set[str] = set()
     worth: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
-    for conversion in store.reports.customer_conversions(since, until):
-        if conversion.customer_id not in entered:
+    for conversion in conversions:
+        who = person.get(conversion.customer_id, conversion.customer_id)
+        if who not in entered:
             continue
-        converted.add(conversion.customer_id)
+        converted.add(who)
         if conversion.value is not None:
-            worth[conversion.currency or ""][conversion.customer_id] += conversion.value
+            worth[conversion.currency or ""][who] += conversion.value
     currencies = sorted(worth)
     rate = proportion_difference(
         len(control & converted), len(control), len(treated & converted), len(treated)

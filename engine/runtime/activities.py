@@ -31,7 +31,7 @@ from engine.runtime.assignment import assign_variant, in_global_control
 from engine.runtime.localtime import next_local_time, quiet_hours_end, zone
 from engine.runtime.outages import is_outage
 from engine.runtime.rendering import links_for, render, render_values
-from engine.runtime.tracking import effective, own_urls, track_html
+from engine.runtime.tracking import effective, own_urls, redirect_hosts, track_html
 from engine.runtime.views import customer_view
 from engine.segments.evaluation import SegmentEngine
 from engine.settings import Settings
@@ -138,7 +138,10 @@ class JourneyActivities(JourneyActivityStubs):
         )
         if claim.status in DONE:
             return SendOutcome(status=claim.status, detail=claim.detail)
-        if self._held_out(run.customer_id):
+        variables = await self._current(data.variables, run.customer_id)
+        # The person the run is for now: a run under an id since merged into another
+        # customer is held out (or not) as that customer, as its message would go to them.
+        if self._held_out(str(variables["customer"].get("id") or run.customer_id)):
             log.info(
                 "skipped %s/%s: %s is in the global control group",
                 run.journey_id,
@@ -158,7 +161,6 @@ class JourneyActivities(JourneyActivityStubs):
                 data.channel,
             )
             return await self._finish(data.idempotency_key, "skipped", consent.detail())
-        variables = await self._current(data.variables, run.customer_id)
         recipient = _recipient(variables.get("customer"), run.customer_id)
         if (suppressed := await self._suppressed(data.channel, recipient)) is not None:
             return await self._finish(data.idempotency_key, "skipped", suppressed)
@@ -238,6 +240,7 @@ class JourneyActivities(JourneyActivityStubs):
             message_ref=message_ref(data.idempotency_key),
             skip=[variables["links"]["unsubscribe"]],
             own=own_urls(self.settings.public_url, self.connectors),
+            hosts=redirect_hosts(data.html, self.settings.track_link_hosts),
         )
 
     async def _current(self, variables: Mapping[str, Any], customer_id: str) -> dict[str, Any]:

@@ -61,8 +61,15 @@ class _UrlAttributes(HTMLParser):
 
 def _refuse_unsafe_urls(html: str) -> None:
     parser = _UrlAttributes()
-    parser.feed(html)
-    parser.close()
+    try:
+        parser.feed(html)
+        parser.close()
+    except AssertionError as error:  # html.parser's answer to `<![foo[`: no retry mends it
+        raise TemplateError(
+            f"the rendered HTML cannot be read ({error}), so the message was not sent: "
+            "check the template's markup",
+            code="html_unreadable",
+        ) from None
     for tag, name, value in parser.found:
         # Browsers ignore whitespace and control characters inside a scheme ("java\tscript:").
         plain = "".join(c for c in value if c > " " and c != "\x7f").lower()

@@ -123,14 +123,40 @@ def read_open(secret: str, token: str) -> str:
 
 
 def is_web_url(url: str) -> bool:
-    """An absolute http(s) URL with a host, and nothing a header could not carry."""
-    if any(c < " " or c == "\x7f" for c in url):
+    """An absolute http(s) URL with a host, and nothing a header could not carry; no
+    backslash either (a browser reads one as `/`, so `https://a.example\\@b.example/` would
+    lead a reader to one host and the redirect to another)."""
+    if any(c < " " or c == "\x7f" or c == "\\" for c in url):
         return False
     try:
         parts = urlsplit(url)
     except ValueError:
         return False
     return parts.scheme.lower() in WEB_SCHEMES and bool(parts.netloc)
+
+
+_TEMPLATE_URL = re.compile(r"https?://([^/\s\"'<>{}|\\^`?#]+)", re.IGNORECASE)
+
+
+def redirect_hosts(template: str | None, configured: str) -> list[str]:
+    """The hosts a message's tracked links may lead to: those the template itself writes
+    (``https://shop.example.com/...``, also as a Liquid ``default``), and the workspace's
+    ``CXFLOW_TRACK_LINK_HOSTS`` (comma-separated; ``*.shop.example`` for its subdomains)."""
+    found = []
+    for match in _TEMPLATE_URL.finditer(template or ""):
+        host = urlsplit(f"https://{match.group(1)}").hostname
+        if host:
+            found.append(host)
+    found += [entry.strip().lower() for entry in configured.split(",") if entry.strip()]
+    return found
+
+
+def _host_allowed(url: str, allowed: Iterable[str]) -> bool:
+    host = (urlsplit(url).hostname or "").lower()
+    for entry in allowed:
+        if host == entry or (entry.startswith("*.") and host.endswith(entry[1:])):
+            return True
+    return False
 
 
 def own_urls(public_url: str, connectors: Iterable[Connector]) -> list[str]:
@@ -154,11 +180,16 @@ def track_html(
     message_ref: str,
     skip: Iterable[str] = (),
     own: Iterable[str] = (),
+    hosts: Iterable[str] | None = None,
 ) -> str:
     """``text`` with its web links through the click redirect and, for opens, the pixel.
 
     :param skip: links left as they are (the unsubscribe link).
     :param own: base URLs where cxflow answers: links under them are left as they are.
+    :param hosts: the hosts a tracked link may lead to (:func:`redirect_hosts`; None:
+        any): a link to any other host, which only event or profile data can have put
+        there, is left as it is, so that nobody can make cxflow's domain redirect to a
+        host of theirs. Sends always pass them.
     """
     if not tracking.clicks and not tracking.opens:
         return text
@@ -172,12 +203,15 @@ def track_html(
     if tracking.clicks:
         left_alone = {_clean(url) for url in skip}
         bases = [base, *own]
+        allowed = None if hosts is None else [host.lower() for host in hosts]
         for (line, column), tag, href in parser.anchors:
             at = starts[line - 1] + column
             target = _clean(href)
             if text[at : at + len(tag)] != tag or not is_web_url(target):
                 continue
             if target in left_alone or any(_is_under(target, url) for url in bases):
+                continue
+            if allowed is not None and not _host_allowed(target, allowed):
                 continue
             token = click_token(secret, message_ref, target)
             if len(token) > MAX_TOKEN_CHARS:  # no redirect could read it: keep the link

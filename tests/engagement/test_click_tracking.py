@@ -21,12 +21,15 @@ from sqlalchemy import text
 
 from connectors.models import message_ref
 from connectors.signing import LinkSigner
+from dsl.loader import load_file
 from engine.privacy.consent import unsubscribe_url
 from engine.runtime.tracking import (
     Tracking,
     click_token,
+    is_web_url,
     open_token,
     read_click,
+    redirect_hosts,
     track_html,
 )
 from engine.store import MessageRecord
@@ -36,11 +39,13 @@ from tests.engagement.tracking_support import (
     SECRET,
     SHOP_TARGET,
     TRACKED,
+    outbox_html,
     run_tracked,
     tracked_journey,
 )
 from tests.messaging.conftest import Peers
 from tests.runtime.conftest import Engine
+from workflows.ids import workflow_id_for
 
 REF = hashlib.sha256(b"journey:news:ada/run-1/news/1").hexdigest()
 BASE = "https://cx.example"
@@ -371,3 +376,59 @@ async def test_a_mail_sent_over_smtp_carries_tracked_links_that_record_clicks(
     assert [e.properties["url"] for e in engine.store.events_for(customer, "message.clicked")] == [
         SHOP_TARGET
     ]
+
+
+# --- which hosts a tracked link may lead to --------------------------------------------
+
+DATA_TEMPLATE = """\
+subject: Back in stock
+body: Hello
+html: |
+  <p><a href="{{ event.properties.url }}">It is back</a></p>
+  <p><a href="https://shop.example.com/account">Your account</a></p>
+"""
+
+
+def test_the_hosts_a_template_writes_and_the_configured_ones_are_the_allowed() -> None:
+    template = "<a href=\"{{ event.properties.url | default: 'https://Shop.Example.com/x' }}\">"
+    assert redirect_hosts(template, "") == ["shop.example.com"]
+    assert redirect_hosts(None, " cdn.example , *.shop.example ") == [
+        "cdn.example",
+        "*.shop.example",
+    ]
+    html = '<a href="https://evil.example/x">a</a> <a href="https://eu.shop.example/y">b</a>'
+    out, targets = tokens_out(track(html, hosts=["*.shop.example"]))
+    assert targets == ["https://eu.shop.example/y"]
+    assert '<a href="https://evil.example/x">' in out  # sent as written: no redirect to it
+
+
+def test_a_backslash_target_is_not_tracked() -> None:
+    # a browser reads `\` as `/`: the page would be good.example, the redirect evil.example
+    html = '<a href="https://good.example\\@evil.example/">x</a>'
+    assert track(html) == html
+    assert not is_web_url("https://good.example\\@evil.example/")
+
+
+@on_the_loop
+async def test_a_link_from_event_data_to_another_host_is_sent_untracked(
+    engine: Engine, tmp_path: Path
+) -> None:
+    """Anyone who can send an event (a browser write key) could otherwise get cxflow's
+    domain to redirect to a host of theirs, in a mail to themselves."""
+    folder = tmp_path / "journeys"
+    (folder / "templates").mkdir(parents=True)
+    (folder / "templates" / "hello.yaml").write_text(DATA_TEMPLATE)
+    (folder / "data-link.yaml").write_text(
+        "journey: data-link\nname: Data link\ntrigger: { event: signed.up }\n"
+        "steps:\n  - id: hello\n    send: { channel: email, template: hello }\n"
+    )
+    result = load_file(folder / "data-link.yaml")
+    assert result.compiled is not None
+    engine.deploy(result.compiled)
+    engine.store.upsert_customer("eve", {"email": "eve@example.com"})
+    await engine.send("eve", "signed.up", url="https://evil.example/login")
+    await engine.outcome(workflow_id_for("data-link", "eve"))
+    html = outbox_html(engine, "eve")
+    assert '<a href="https://evil.example/login">' in html
+    [account] = TRACKED.findall(html)  # the template's own link to the shop is tracked
+    assert read_click(SECRET, account.rpartition("/")[2]).u == "https://shop.example.com/account"

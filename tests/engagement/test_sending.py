@@ -224,3 +224,20 @@ async def test_a_held_out_customers_connector_calls_still_run(engine: Engine) ->
     )
     assert isinstance(output, dict)
     assert [request.json() for request in engine.receiver.requests] == [body]
+
+
+async def test_a_run_under_a_merged_id_is_held_out_as_the_customer_it_became(
+    engine: Engine, peers: Peers
+) -> None:
+    """The run began under a visitor's id, since merged into a known customer: its message
+    would go to that customer, so that customer's membership decides."""
+    held, reached = customers_split(10)
+    person, visitor = held[0], reached[0]  # the visitor's own id is not held out
+    engine.store.upsert_customer(person, {"email": f"{person}@example.com"})
+    engine.store.upsert_customer(visitor)
+    engine.store.identities.merge(visitor, person)
+
+    outcome = await activities(engine, global_control_percent=10).deliver(send(visitor))
+
+    assert (outcome.status, outcome.detail) == ("skipped", {"reason": "global_control"})
+    assert peers.smtp.messages == []

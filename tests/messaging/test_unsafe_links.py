@@ -21,6 +21,15 @@ from workflows.journey import workflow_id_for
 LINK = '<a href="{{ url }}">open</a>'
 
 
+def test_html_the_parser_cannot_read_fails_the_send_for_good() -> None:
+    # html.parser raises AssertionError on an unknown marked section: a retry would fail
+    # the same way for ever, so it is a template error, which the send records as failed
+    with pytest.raises(TemplateError) as refused:
+        render("<p><![foo[ {{ name }} ]]></p>", {"name": "Ada"}, html=True)
+    assert refused.value.code == "html_unreadable"
+    assert "was not sent" in str(refused.value)
+
+
 @pytest.mark.parametrize(
     ("template", "url"),
     [

@@ -41,6 +41,10 @@ message's ref); Postmark returns the metadata in every webhook about the message
 record without it (mail sent by another system on the same server) answers 200
 ``ignored``; one naming a message cxflow does not know, 200 ``unknown_message``.
 
+**Size.** The event API takes webhook bodies up to its limit for them (413 past it): leave
+the Bounce and Spam complaint triggers' *Include message content* off, or a bounce of a
+large message could be refused, and with it the suppression of a dead address.
+
 **Dedupe.** Postmark retries a delivery it got no 2xx for, with the same
 ``X-PM-Webhook-Trace-Id``; the signal's dedupe key is made from the payload (record
 type, Postmark's message id, the bounce id or the time, the link), so a retry, with or
@@ -55,7 +59,7 @@ import hashlib
 import hmac
 import json
 import logging
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Request
@@ -68,7 +72,6 @@ from connectors.inbound import EngagementKind, EngagementSignal, Intake
 
 log = logging.getLogger("cxflow.connectors.postmark")
 SOURCE = "postmark"
-MAX_BODY_BYTES = 1_000_000
 
 KINDS: dict[str, EngagementKind] = {
     "Delivery": "delivered",
@@ -185,8 +188,10 @@ def signal_for(record: dict[str, Any]) -> EngagementSignal:
 
 def _dedupe_key(record_type: str, record: dict[str, Any]) -> str:
     """The same for every delivery of one record: what it is about, and which occurrence."""
+    metadata = record.get("Metadata")
     parts = [
         record_type,
+        str(metadata.get("cxflow_key") if isinstance(metadata, dict) else ""),
         str(record.get("MessageID") or ""),
         str(record.get("ID") or ""),
         str(record.get(TIME_FIELDS[record_type]) or ""),
@@ -208,7 +213,8 @@ def _time(value: Any) -> datetime | None:
         text = f"{head}.{rest[: min(digits, 6)]}{rest[digits:]}"
     try:
         parsed = datetime.fromisoformat(text)
-    except ValueError:
+        parsed.astimezone(UTC)  # a time at the end of year 9999 cannot be: "now" instead
+    except (ValueError, OverflowError):
         return None
     return parsed if parsed.tzinfo is not None else None
 
@@ -218,8 +224,6 @@ async def receive(intake: Intake, body: bytes, authorization: str | None) -> Any
     refused = check_credentials(authorization)
     if refused is not None:
         return refused
-    if len(body) > MAX_BODY_BYTES:
-        return error_response(413, "the body is larger than a Postmark webhook record")
     try:
         record = json.loads(body)
     except (ValueError, UnicodeDecodeError, RecursionError):

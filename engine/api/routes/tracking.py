@@ -54,6 +54,9 @@ router = APIRouter(tags=["tracking"])
 
 # Bookkeeping still running after its request was answered; kept so it is not collected.
 _pending: set[asyncio.Task[None]] = set()
+# Recordings still going after their answer: past this many (a slow store under a flood of
+# clicks), a new click is redirected without being recorded rather than queued without end.
+MAX_PENDING = 500
 
 
 def _html(description: str) -> dict[str, Any]:
@@ -154,6 +157,11 @@ async def _record(intake: Intake, signal: EngagementSignal) -> None:
 
     Past that, the answer goes out and the recording goes on without the request.
     """
+    if len(_pending) >= MAX_PENDING:
+        log.warning(
+            "a %s was not recorded: %d recordings are still going", signal.kind, MAX_PENDING
+        )
+        return
     task = asyncio.create_task(_engage(intake, signal), name="cxflow-tracking")
     _pending.add(task)
     task.add_done_callback(_pending.discard)
