@@ -17,8 +17,9 @@ import contextlib
 from collections.abc import AsyncIterator, Sequence
 
 from fastapi import APIRouter, FastAPI
+from fastapi_offline import FastAPIOffline
 
-from engine.api.browsers import BrowserSources, OriginCache
+from engine.api.browsers import BrowserSources, DocsPolicy, OriginCache
 from engine.api.deps import ApiContext
 from engine.api.limits import BodyLimit
 from engine.api.problems import ERROR_RESPONSES, install_handlers
@@ -55,6 +56,9 @@ Send customer events to cxflow, in the shapes of Segment's HTTP Tracking API.
 """
 
 
+DOCS_ASSETS = "/static/api-docs"
+
+
 def create_app(
     intake: Intake,
     *,
@@ -78,16 +82,20 @@ def create_app(
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
-    app = FastAPI(
+    # /docs (Swagger UI) and /redoc from the assets the fastapi-offline wheel ships, not
+    # from a CDN: the API's documentation works offline, as everything else does.
+    app = FastAPIOffline(
         title="cxflow event API",
         version="1",
         description=DESCRIPTION,
         lifespan=lifespan,
         responses=ERROR_RESPONSES,
+        static_url=DOCS_ASSETS,
     )
     origins = OriginCache(intake.store.keys.origins)
     app.add_middleware(BodyLimit)
     app.add_middleware(BrowserSources, origins=origins)
+    app.add_middleware(DocsPolicy)
     install_handlers(app)
     app.state.cxflow = ApiContext(store=intake.store, intake=intake, origins=origins)
     areas = (events, journeys, customers, unsubscribe, tracking, reports, metrics)
