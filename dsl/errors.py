@@ -23,6 +23,7 @@ and the module that defines it (ExpiredSurveyTokenError is also an ExpiredLinkEr
     │   ├── ConsentError                        consent_invalid           engine.errors
     │   ├── TemplateError                       template_failed           engine.errors
     │   ├── RoutingError                        journey_not_startable     engine.errors
+    │   ├── AccountError                        account_invalid           engine.errors
     │   ├── ApiProblemError                     request_refused           engine.api.problems
     │   ├── InboundRejectedError                inbound_invalid           connectors.inbound
     │   ├── SurveyScoreError                    survey_score_invalid      connectors.builtin.survey.tokens

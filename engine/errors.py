@@ -41,6 +41,13 @@ class RoutingError(InputError):
     code = "journey_not_startable"
 
 
+class AccountError(InputError):
+    """A console account cannot be created or changed so (a taken email, a weak password,
+    an unknown role or user); the message says what to do."""
+
+    code = "account_invalid"
+
+
 class CommandError(InputError):
     """A command names something that is not there (a run, a deployed journey or segment);
     the message says how to find what is. Each raise gives its precise code."""

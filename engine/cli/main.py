@@ -33,6 +33,7 @@ from engine.cli import (
     runs,
     segments,
     suppressions,
+    users,
 )
 from engine.cli.output import err
 from engine.errors import DeployRefusedError
@@ -76,6 +77,7 @@ for name, command in (
 app.add_typer(customers.customers_app, name="customers")
 app.add_typer(events.events_app, name="events")
 app.add_typer(suppressions.suppressions_app, name="suppressions")
+app.add_typer(users.users_app, name="users")
 
 # The exit code of each error of the tree, first match wins: 1 when files have errors
 # (their diagnostics are printed), 2 for every other error the message explains, 3 for

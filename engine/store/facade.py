@@ -60,6 +60,7 @@ from engine.store.reports import Reports
 from engine.store.runs import Runs
 from engine.store.segments import Segments
 from engine.store.timeline import Timelines
+from engine.store.users import Users
 from engine.store.workspace import Workspace
 
 
@@ -87,6 +88,7 @@ class Store:
         self.timelines = Timelines(self.profiles)
         self.workspace = Workspace(self.database)
         self.reports = Reports(self.database)
+        self.users = Users(self.database)
         self.segments = Segments(self.database, self.customers)
         self.journeys = Journeys(self.database)
         self.runs = Runs(self.database)

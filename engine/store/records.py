@@ -388,3 +388,32 @@ class CustomerMatch(Record):
     email: str | None
     name: str | None
     updated_at: AwareDatetime
+
+
+# --- the console's accounts (engine.store.users) ------------------------------------------
+
+
+class ConsoleUserRecord(Record):
+    """A console account, without its password hash."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    id: int
+    email: str
+    name: str
+    role: Literal["viewer", "operator", "admin"]
+    disabled: bool
+    created_at: AwareDatetime
+    updated_at: AwareDatetime
+    last_login_at: AwareDatetime | None
+
+
+class AuditRecord(Record):
+    """One action an operator took."""
+
+    id: int
+    at: AwareDatetime
+    actor: str
+    action: str
+    target: str
+    detail: dict[str, Any]

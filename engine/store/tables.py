@@ -485,3 +485,41 @@ class CustomerValueRow(Base):
     first_order_at: Mapped[datetime | None]
     last_order_at: Mapped[datetime | None]
     updated_at: Mapped[datetime]
+
+
+# --- the console's accounts (engine.store.users) ------------------------------------------
+
+ROLES = ("viewer", "operator", "admin")
+
+
+class ConsoleUserRow(Base):
+    """A person who may log in to the console, with a role; only a password's argon2id hash
+    is kept."""
+
+    __tablename__ = "console_users"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    email: Mapped[str] = mapped_column(String, unique=True)
+    name: Mapped[str] = mapped_column(String)
+    role: Mapped[str] = mapped_column(String)
+    password_hash: Mapped[str] = mapped_column(String)
+    disabled: Mapped[bool] = mapped_column(Boolean)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    last_login_at: Mapped[datetime | None]
+
+    __table_args__ = (CheckConstraint(_in("role", ROLES), name="role"),)
+
+
+class AuditRow(Base):
+    """An operator's action (a user created or disabled, a journey paused, a test send):
+    who, what, on what, when."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(index=True)
+    actor: Mapped[str] = mapped_column(String)
+    action: Mapped[str] = mapped_column(String)
+    target: Mapped[str] = mapped_column(String)
+    detail: Mapped[dict[str, Any]]

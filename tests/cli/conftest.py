@@ -23,10 +23,14 @@ def cxflow() -> Callable[..., subprocess.CompletedProcess[str]]:
     return run
 
 
-def cxflow_on(database: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    """`cxflow ARGS` on the SQLite store in ``database``, with a wide terminal for tables."""
+def cxflow_on(
+    database: Path, *args: str, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """`cxflow ARGS` on the SQLite store in ``database``, with a wide terminal for tables
+    (and ``stdin`` as its standard input: none by default)."""
     return subprocess.run(
         [str(CXFLOW), *args],
+        input=stdin if stdin is not None else "",
         capture_output=True,
         text=True,
         timeout=60,

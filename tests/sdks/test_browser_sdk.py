@@ -154,8 +154,16 @@ async def test_segments_browser_sdk_stores_every_call_cross_origin(
                 if set(stored) >= set(sent) or result["errors"]:
                     break
                 await asyncio.sleep(0.2)
-            await asyncio.sleep(0.3)  # let the network log settle
-            await asyncio.to_thread(browser.read_logs)
+            # Let the network log settle: every request answered (or failed) in it.
+            settle = time.monotonic() + 5
+            while True:
+                await asyncio.to_thread(browser.read_logs)
+                pending = [
+                    e for e in browser.exchanges.values() if e.status is None and e.error is None
+                ]
+                if not pending or time.monotonic() > settle:
+                    break
+                await asyncio.sleep(0.2)
         finally:
             await asyncio.to_thread(browser.quit)
 
