@@ -20,6 +20,7 @@ from engine.analytics.stats import (
     mean_difference,
     mean_interval,
     proportion_difference,
+    rate,
     wilson_interval,
 )
 from engine.runtime.assignment import in_global_control
@@ -101,20 +102,20 @@ def global_control_lift(
         if conversion.value is not None:
             worth[conversion.currency or ""][who] += conversion.value
     currencies = sorted(worth)
-    rate = proportion_difference(
+    compared = proportion_difference(
         len(control & converted), len(control), len(treated & converted), len(treated)
     )
-    if rate is None:  # not reached: both groups have customers
+    if compared is None:  # not reached: both groups have customers
         return None, "no customers to compare"
     return (
         GlobalControlLift(
             percent=percent,
             treated=_group(treated, converted, worth, currencies),
             control=_group(control, converted, worth, currencies),
-            difference=rate.difference,
-            difference_low=rate.difference_interval.low,
-            difference_high=rate.difference_interval.high,
-            relative_lift=rate.relative,
+            difference=compared.difference,
+            difference_low=compared.difference_interval.low,
+            difference_high=compared.difference_interval.high,
+            relative_lift=compared.relative,
             revenue=[
                 _revenue_lift(currency, treated, control, worth[currency])
                 for currency in currencies
@@ -154,7 +155,7 @@ def _group(
     return GroupFigures(
         customers=n,
         converted=c,
-        conversion_rate=c / n if n else None,
+        conversion_rate=rate(c, n),
         rate_low=interval.low if interval else None,
         rate_high=interval.high if interval else None,
         revenue=revenue,

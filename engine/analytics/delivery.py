@@ -17,6 +17,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict
 
 from dsl.compiled import CompiledJourney, SendNode
+from engine.analytics.stats import rate
 from engine.store import Store
 
 Base = Literal["delivered", "sent"]
@@ -62,10 +63,6 @@ class ChannelRates(Engagement):
     channel: str
 
 
-def _rate(part: int, whole: int) -> float | None:
-    return part / whole if whole else None
-
-
 def engagement(sent: int, counts: Mapping[str, int]) -> dict[str, object]:
     """The fields of :class:`Engagement` from ``sent`` and the per-kind message counts.
 
@@ -84,11 +81,11 @@ def engagement(sent: int, counts: Mapping[str, int]) -> dict[str, object]:
         "opened": counts.get("opened", 0),
         "clicked": counts.get("clicked", 0),
         "base": "delivered" if reported else "sent",
-        "delivered_rate": _rate(delivered, sent) if reported else None,
-        "bounce_rate": _rate(bounced, sent) if reported else None,
-        "complaint_rate": _rate(counts.get("complained", 0), base_n),
-        "open_rate": _rate(counts.get("opened", 0), base_n),
-        "click_rate": _rate(counts.get("clicked", 0), base_n),
+        "delivered_rate": rate(delivered, sent) if reported else None,
+        "bounce_rate": rate(bounced, sent) if reported else None,
+        "complaint_rate": rate(counts.get("complained", 0), base_n),
+        "open_rate": rate(counts.get("opened", 0), base_n),
+        "click_rate": rate(counts.get("clicked", 0), base_n),
     }
 
 
@@ -116,7 +113,7 @@ def step_messages(store: Store, journey: CompiledJourney) -> list[StepMessages]:
                     "skipped": counts.get("skipped", 0),
                     "failed": counts.get("failed", 0),
                     "converted": converted,
-                    "conversion_rate": _rate(converted, sent),
+                    "conversion_rate": rate(converted, sent),
                     "attributed_revenue": (
                         round(credited.revenue if credited else 0.0, 2) if valued else None
                     ),

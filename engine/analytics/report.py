@@ -17,6 +17,7 @@ from rich.table import Table
 from dsl.compiled import CompiledJourney
 from engine.analytics.delivery import StepMessages, step_messages
 from engine.analytics.experiments import ExperimentResult, experiment_results
+from engine.analytics.stats import rate
 from engine.analytics.survey_variants import SurveyMetric, survey_metrics
 from engine.store import Store
 
@@ -68,10 +69,6 @@ class JourneyReport(BaseModel):
     surveys: list[SurveyMetric] = []
 
 
-def _rate(part: int, whole: int) -> float | None:
-    return part / whole if whole else None
-
-
 def build_funnel(store: Store, journey: CompiledJourney, runs: int) -> list[FunnelStep]:
     """Every step of the journey in its written order, reached or not."""
     visits = {record.step_id: record for record in store.step_funnel(journey.id)}
@@ -86,13 +83,13 @@ def build_funnel(store: Store, journey: CompiledJourney, runs: int) -> list[Funn
                 kind=node.kind,
                 runs=reached,
                 customers=record.customers if record else 0,
-                reached_rate=_rate(reached, runs),
+                reached_rate=rate(reached, runs),
                 completed=record.completed if record else 0,
                 exited=record.exited if record else 0,
                 failed=record.failed if record else 0,
                 running=record.running if record else 0,
                 converted=converted,
-                conversion_rate=_rate(converted, reached),
+                conversion_rate=rate(converted, reached),
             )
         )
     return steps
@@ -294,7 +291,7 @@ def render_html(report: JourneyReport) -> str:
     if summary.by_status:
         parts.append("<table><tr><th>status</th><th>runs</th><th>share</th></tr>")
         parts += [
-            f"<tr><td>{e(k)}</td><td>{v}</td><td>{_percent(_rate(v, summary.runs))}</td></tr>"
+            f"<tr><td>{e(k)}</td><td>{v}</td><td>{_percent(rate(v, summary.runs))}</td></tr>"
             for k, v in sorted(summary.by_status.items())
         ]
         parts.append("</table>")

@@ -25,6 +25,11 @@ class Interval:
     high: float
 
 
+def rate(part: int, whole: int) -> float | None:
+    """``part / whole``; None (no rate, not 0%) when there is nothing to divide by."""
+    return part / whole if whole else None
+
+
 def wilson_interval(successes: int, trials: int, z: float = Z_95) -> Interval:
     """Wilson score interval of a proportion: sane at 0%, 100% and small samples."""
     if trials <= 0:
