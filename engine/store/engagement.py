@@ -20,6 +20,7 @@ from datetime import datetime
 from typing import Any, cast, get_args
 
 from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
 
 from connectors.inbound import EngagementKind
 from engine.errors import StoreError
@@ -135,14 +136,8 @@ class Engagement:
 
     def customer_counts(self, customer_id: str) -> KindCounts:
         """Per kind, how many of the customer's messages had at least one such signal."""
-        row = MessageEngagementRow
-        statement = (
-            select(row.kind, func.count(row.message_ref.distinct()))
-            .where(row.customer_id == customer_id)
-            .group_by(row.kind)
-        )
         with self._db.reads.begin() as session:
-            return {cast(EngagementKind, k): int(n) for k, n in session.execute(statement)}
+            return kind_counts(session, [customer_id])
 
     def step_counts(
         self, journey_id: str, since: datetime | None = None, until: datetime | None = None
@@ -171,6 +166,18 @@ class Engagement:
         )
         with self._db.reads.begin() as session:
             return _counts(session.execute(statement))
+
+
+def kind_counts(session: Session, customer_ids: list[str]) -> KindCounts:
+    """Per kind, how many messages of these ids (a customer and the ids merged into them)
+    had at least one such signal, in the caller's transaction."""
+    row = MessageEngagementRow
+    statement = (
+        select(row.kind, func.count(row.message_ref.distinct()))
+        .where(row.customer_id.in_(customer_ids))
+        .group_by(row.kind)
+    )
+    return {cast(EngagementKind, k): int(n) for k, n in session.execute(statement)}
 
 
 class Suppressions:

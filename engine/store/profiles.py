@@ -18,6 +18,7 @@ from engine.privacy.consent import ConsentRecord
 from engine.store.customer_value import read as read_value
 from engine.store.customers import Customers
 from engine.store.database import Database, _check_limit
+from engine.store.engagement import kind_counts
 from engine.store.groups import Groups
 from engine.store.records import (
     Assignment,
@@ -39,7 +40,6 @@ from engine.store.tables import (
     CustomerRow,
     EventRow,
     ExperimentAssignmentRow,
-    MessageEngagementRow,
     MessageRow,
     RunRow,
     SegmentChangeRow,
@@ -141,7 +141,7 @@ class Profiles:
                         .order_by(SuppressionRow.at.desc(), SuppressionRow.channel)
                     )
                 ],
-                engagement=self._engagement(session, ids),
+                engagement=dict(kind_counts(session, ids)),
                 lifetime=lifetime,
                 value=value,
                 created_at=lifetime.first_seen,
@@ -192,16 +192,6 @@ class Profiles:
             revenue=value.revenue,
             messages_sent=sent or 0,
         )
-
-    def _engagement(self, session: Session, ids: list[str]) -> dict[str, int]:
-        """Per kind of signal, how many of the customer's messages had at least one."""
-        row = MessageEngagementRow
-        counts = session.execute(
-            select(row.kind, func.count(row.message_ref.distinct()))
-            .where(row.customer_id.in_(ids))
-            .group_by(row.kind)
-        )
-        return {kind: int(n) for kind, n in counts}
 
     def _is_known(self, session: Session, customer_id: str) -> bool:
         """A visitor is anonymous while their calls name them only as anonymousId."""

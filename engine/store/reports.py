@@ -26,6 +26,7 @@ from engine.store.tables import (
 
 CHUNK = 500  # ids per IN (...) list: far below SQLite's and PostgreSQL's limits
 _T = TypeVar("_T")
+_R = TypeVar("_R", bound=Record)
 
 
 class CustomerConversion(Record):
@@ -148,27 +149,30 @@ class Reports:
 
     def messages_of(self, workflow_ids: Iterable[str]) -> list[MessageRecord]:
         """Every message-log entry (sends and calls) of these workflow ids, oldest first."""
-        found: list[MessageRecord] = []
-        with self._db.reads.begin() as session:
-            for chunk in _chunks(sorted(set(workflow_ids))):
-                statement = select(MessageRow).where(MessageRow.workflow_id.in_(chunk))
-                found += [
-                    MessageRecord.model_validate(row, from_attributes=True)
-                    for row in session.scalars(statement)
-                ]
+        found = self._of_workflows(MessageRow, MessageRecord, workflow_ids)
         return sorted(found, key=lambda m: (m.created_at, m.key))
 
     def runs_of(self, workflow_ids: Iterable[str]) -> list[RunRecord]:
         """Every run of these workflow ids, oldest first."""
-        found: list[RunRecord] = []
+        found = self._of_workflows(RunRow, RunRecord, workflow_ids)
+        return sorted(found, key=lambda r: (r.started_at, r.run_id))
+
+    def _of_workflows(
+        self,
+        table: type[MessageRow] | type[RunRow],
+        record: type[_R],
+        workflow_ids: Iterable[str],
+    ) -> list[_R]:
+        """The rows of ``table`` of these workflow ids, as ``record``s, a chunk of ids a query."""
+        found: list[_R] = []
         with self._db.reads.begin() as session:
             for chunk in _chunks(sorted(set(workflow_ids))):
-                statement = select(RunRow).where(RunRow.workflow_id.in_(chunk))
+                statement = select(table).where(table.workflow_id.in_(chunk))
                 found += [
-                    RunRecord.model_validate(row, from_attributes=True)
+                    record.model_validate(row, from_attributes=True)
                     for row in session.scalars(statement)
                 ]
-        return sorted(found, key=lambda r: (r.started_at, r.run_id))
+        return found
 
     def assigned(self, experiment: str) -> dict[str, Assignment]:
         """customer id -> variant and when it was assigned, for the experiment."""
