@@ -24,6 +24,7 @@ and the module that defines it (ExpiredSurveyTokenError is also an ExpiredLinkEr
     │   ├── TemplateError                       template_failed           engine.errors
     │   ├── RoutingError                        journey_not_startable     engine.errors
     │   ├── AccountError                        account_invalid           engine.errors
+    │   ├── ConsoleError                        console_refused           engine.errors
     │   ├── ApiProblemError                     request_refused           engine.api.problems
     │   ├── InboundRejectedError                inbound_invalid           connectors.inbound
     │   ├── SurveyScoreError                    survey_score_invalid      connectors.builtin.survey.tokens

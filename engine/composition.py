@@ -21,6 +21,7 @@ from temporalio.worker import Worker
 
 from connectors.registry import ConnectorRegistry, default_registry
 from engine.api.app import create_app
+from engine.console.context import ConsoleContext
 from engine.ingest.intake import Intake, RetryPolicy, TimestampWindow
 from engine.ingest.router import EventRouter
 from engine.runtime.activities import JourneyActivities
@@ -111,9 +112,11 @@ class Runtime:
         )
 
     def api(self, *, reroute_interval: float = 5.0) -> FastAPI:
-        """The event API on this runtime's intake, with every connector's routes mounted."""
+        """The event API on this runtime's intake, with every connector's routes and the
+        console mounted."""
         return create_app(
             self.intake,
             connector_routes=self.connectors.routers(self.intake),
             reroute_interval=reroute_interval,
+            console=ConsoleContext(self.store, self.settings, self.client, self.connectors),
         )

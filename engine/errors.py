@@ -48,6 +48,18 @@ class AccountError(InputError):
     code = "account_invalid"
 
 
+class ConsoleError(InputError):
+    """A console request that cannot be served so (not logged in, a role too low, a form
+    without its CSRF token, too many logins); the page says what to do. Each raise gives its
+    precise code, and ``status`` the HTTP status of the page."""
+
+    code = "console_refused"
+
+    def __init__(self, message: str, *, code: str | None = None, status: int = 400) -> None:
+        super().__init__(message, code=code)
+        self.status = status
+
+
 class CommandError(InputError):
     """A command names something that is not there (a run, a deployed journey or segment);
     the message says how to find what is. Each raise gives its precise code."""

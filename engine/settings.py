@@ -86,6 +86,27 @@ class Settings(BaseModel):
         "the latest open or click: channel=duration pairs, * for every other channel "
         "(engine.analytics.attribution, docs/analytics.md).",
     )
+    brand_name: str = Field(
+        default="cxflow",
+        description="The sender's name on the pages a customer opens (survey, unsubscribe) "
+        "and in the footer of the shipped emails.",
+    )
+    brand_address: str = Field(
+        default="",
+        description="The sender's postal address, shown under the brand on those pages and "
+        "emails (the CAN-SPAM Act and the EU's e-commerce rules ask for one in marketing mail).",
+    )
+    console_session_hours: float = Field(
+        default=12, gt=0, le=24 * 30, description="A console login ends this long after it began."
+    )
+    console_idle_minutes: float = Field(
+        default=60, gt=0, description="A console login ends after this long without a page view."
+    )
+    test_recipients: str = Field(
+        default="",
+        description="Addresses the console's test sends may go to, comma-separated: exact "
+        "addresses or a whole domain as `*@shop.example`. Empty: test sends are refused.",
+    )
     consent_policy: str = Field(
         default=DEFAULT_POLICY,
         description="Consent per channel: opt-out, opt-in or none (see engine.privacy.consent)",

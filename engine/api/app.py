@@ -32,6 +32,8 @@ from engine.api.routes import (
     tracking,
     unsubscribe,
 )
+from engine.console.app import install_console
+from engine.console.context import ConsoleContext
 from engine.ingest.intake import Intake
 
 DESCRIPTION = """\
@@ -64,12 +66,14 @@ def create_app(
     *,
     connector_routes: Sequence[APIRouter] = (),
     reroute_interval: float = 5.0,
+    console: ConsoleContext | None = None,
 ) -> FastAPI:
     """The event API on this intake (and its store), with connectors' routes mounted.
 
     ``reroute_interval``: seconds between retries of events that could not be routed
     when they arrived (the intake's ``dispatch_timeout`` says how long a request waits
-    for Temporal before answering; the events are stored by then).
+    for Temporal before answering; the events are stored by then). ``console``: serve the
+    web console under ``/console`` with these parts (:mod:`engine.console`).
     """
 
     @contextlib.asynccontextmanager
@@ -101,6 +105,8 @@ def create_app(
     areas = (events, journeys, customers, unsubscribe, tracking, reports, metrics)
     for area in (module.router for module in areas):
         app.include_router(area)
+    if console is not None:
+        install_console(app, console)
     for router in connector_routes:
         app.include_router(router)
     return app

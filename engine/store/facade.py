@@ -27,6 +27,7 @@ from dsl.segment_models import AggregateSpec, CompiledSegment
 from engine.privacy.consent import ConsentRecord
 from engine.segments.records import SegmentChangeRecord, SegmentDecider, SegmentSummaryRecord
 from engine.store.consent import Consents
+from engine.store.console_sessions import ConsoleSessions
 from engine.store.customer_value import CustomerValues
 from engine.store.customers import Customers
 from engine.store.database import Database
@@ -89,6 +90,7 @@ class Store:
         self.workspace = Workspace(self.database)
         self.reports = Reports(self.database)
         self.users = Users(self.database)
+        self.console_sessions = ConsoleSessions(self.database)
         self.segments = Segments(self.database, self.customers)
         self.journeys = Journeys(self.database)
         self.runs = Runs(self.database)

@@ -393,6 +393,19 @@ class CustomerMatch(Record):
 # --- the console's accounts (engine.store.users) ------------------------------------------
 
 
+class ConsoleSessionRecord(Record):
+    """A console login, without its token (only the token's hash is stored)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    token_hash: str
+    user_id: int
+    csrf_token: str
+    created_at: AwareDatetime
+    seen_at: AwareDatetime
+    expires_at: AwareDatetime
+
+
 class ConsoleUserRecord(Record):
     """A console account, without its password hash."""
 

@@ -511,6 +511,23 @@ class ConsoleUserRow(Base):
     __table_args__ = (CheckConstraint(_in("role", ROLES), name="role"),)
 
 
+class ConsoleSessionRow(Base):
+    """A console login: the sha256 of the cookie's token (the token itself is never kept), its
+    CSRF token, and when it ends. Logging out, disabling the account or changing its password
+    deletes the rows, so a stolen cookie dies with them."""
+
+    __tablename__ = "console_sessions"
+
+    token_hash: Mapped[str] = mapped_column(String, primary_key=True)
+    user_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("console_users.id", ondelete="CASCADE"), index=True
+    )
+    csrf_token: Mapped[str] = mapped_column(String)
+    created_at: Mapped[datetime]
+    seen_at: Mapped[datetime]
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+
+
 class AuditRow(Base):
     """An operator's action (a user created or disabled, a journey paused, a test send):
     who, what, on what, when."""

@@ -12,12 +12,12 @@ from typing import Any, Literal
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from engine.errors import AccountError
 from engine.store.database import Database, _json_object, _now
 from engine.store.records import AuditRecord, ConsoleUserRecord
-from engine.store.tables import ROLES, AuditRow, ConsoleUserRow
+from engine.store.tables import ROLES, AuditRow, ConsoleSessionRow, ConsoleUserRow
 
 Role = Literal["viewer", "operator", "admin"]
 MIN_PASSWORD_CHARS = 12
@@ -94,6 +94,11 @@ class Users:
             session.flush()
             return _user(row)
 
+    def by_id(self, user_id: int) -> ConsoleUserRecord | None:
+        with self._db.reads.begin() as session:
+            row = session.get(ConsoleUserRow, user_id)
+            return None if row is None else _user(row)
+
     def get(self, email: str) -> ConsoleUserRecord | None:
         with self._db.reads.begin() as session:
             row = session.scalar(
@@ -132,6 +137,11 @@ class Users:
             for key, value in values.items():
                 setattr(row, key, value)
             row.updated_at = _now()
+            if values.get("disabled") or "password_hash" in values:
+                # A disabled account or a new password ends every console login of the account.
+                session.execute(
+                    delete(ConsoleSessionRow).where(ConsoleSessionRow.user_id == row.id)
+                )
             session.flush()
             return _user(row)
 

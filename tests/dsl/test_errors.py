@@ -52,7 +52,7 @@ def test_the_drawing_has_the_whole_tree_with_unique_codes() -> None:
     rows = with_parents()
     names = [name for name, _, _, _ in rows]
     assert names[0] == "CxflowError"
-    assert len(rows) == 40
+    assert len(rows) == 41
     assert {"UsageError", "TemporalUnavailableError", "ConnectorNotFoundError"} <= set(names)
     parents = {name: parent for name, _, _, parent in rows}
 
