@@ -46,6 +46,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from workflows.ids import workflow_id_for as workflow_id_for
     from workflows.models import (
+        CONTROL_SIGNAL,
         EVENT_SIGNAL,
         WORKFLOW_NAME,
         AssignInput,
@@ -53,6 +54,7 @@ with workflow.unsafe.imports_passed_through():
         ConversionInput,
         CustomerEvent,
         CustomerView,
+        JourneyControl,
         JourneyRunInput,
         LocalTimeInput,
         ProfileUpdateInput,
@@ -62,6 +64,7 @@ with workflow.unsafe.imports_passed_through():
         RunState,
         RunStatus,
         SendInput,
+        SendOutcome,
     )
 
 # Activities run with these limits; permanent errors are not retried.
@@ -86,6 +89,17 @@ PATCH_LOCAL_BOOKKEEPING = "local-bookkeeping"
 # failed the run), also when their compiled journey had an on_error: the patch is asked
 # only at such a failure, so histories without one have no marker.
 PATCH_ON_ERROR_PATH = "on-error-path"
+# Operators pause, resume and stop journeys (engine.runtime.controls). The store's status
+# is the truth, read by the deliver activity at every send: a send of a paused or stopped
+# journey comes back `held`, unsent, so no race with a run that starts as the pause lands.
+# A held run waits for the `resume` signal (or rechecks the store every HOLD_RECHECK, should
+# a signal be lost), then sends; `stop` (signal, or a held send of a stopped journey) ends
+# the run as exited with reason STOPPED. Asked at the first signal or held send only, so
+# histories without either have no marker; a run that got a control signal before the
+# patch (an older worker ignored it) keeps ignoring them.
+PATCH_JOURNEY_CONTROLS = "journey-controls"
+STOPPED = "stopped"
+HOLD_RECHECK = timedelta(hours=4)
 # The longest `error.message`: enough for a connector's explanation, never a whole response.
 MAX_ERROR_MESSAGE = 1_000
 
@@ -115,6 +129,8 @@ class JourneyWorkflow:
         self.unevaluable: set[tuple[str | None, str, str | None]] = set()
         # Whether `error` is a variable of this run's conditions and templates (see run()).
         self.error_variable = True
+        # `resume` control signals received: a held send waits for one more.
+        self.resumes = 0
 
     # -- entry ------------------------------------------------------------------------------
 
@@ -233,6 +249,16 @@ class JourneyWorkflow:
             )
         self.inbox.append(event)
 
+    @workflow.signal(name=CONTROL_SIGNAL)
+    def journey_control(self, control: JourneyControl) -> None:
+        """An operator resumed or stopped the journey (see PATCH_JOURNEY_CONTROLS)."""
+        if not workflow.patched(PATCH_JOURNEY_CONTROLS):
+            return
+        if control.action == "stop":
+            self.exit_reason = self.exit_reason or STOPPED
+        else:
+            self.resumes += 1
+
     @workflow.query
     def status(self) -> RunStatus:
         journey = self.journey
@@ -315,7 +341,54 @@ class JourneyWorkflow:
         return node.next
 
     async def _send(self, node: SendNode) -> str | None:
-        """Send the message; the next step (on_error's when the send failed for good)."""
+        """Send the message; the next step (on_error's when the send failed for good).
+
+        A send the journey's pause held is tried again once resumed, quiet hours and all.
+        """
+        while True:
+            resumes = self.resumes
+            outcome = await self._send_once(node)
+            if isinstance(outcome, StepError) or outcome.status != "held":
+                break
+            if not workflow.patched(PATCH_JOURNEY_CONTROLS):
+                break  # only a run that ignores controls (see the patch): it goes on
+            if outcome.detail.get("journey") == "stopped":
+                self.exit_reason = self.exit_reason or STOPPED
+            else:
+                await self._hold(resumes)
+            if self.exit_reason is not None:
+                return node.next
+        if isinstance(outcome, StepError):
+            failure: StepError | None = outcome
+        elif outcome.status == "failed":
+            failure = StepError(
+                step=node.id,
+                code=outcome.error or StepErrorCode.OTHER,
+                message=_bounded(str(outcome.detail.get("error") or "the send failed")),
+            )
+        else:
+            failure = None
+        if failure is not None:
+            if self._take_error_path(node.on_error, failure):
+                return node.on_error
+            workflow.logger.warning("send %s failed; the run goes on", node.id)
+        return node.next
+
+    async def _hold(self, resumes: int) -> None:
+        """Wait for a resume after ``resumes`` (or a stop, an exit, the next recheck)."""
+        self.waiting_for = "resume"
+        try:
+            with contextlib.suppress(TimeoutError):
+                await workflow.wait_condition(
+                    lambda: self.resumes > resumes or self.exit_reason is not None,
+                    timeout=HOLD_RECHECK,
+                )
+        finally:
+            self.waiting_for = None
+
+    async def _send_once(self, node: SendNode) -> SendOutcome | StepError:
+        """Quiet hours, then the deliver activity; a ``skipped`` outcome when an exit event
+        came during quiet hours."""
         journey = self.journey
         assert journey is not None
         quiet = journey.settings.quiet_hours
@@ -326,9 +399,9 @@ class JourneyWorkflow:
             if allowed > workflow.now():
                 await self._sleep_unless_exit(allowed - workflow.now())
                 if self.exit_reason is not None:
-                    return node.next
+                    return SendOutcome(status="skipped", detail={"reason": "exit"})
         cap = journey.settings.frequency_cap
-        outcome = await self._activity_or_error(
+        return await self._activity_or_error(
             JourneyActivityStubs.deliver,
             SendInput(
                 run=self._context,
@@ -345,21 +418,6 @@ class JourneyWorkflow:
                 tracking=node.tracking,
             ),
         )
-        if isinstance(outcome, StepError):
-            failure: StepError | None = outcome
-        elif outcome.status == "failed":
-            failure = StepError(
-                step=node.id,
-                code=outcome.error or StepErrorCode.OTHER,
-                message=_bounded(str(outcome.detail.get("error") or "the send failed")),
-            )
-        else:
-            failure = None
-        if failure is not None:
-            if self._take_error_path(node.on_error, failure):
-                return node.on_error
-            workflow.logger.warning("send %s failed; the run goes on", node.id)
-        return node.next
 
     async def _call(self, node: CallNode) -> str | None:
         """Call the action; the next step (on_error's when the call failed for good)."""

@@ -16,6 +16,7 @@ from dsl.compiled import CompiledJourney, StepError, StepErrorCode, TrackingSpec
 
 WORKFLOW_NAME = "JourneyWorkflow"
 EVENT_SIGNAL = "customer_event"
+CONTROL_SIGNAL = "journey_control"
 
 
 class Payload(BaseModel):
@@ -39,6 +40,13 @@ class CustomerEvent(Payload):
             "properties": dict(self.properties),
             "timestamp": self.timestamp.isoformat(),
         }
+
+
+class JourneyControl(Payload):
+    """The control signal an operator's resume or stop sends to a journey's runs in flight
+    (engine.runtime.controls); a pause needs none: the send itself finds it in the store."""
+
+    action: Literal["resume", "stop"]
 
 
 class GroupView(Payload):
@@ -194,7 +202,10 @@ class SendInput(Payload):
 
 
 class SendOutcome(Payload):
-    status: Literal["sent", "skipped", "failed"]
+    status: Literal["sent", "skipped", "failed", "held"] = Field(
+        description="``held``: nothing was sent, nothing logged, because the journey is "
+        "paused or stopped (``detail['journey']`` says which): the run holds, then sends again."
+    )
     detail: dict[str, JsonValue] = Field(default_factory=dict)
     error: StepErrorCode | None = Field(
         default=None,

@@ -1,5 +1,5 @@
 """Journey commands: `validate`, `compile`, `graph`, `schema`, `deploy`, `start`,
-`send-event` and `journeys list`."""
+`send-event` and `journeys list|pause|resume|stop`."""
 
 from __future__ import annotations
 
@@ -35,6 +35,7 @@ from engine.cli.output import (
 from engine.ingest.intake import StartOutcome
 from engine.ingest.router import RouteResult
 from engine.runtime import deployment
+from engine.runtime.controls import Action, ControlResult, JourneyControls, since
 from engine.settings import Settings
 from workflows.models import CustomerEvent
 
@@ -228,10 +229,69 @@ async def _send(settings: Settings, event: CustomerEvent) -> RouteResult:
 
 @journeys_app.command("list")
 def journeys_list() -> None:
-    """The active version of every deployed journey."""
+    """The active version of every deployed journey, and whether it is paused or stopped."""
     with open_store(Settings.from_env()) as store:
         journeys = store.active_journeys()
-    table = Table("journey", "version", "trigger", "steps")
+        controls = store.journeys.controls()
+    table = Table("journey", "version", "trigger", "steps", "status")
     for journey in journeys:
-        table.add_row(journey.id, journey.version, journey.trigger.kind, str(len(journey.steps)))
+        control = controls.get(journey.id)
+        status = since(control) if control is not None else ""
+        table.add_row(
+            journey.id,
+            journey.version,
+            journey.trigger.kind,
+            str(len(journey.steps)),
+            escape(status or "active"),
+        )
     out.print(table)
+
+
+# The actor the audit log names for these commands (the console names its user's email).
+ACTOR = "cli"
+JourneyName = Annotated[str, typer.Argument(help="The journey id (`cxflow journeys list`).")]
+
+
+@journeys_app.command("pause")
+def journeys_pause(journey: JourneyName) -> None:
+    """Refuse new entries; runs in flight go on but hold before their next send."""
+    _control(journey, "pause")
+
+
+@journeys_app.command("resume")
+def journeys_resume(journey: JourneyName) -> None:
+    """Let entries in again; held runs send and go on."""
+    _control(journey, "resume")
+
+
+@journeys_app.command("stop")
+def journeys_stop(journey: JourneyName) -> None:
+    """End the runs in flight (reason `stopped`) and refuse new entries until resumed."""
+    _control(journey, "stop")
+
+
+def _control(journey: str, action: Action) -> None:
+    result = asyncio.run(_apply_control(Settings.from_env(), journey, action))
+    said = {
+        "pause": "paused: new entries are refused; runs in flight hold before their next send",
+        "resume": "active: entries are let in; held runs send and go on",
+        "stop": "stopped: runs in flight end (reason `stopped`); new entries are refused "
+        "until `cxflow journeys resume`",
+    }
+    unchanged = "" if result.changed else f" (it was {result.previous} already)"
+    out.print(f"{escape(journey)} {said[action]}{unchanged}")
+    out.print(
+        f"  {result.runs_in_flight} runs in flight, {result.runs_signalled} signalled"
+        if action != "pause"
+        else f"  {result.runs_in_flight} runs in flight"
+    )
+
+
+async def _apply_control(settings: Settings, journey: str, action: Action) -> ControlResult:
+    async with engine_runtime(settings) as runtime:
+        controls = JourneyControls(runtime.store, runtime.client)
+        if action == "pause":
+            return await controls.pause(journey, ACTOR)
+        if action == "resume":
+            return await controls.resume(journey, ACTOR)
+        return await controls.stop(journey, ACTOR)

@@ -305,7 +305,17 @@ class EventRouter:
     def _gate_refusal(
         self, journey: CompiledJourney, customer_id: str, customer: CustomerView
     ) -> str | None:
-        """The entry rules every trigger shares: the segment gate and the re-entry window."""
+        """The entry rules every trigger shares: the journey not paused or stopped by an
+        operator (engine.runtime.controls), the segment gate and the re-entry window."""
+        control = self.store.journeys.control(journey.id)  # one primary-key read
+        if control.status != "active":
+            log.info(
+                "journey %s is %s: %s does not enter it", journey.id, control.status, customer_id
+            )
+            return (
+                f"journey {control.status} by {control.changed_by}: new entries are refused "
+                f"until `cxflow journeys resume {journey.id}`"
+            )
         if journey.entry.segment and journey.entry.segment not in customer.segments:
             return f"not in segment {journey.entry.segment}"
         if journey.entry.reentry == "after" and journey.entry.reentry_after_seconds:

@@ -128,6 +128,17 @@ class JourneyActivities(JourneyActivityStubs):
     @activity.defn(name="deliver")
     async def deliver(self, data: SendInput) -> SendOutcome:
         run = data.run
+        # Before the claim: a held send leaves no row, and sends once resumed.
+        control = await asyncio.to_thread(self.store.journeys.control, run.journey_id)
+        if control.status != "active":
+            log.info(
+                "held %s/%s for %s: the journey is %s",
+                run.journey_id,
+                data.step_id,
+                run.customer_id,
+                control.status,
+            )
+            return SendOutcome(status="held", detail={"journey": control.status})
         claim = await asyncio.to_thread(
             self.store.claim_message,
             data.idempotency_key,

@@ -6,8 +6,8 @@ from sqlalchemy import func, select, update
 
 from dsl.compiled import CompiledJourney
 from engine.store.database import Database, _now
-from engine.store.records import JourneyVersionRecord
-from engine.store.tables import JourneyVersionRow
+from engine.store.records import JourneyControlRecord, JourneyStatus, JourneyVersionRecord
+from engine.store.tables import JourneyControlRow, JourneyVersionRow
 
 
 def _journey(row: JourneyVersionRow) -> CompiledJourney:
@@ -15,7 +15,7 @@ def _journey(row: JourneyVersionRow) -> CompiledJourney:
 
 
 class Journeys:
-    """The ``journey_versions`` table."""
+    """The ``journey_versions`` and ``journey_controls`` tables."""
 
     def __init__(self, database: Database) -> None:
         self._db = database
@@ -112,3 +112,42 @@ class Journeys:
         statement = select(JourneyVersionRow.journey_id).distinct().order_by("journey_id")
         with self._db.reads.begin() as session:
             return list(session.scalars(statement))
+
+    def control(self, journey_id: str) -> JourneyControlRecord:
+        """The journey's status: one primary-key read, made before every entry and send."""
+        with self._db.reads.begin() as session:
+            row = session.get(JourneyControlRow, journey_id)
+            if row is None:
+                return JourneyControlRecord(journey_id=journey_id)
+            return JourneyControlRecord.model_validate(row, from_attributes=True)
+
+    def controls(self) -> dict[str, JourneyControlRecord]:
+        """Every journey whose status was ever changed, by id (the others are active)."""
+        with self._db.reads.begin() as session:
+            return {
+                row.journey_id: JourneyControlRecord.model_validate(row, from_attributes=True)
+                for row in session.scalars(select(JourneyControlRow))
+            }
+
+    def set_control(
+        self, journey_id: str, status: JourneyStatus, actor: str
+    ) -> JourneyControlRecord:
+        """Set the journey's status (resume sets ``active``), noting who and when."""
+        with self._db.writes.begin() as session:
+            row = session.get(JourneyControlRow, journey_id, with_for_update=True)
+            if row is None:
+                row = JourneyControlRow(journey_id=journey_id)
+                session.add(row)
+            row.status = status
+            row.changed_at = _now()
+            row.changed_by = actor
+            session.flush()
+            return JourneyControlRecord.model_validate(row, from_attributes=True)
+
+    def source(self, journey_id: str, version: str) -> str | None:
+        """The file that version was deployed from, as the deploy named it (None if unknown)."""
+        statement = select(JourneyVersionRow.source).where(
+            JourneyVersionRow.journey_id == journey_id, JourneyVersionRow.version == version
+        )
+        with self._db.reads.begin() as session:
+            return session.scalar(statement)

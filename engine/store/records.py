@@ -162,6 +162,19 @@ class JourneyVersionRecord(Record):
     active: bool
 
 
+JourneyStatus = Literal["active", "paused", "stopped"]
+
+
+class JourneyControlRecord(Record):
+    """A journey's operational status (all versions): ``active`` unless an operator paused
+    or stopped it; who changed it last and when (None for a journey never changed)."""
+
+    journey_id: str
+    status: JourneyStatus = "active"
+    changed_at: AwareDatetime | None = None
+    changed_by: str | None = None
+
+
 class RunRecord(Record):
     workflow_id: str
     run_id: str

@@ -169,6 +169,17 @@ class Runs:
         with self._db.reads.begin() as session:
             return {row[0]: row[1] for row in session.execute(statement)}
 
+    def in_flight(self, journey_id: str) -> list[str]:
+        """The workflow ids of the journey's runs still going, any version (controls)."""
+        statement = (
+            select(RunRow.workflow_id)
+            .where(RunRow.journey_id == journey_id, RunRow.status == "running")
+            .distinct()
+            .order_by(RunRow.workflow_id)
+        )
+        with self._db.reads.begin() as session:
+            return list(session.scalars(statement))
+
     def entered_between(
         self,
         journey_ids: list[str],
@@ -190,3 +201,48 @@ class Runs:
         )
         with self._db.reads.begin() as session:
             return [_run(row) for row in session.scalars(statement)]
+
+    # --- where the runs are (the console's journey graph) ---------------------------------
+
+    def at_steps(self, journey_id: str) -> dict[tuple[str, str], int]:
+        """Runs of the journey (any version) by (current step, status): where the runs in
+        flight wait, and the step the others ended at."""
+        statement = (
+            select(RunRow.current_step, RunRow.status, func.count())
+            .where(RunRow.journey_id == journey_id, RunRow.current_step.is_not(None))
+            .group_by(RunRow.current_step, RunRow.status)
+        )
+        with self._db.reads.begin() as session:
+            return {
+                (str(step), status): count for step, status, count in session.execute(statement)
+            }
+
+    def reached_sets(self, journey_id: str) -> dict[frozenset[str], int]:
+        """Runs of the journey by the set of steps they reached: the edges a run took are
+        inferred from it and the journey's graph (step visits keep no order of their own).
+
+        Counted in the database (step ids have no spaces), so what comes back is one row
+        per distinct path, not one per run."""
+        reached = (
+            select(func.aggregate_strings(StepVisitRow.step_id, " ").label("steps"))
+            .where(StepVisitRow.journey_id == journey_id)
+            .group_by(StepVisitRow.run_id)
+            .subquery()
+        )
+        statement = select(reached.c.steps, func.count()).group_by(reached.c.steps)
+        counts: dict[frozenset[str], int] = {}
+        with self._db.reads.begin() as session:
+            for steps, count in session.execute(statement):
+                key = frozenset(str(steps).split(" "))
+                counts[key] = counts.get(key, 0) + count  # the same set, listed in another order
+        return counts
+
+    def in_flight_counts(self) -> dict[str, int]:
+        """Runs still going, per journey (any version)."""
+        statement = (
+            select(RunRow.journey_id, func.count())
+            .where(RunRow.status == "running")
+            .group_by(RunRow.journey_id)
+        )
+        with self._db.reads.begin() as session:
+            return {str(journey): int(count) for journey, count in session.execute(statement)}

@@ -169,6 +169,24 @@ class JourneyVersionRow(Base):
     )
 
 
+JOURNEY_STATUSES = ("active", "paused", "stopped")
+
+
+class JourneyControlRow(Base):
+    """An operator paused or stopped a journey (all its versions), or resumed it: no row is
+    ``active``. The runtime reads it before every entry and every send
+    (engine.runtime.controls)."""
+
+    __tablename__ = "journey_controls"
+
+    journey_id: Mapped[str] = mapped_column(String, primary_key=True)
+    status: Mapped[str] = mapped_column(String)
+    changed_at: Mapped[datetime]
+    changed_by: Mapped[str] = mapped_column(String)
+
+    __table_args__ = (CheckConstraint(_in("status", JOURNEY_STATUSES), name="status"),)
+
+
 class RunRow(Base):
     __tablename__ = "runs"
 

@@ -260,3 +260,48 @@ def test_customers_erase_says_when_temporal_is_unreachable(tmp_path: Path) -> No
     assert result.returncode == 2
     assert "cannot reach Temporal at 127.0.0.1:1" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@ASYNC
+async def test_journeys_pause_stop_and_resume(engine_env: dict[str, str], tmp_path: Path) -> None:
+    (tmp_path / "hello.yaml").write_text(HELLO)
+    assert (await cxflow(engine_env, "deploy", str(tmp_path / "hello.yaml"))).returncode == 0
+    identify(engine_env, "una", {"email": "una@example.com"})
+    await cxflow(engine_env, "send-event", "--customer", "una", "--event", "hello.requested")
+    store = Store(engine_env["CXFLOW_DATABASE_URL"])
+    try:
+        await eventually(lambda: store.get_runs(customer_id="una"), "the run never started")
+
+        paused = await cxflow(engine_env, "journeys", "pause", "hello")
+        assert paused.returncode == 0, paused.stderr
+        assert "hello paused: new entries are refused" in paused.stdout
+        assert "1 runs in flight" in paused.stdout
+        wide = {**engine_env, "COLUMNS": "200"}
+        assert "paused by cli at" in (await cxflow(wide, "journeys", "list")).stdout
+        refused = await cxflow(engine_env, "send-event", "--customer", "vic", "--event",
+                               "hello.requested")  # fmt: skip
+        assert "hello: not entered (journey paused by cli" in refused.stdout
+
+        stopped = await cxflow(engine_env, "journeys", "stop", "hello")
+        assert stopped.returncode == 0, stopped.stderr
+        assert "1 runs in flight, 1 signalled" in stopped.stdout
+        await eventually(
+            lambda: store.get_runs(customer_id="una")[0].exit_reason == "stopped",
+            "the run was not stopped",
+        )
+        assert store.get_runs(customer_id="una")[0].status == "exited"
+
+        resumed = await cxflow(engine_env, "journeys", "resume", "hello")
+        assert resumed.returncode == 0 and "hello active" in resumed.stdout
+        assert "active" in (await cxflow(wide, "journeys", "list")).stdout
+        actions = [(a.actor, a.action) for a in store.users.audit_log()]
+        assert actions == [
+            ("cli", "journey.resume"),
+            ("cli", "journey.stop"),
+            ("cli", "journey.pause"),
+        ]
+    finally:
+        store.dispose()
+    unknown = await cxflow(engine_env, "journeys", "pause", "nope")
+    assert unknown.returncode == 2 and "no journey 'nope' was ever deployed" in unknown.stderr
+    assert "Traceback" not in unknown.stderr

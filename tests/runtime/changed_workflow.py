@@ -11,9 +11,16 @@ from typing import Any
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from dsl.compiled import StepError
+    from dsl.compiled import SendNode, StepError
     from workflows.journey import JourneyWorkflow
-    from workflows.models import WORKFLOW_NAME, JourneyRunInput, RunOutcome
+    from workflows.models import (
+        CONTROL_SIGNAL,
+        WORKFLOW_NAME,
+        JourneyControl,
+        JourneyRunInput,
+        RunOutcome,
+        SendOutcome,
+    )
 
 
 @workflow.defn(name=WORKFLOW_NAME)
@@ -56,3 +63,23 @@ class OnErrorUnpatched(JourneyWorkflow):
             return False
         self.state = self._state.model_copy(update={"error": failure})
         return True
+
+
+@workflow.defn(name=WORKFLOW_NAME)
+class ControlsIgnored(JourneyWorkflow):
+    """Ignores journey controls (what runs did before): a stop signal changes nothing, and a
+    held send goes on to the next step. Replaying a run that held or stopped must fail."""
+
+    @workflow.run
+    async def run(self, data: JourneyRunInput) -> RunOutcome:
+        return await super().run(data)
+
+    @workflow.signal(name=CONTROL_SIGNAL)
+    def journey_control(self, control: JourneyControl) -> None:
+        return None
+
+    async def _send_once(self, node: SendNode) -> SendOutcome | StepError:
+        outcome = await super()._send_once(node)
+        if isinstance(outcome, SendOutcome) and outcome.status == "held":
+            return SendOutcome(status="skipped")
+        return outcome

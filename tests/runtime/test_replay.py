@@ -28,9 +28,20 @@ from temporalio.worker import Replayer
 from temporalio.workflow import NondeterminismError
 
 from dsl.compiled import StepErrorCode
-from tests.runtime.changed_workflow import OnErrorIgnored, OnErrorUnpatched, StepsNotRecorded
+from tests.runtime.changed_workflow import (
+    ControlsIgnored,
+    OnErrorIgnored,
+    OnErrorUnpatched,
+    StepsNotRecorded,
+)
 from tests.runtime.conftest import HISTORIES
-from workflows.journey import PATCH_ON_ERROR_PATH, SEEN_IDS_KEPT, JourneyWorkflow
+from workflows.journey import (
+    PATCH_JOURNEY_CONTROLS,
+    PATCH_ON_ERROR_PATH,
+    SEEN_IDS_KEPT,
+    STOPPED,
+    JourneyWorkflow,
+)
 from workflows.models import EVENT_SIGNAL, CustomerEvent, JourneyRunInput, RunOutcome
 
 ASYNC = pytest.mark.asyncio(loop_scope="session")
@@ -199,3 +210,33 @@ async def test_a_run_that_failed_a_step_with_on_error_before_keeps_its_path(path
     unpatched = Replayer(workflows=[OnErrorUnpatched], data_converter=pydantic_data_converter)
     with pytest.raises(NondeterminismError):
         await unpatched.replay_workflow(history(path))
+
+
+# -- journey controls (patch journey-controls) ---------------------------------------------
+
+CONTROLS = sorted(HISTORIES.glob("controls-*.json"))
+
+
+def test_the_controls_histories_are_recorded() -> None:
+    assert len(CONTROLS) >= 3
+
+
+@ASYNC
+@pytest.mark.parametrize("path", CONTROLS, ids=lambda p: p.stem)
+async def test_a_run_that_held_or_stopped_needs_the_patch(path: Path) -> None:
+    """Each held a send or was stopped behind the marker, and ended as the control said;
+    code that ignores controls cannot replay it (the current code can: see above)."""
+    assert PATCH_JOURNEY_CONTROLS in patches(path)
+    done = outcome(path)
+    expected = ("completed", None) if "holds_the_send" in path.stem else ("exited", STOPPED)
+    assert (done.status, done.reason) == expected
+    replayer = Replayer(workflows=[ControlsIgnored], data_converter=pydantic_data_converter)
+    with pytest.raises(NondeterminismError):
+        await replayer.replay_workflow(history(path))
+
+
+def test_runs_that_never_held_nor_were_signalled_have_no_controls_marker() -> None:
+    """The patch is asked only at a control signal or a held send: every other history,
+    recorded before controls or since, is unchanged, marker and all."""
+    others = [p for p in RECORDED if p not in CONTROLS]
+    assert others and not [p for p in others if PATCH_JOURNEY_CONTROLS in patches(p)]
