@@ -45,9 +45,9 @@ from dsl.source import SourceDocument
 from dsl.templates import Template, TemplateStore, check_liquid
 
 # Names a condition or template can always use; results saved with save_as add to them.
-RESERVED_NAMES = frozenset({"event", "customer", "journey", "links", "segment", "now"})
+RESERVED_NAMES = frozenset({"event", "customer", "journey", "links", "brand", "segment", "now"})
 TRIGGER_SCOPE = frozenset({"event", "customer"})
-TEMPLATE_SCOPE = frozenset({"event", "customer", "journey", "links"})
+TEMPLATE_SCOPE = frozenset({"event", "customer", "journey", "links", "brand"})
 # Runs started by a segment or a schedule have no triggering event.
 NO_EVENT_TRIGGERS = (SegmentTrigger, ScheduleTrigger)
 

@@ -89,6 +89,7 @@ class DiagnosticCode(StrEnum):
     TEMPLATES_UNCHECKED = "templates_unchecked"
     TEMPLATE_MISSING = "template_missing"
     TEMPLATE_INVALID = "template_invalid"
+    MJML_INVALID = "mjml_invalid"
     SEND_EMPTY = "send_empty"
     # what the journey needs from the installation
     CONNECTOR_MISSING = "connector_missing"
@@ -177,6 +178,7 @@ MEANINGS: Mapping[DiagnosticCode, str] = MappingProxyType(
         _C.TEMPLATES_UNCHECKED: "templates are not checked: no templates/ folder was found",
         _C.TEMPLATE_MISSING: "a send step names a template that templates/ does not hold",
         _C.TEMPLATE_INVALID: "a send step names a template file that has errors",
+        _C.MJML_INVALID: "a template's .mjml file does not compile to HTML",
         _C.SEND_EMPTY: "a send step has no body and its template neither body nor html",
         _C.CONNECTOR_MISSING: "no installed connector provides a channel or action",
         _C.CHANNEL_CONSOLE_FALLBACK: "only the console fallback serves a channel: nothing is "

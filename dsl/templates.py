@@ -5,15 +5,25 @@ and Shopify. A template lives in ``templates/<name>.yaml`` beside the journeys
 (subject, body, html, each Liquid); a ``send`` step names it and may override
 any part inline. Templates are copied into the compiled journey, so a run in
 flight keeps the text it started with.
+
+An email's HTML may be written as MJML instead (``templates/<name>.mjml`` beside the
+YAML, which then has no ``html:``): it is compiled to responsive HTML here, when the
+journey is loaded (``cxflow validate``, ``deploy``), by MRML (``mjml-python``), with the
+Liquid left in place to render per customer. Compiling takes well under a millisecond,
+but doing it once keeps a compile error out of the send path: a broken ``.mjml`` is a
+diagnostic at deploy, not a failed message. ``<mj-include path="_footer.mjml"/>`` reads
+partials (names starting with ``_``) from the same folder.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
 import liquid
+import mjml
 from liquid.exceptions import LiquidError
 from pydantic import Field, ValidationError
 
@@ -102,6 +112,50 @@ def check_liquid(text: str) -> tuple[LiquidInfo, list[LiquidProblem]]:
     return LiquidInfo(roots), problems
 
 
+PARTIAL_NAME = re.compile(r"_[a-z0-9][a-z0-9_-]*\.mjml")
+_POSITION = re.compile(r" at position (\d+):(\d+)$")
+
+
+@dataclass(frozen=True)
+class MjmlProblem:
+    """Why MJML does not compile, and the 0-based character offset where known."""
+
+    message: str
+    offset: int | None = None
+
+
+def compile_mjml(source: str, folder: Path | None = None) -> tuple[str | None, MjmlProblem | None]:
+    """(HTML, None), or (None, the problem): MJML to responsive HTML, Liquid left as text.
+
+    ``folder`` is where ``<mj-include>`` partials are read from; without it includes fail.
+    """
+
+    def include(path: str) -> str:
+        name = path.removeprefix("./")
+        if folder is None or not PARTIAL_NAME.fullmatch(name):
+            raise ValueError(f"cannot include {path!r}")
+        return (folder / name).read_text(encoding="utf-8")
+
+    if not source.lstrip().startswith("<mjml"):
+        return None, MjmlProblem("an MJML template starts with <mjml>", 0)
+    try:
+        return mjml.mjml2html(source, disable_comments=True, include_loader=include), None
+    except ValueError as error:
+        text = str(error).strip() or "it does not parse"
+        found = _POSITION.search(text)
+        offset = int(found.group(1)) if found else None
+        text = _POSITION.sub("", text).removesuffix(" in root template")
+        if "included template" in text:
+            text += " (partials are _<name>.mjml files in the same folder)"
+        return None, MjmlProblem(text, offset)
+
+
+def line_column(text: str, offset: int) -> tuple[int, int]:
+    """1-based line and column of a 0-based character offset."""
+    before = text[:offset]
+    return before.count("\n") + 1, offset - (before.rfind("\n") + 1) + 1
+
+
 class TemplateStore(Protocol):
     """Where ``send`` steps find the templates they name."""
 
@@ -121,6 +175,9 @@ class FileTemplateStore:
 
     def path_of(self, name: str) -> Path:
         return self.folder / f"{name}.yaml"
+
+    def mjml_of(self, name: str) -> Path:
+        return self.folder / f"{name}.mjml"
 
     def load(self, name: str) -> tuple[Template | None, list[Diagnostic]]:
         """The template, or None with the diagnostics of a broken template file."""
@@ -144,9 +201,52 @@ class FileTemplateStore:
                 )
             ]
         try:
-            return Template.model_validate(document.data), []
+            template = Template.model_validate(document.data)
         except ValidationError as error:
             return None, diagnostics_from(error, document, Template)
+        mjml_path = self.mjml_of(name)
+        if not mjml_path.is_file():
+            return template, []
+        if template.html is not None:
+            return None, [
+                _problem(
+                    path,
+                    1,
+                    1,
+                    f"{name}.yaml has an `html:` and {name}.mjml is beside it: keep one of "
+                    "them (the .mjml is compiled into the HTML)",
+                    DiagnosticCode.MJML_INVALID,
+                )
+            ]
+        try:
+            source = mjml_path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as error:
+            return None, [
+                _problem(
+                    mjml_path,
+                    1,
+                    1,
+                    f"cannot read the template: {error}",
+                    DiagnosticCode.FILE_UNREADABLE,
+                )
+            ]
+        html, problem = compile_mjml(source, self.folder)
+        if problem is not None:
+            line, column = line_column(source, problem.offset) if problem.offset else (1, 1)
+            return None, [
+                _problem(
+                    mjml_path,
+                    line,
+                    column,
+                    f"the MJML does not compile: {problem.message}",
+                    DiagnosticCode.MJML_INVALID,
+                )
+            ]
+        return template.model_copy(update={"html": html}), []
+
+
+def _problem(path: Path, line: int, column: int, message: str, code: DiagnosticCode) -> Diagnostic:
+    return Diagnostic(file=str(path), line=line, column=column, path="", message=message, code=code)
 
 
 def find_template_store(journey_file: Path) -> FileTemplateStore | None:

@@ -96,6 +96,12 @@ class Settings(BaseModel):
         description="The sender's postal address, shown under the brand on those pages and "
         "emails (the CAN-SPAM Act and the EU's e-commerce rules ask for one in marketing mail).",
     )
+    brand_url: str = Field(
+        default="",
+        description="The sender's website: the brand's name links there in the shipped emails, "
+        "and the survey and unsubscribe pages offer it as the way back (none when empty).",
+        pattern=r"^(https?://\S+)?$",
+    )
     console_session_hours: float = Field(
         default=12, gt=0, le=24 * 30, description="A console login ends this long after it began."
     )

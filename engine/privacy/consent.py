@@ -18,7 +18,8 @@ when. The channel ``*`` means every channel: it is how a global
   stale copy of them. An identify counts from its ``timestamp`` (never later
   than when it arrived), and a decision older than the stored one is ignored:
   a delayed CRM sync cannot resubscribe someone who clicked unsubscribe after it.
-* the one-click unsubscribe link of every message (:mod:`engine.api.unsubscribe`);
+* the one-click unsubscribe link of every message, and the resubscribe button of its
+  page (:mod:`engine.api.routes.unsubscribe`);
 * ``cxflow customers consent ID --channel email --off`` (or ``--on``).
 
 **The policy** of a channel (``CXFLOW_CONSENT_POLICY``, like
@@ -49,7 +50,7 @@ from engine.errors import ConsentError
 
 Policy = Literal["opt-out", "opt-in", "none"]
 POLICIES: tuple[Policy, ...] = ("opt-out", "opt-in", "none")
-Source = Literal["identify", "unsubscribe_link", "cli"]
+Source = Literal["identify", "unsubscribe_link", "resubscribe_link", "cli"]
 ALL_CHANNELS = "*"
 DEFAULT_POLICY = "webhook=none,*=opt-out"
 SUBSCRIPTIONS_TRAIT = "subscriptions"

@@ -30,7 +30,7 @@ from engine.privacy.suppression import channel_address
 from engine.runtime.assignment import assign_variant, in_global_control
 from engine.runtime.localtime import next_local_time, quiet_hours_end, zone
 from engine.runtime.outages import is_outage
-from engine.runtime.rendering import links_for, render, render_values
+from engine.runtime.rendering import brand_for, links_for, render, render_values
 from engine.runtime.tracking import effective, own_urls, redirect_hosts, track_html
 from engine.runtime.views import customer_view
 from engine.segments.evaluation import SegmentEngine
@@ -188,6 +188,7 @@ class JourneyActivities(JourneyActivityStubs):
         variables["links"] = links_for(
             self.settings.public_url, self.settings.secret_key, run.customer_id, data.channel
         )
+        variables["brand"] = brand_for(self.settings)
         try:
             connector = self.connectors.for_channel(data.channel)
             request = SendRequest(

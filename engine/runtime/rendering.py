@@ -10,18 +10,27 @@ still a script link. So a rendered HTML body whose links or sources run script
 (``javascript:``, ``vbscript:``) or carry a document (``data:``, except images in
 ``src``) is refused: the send fails with a message naming the attribute, and nothing
 is sent.
+
+MJML templates (``templates/<name>.mjml``) reach the send already compiled to HTML: the
+journey loader compiles them (dsl.templates), so a send renders Liquid only. The
+``render_mjml`` here is for MJML that did not come through a deploy (a preview of a
+template file): the same compile, its errors as TemplateError naming the file.
 """
 
 from __future__ import annotations
 
+from functools import lru_cache
 from html.parser import HTMLParser
+from pathlib import Path
 from typing import Any
 
 import liquid
 from liquid.exceptions import LiquidError
 
+from dsl.templates import compile_mjml, line_column
 from engine.errors import TemplateError
 from engine.privacy.consent import unsubscribe_url
+from engine.settings import Settings
 
 TEXT = liquid.Environment()
 HTML = liquid.Environment(autoescape=True)
@@ -42,6 +51,37 @@ def render(text: str | None, variables: dict[str, Any], *, html: bool = False) -
     if html:
         _refuse_unsafe_urls(rendered)
     return rendered
+
+
+def render_mjml(
+    source: str, variables: dict[str, Any], *, file: str, folder: Path | None = None
+) -> str:
+    """MJML compiled to HTML (once per source), then rendered as HTML Liquid.
+
+    :param file: the template's file, named in errors.
+    :param folder: where ``<mj-include>`` partials are read from.
+    """
+    html = _compiled(source, folder)
+    if isinstance(html, TemplateError):
+        raise TemplateError(f"{file}: {html}", code=html.code)
+    rendered = render(html, variables, html=True)
+    assert rendered is not None
+    return rendered
+
+
+@lru_cache(maxsize=256)
+def _compiled(source: str, folder: Path | None) -> str | TemplateError:
+    html, problem = compile_mjml(source, folder)
+    if problem is None:
+        assert html is not None
+        return html
+    where = ""
+    if problem.offset is not None:
+        line, column = line_column(source, problem.offset)
+        where = f" at line {line}, column {column}"
+    return TemplateError(
+        f"the MJML does not compile{where}: {problem.message}", code="mjml_invalid"
+    )
 
 
 class _UrlAttributes(HTMLParser):
@@ -93,6 +133,15 @@ def render_values(value: Any, variables: dict[str, Any]) -> Any:
     if isinstance(value, list):
         return [render_values(item, variables) for item in value]
     return value
+
+
+def brand_for(settings: Settings) -> dict[str, str]:
+    """The `brand` variable of templates: who sends (name, postal address, website)."""
+    return {
+        "name": settings.brand_name,
+        "address": settings.brand_address,
+        "url": settings.brand_url,
+    }
 
 
 def links_for(public_url: str, secret: str, customer_id: str, channel: str) -> dict[str, str]:

@@ -8,6 +8,8 @@ link it carries, as a customer (GET, then the button) or a mailbox provider
 
 from __future__ import annotations
 
+import html
+import re
 from datetime import timedelta
 from urllib.parse import urlsplit
 
@@ -84,7 +86,8 @@ async def test_the_link_in_a_message_unsubscribes_and_ends_the_journey(
     async with httpx.AsyncClient() as client:
         page = await client.get(link_on(api, link))
         assert page.status_code == 200
-        assert '<form method="post"><button type="submit">Unsubscribe</button></form>' in page.text
+        assert '<form method="post" action="unsubscribe?token=' in page.text
+        assert '<button type="submit" class="primary">Unsubscribe</button>' in page.text
         assert "emails" in page.text
         assert engine.store.consents("bea") == []  # opening the link changes nothing
 
@@ -156,3 +159,75 @@ async def test_an_erased_customers_old_link_is_no_longer_valid_and_recreates_not
     assert store.get_customer("dora") is None
     assert store.consents("dora") == []
     assert store.events_for("dora") == []
+
+
+@pytest.fixture
+def brand(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CXFLOW_BRAND_NAME", "Shop & Co")
+    monkeypatch.setenv("CXFLOW_BRAND_ADDRESS", "1 Main St, Springfield")
+    monkeypatch.setenv("CXFLOW_BRAND_URL", "https://shop.example.com")
+
+
+def form_action(page: str, label: str) -> str:
+    """The URL the form with this button posts to, resolved as a browser would."""
+    found = re.search(r'<form method="post" action="([^"]+)"><button[^>]*>' + label, page)
+    assert found is not None, page
+    return html.unescape(found[1])
+
+
+async def test_the_page_shows_brand_address_and_whom_the_link_is_for(
+    api: ApiServer, brand: None
+) -> None:
+    api.engine.store.upsert_customer("dee", {"email": "dee@example.com"})
+    url = unsubscribe_url(api.url, Settings.from_env().secret_key, "dee", "email")
+    async with httpx.AsyncClient() as client:
+        page = await client.get(url)
+        bad = await client.get(f"{api.url}/v1/unsubscribe", params={"token": "nope"})
+    assert page.status_code == 200
+    assert '<a class="brand" href="https://shop.example.com">Shop &amp; Co</a>' in page.text
+    assert "<footer>Shop &amp; Co · 1 Main St, Springfield</footer>" in page.text
+    assert "For <strong>dee@example.com</strong>" in page.text
+    assert "default-src 'none'" in page.headers["content-security-policy"]
+    assert not re.search(r'(src|href)="(https?:)?//(?!shop\.example\.com)', page.text)
+    assert bad.status_code == 404 and "Shop &amp; Co" in bad.text
+    assert "dee@example.com" not in bad.text  # only the token's holder sees the address
+
+
+async def test_resubscribe_turns_consent_back_on_and_tells_the_journeys_once(
+    api: ApiServer, brand: None
+) -> None:
+    store = api.engine.store
+    store.upsert_customer("eve", {"email": "eve@example.com"})
+    url = unsubscribe_url(api.url, Settings.from_env().secret_key, "eve", "email")
+    async with httpx.AsyncClient() as client:
+        gone = await client.post(url)
+        resubscribe = httpx.URL(url).join(form_action(gone.text, "Resubscribe"))
+        assert resubscribe.path == "/v1/resubscribe"
+        reopened = await client.get(url)  # the link again, while unsubscribed
+        assert "You are unsubscribed" in reopened.text
+        assert form_action(reopened.text, "Resubscribe") == form_action(gone.text, "Resubscribe")
+        back = await client.post(str(resubscribe))
+        twice = await client.post(str(resubscribe))
+    assert back.status_code == twice.status_code == 200
+    assert "You are subscribed again" in back.text and "eve@example.com" in back.text
+    assert httpx.URL(url).join(form_action(back.text, "Unsubscribe")).path == "/v1/unsubscribe"
+    [consent] = store.consents("eve")
+    assert (consent.channel, consent.subscribed, consent.source) == (
+        "email",
+        True,
+        "resubscribe_link",
+    )
+    events = store.events_for("eve", "customer.resubscribed")
+    assert [e.properties for e in events] == [{"channel": "email", "source": "resubscribe_link"}]
+    assert len(store.events_for("eve", "customer.unsubscribed")) == 1
+
+
+async def test_resubscribe_with_a_bad_token_is_a_404_page(api: ApiServer) -> None:
+    other = unsubscribe_url("http://x", "another secret", "ada", "email").split("token=")[1]
+    async with httpx.AsyncClient() as client:
+        for token in ("", "nope", other):
+            answer = await client.post(f"{api.url}/v1/resubscribe", params={"token": token})
+            assert answer.status_code == 404
+            assert "this unsubscribe link is not valid" in answer.text
+    assert api.engine.store.consents("ada") == []
+    assert api.engine.store.events_for("ada", "customer.resubscribed") == []

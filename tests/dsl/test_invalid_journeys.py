@@ -748,7 +748,7 @@ steps:
                 14,
                 "error",
                 "save_as_reserved",
-                "`customer` is a reserved name (customer, event, journey, links, now, segment): save the result under another name, e.g. `save_as: customer_result`",
+                "`customer` is a reserved name (brand, customer, event, journey, links, now, segment): save the result under another name, e.g. `save_as: customer_result`",
             ),
         ],
     ),

@@ -73,7 +73,8 @@ def test_unset_tracking_leaves_no_key_in_the_compiled_form() -> None:
 def test_journeys_without_tracking_keep_their_versions() -> None:
     # compiled by the code from before `tracking` existed: the key must not move a version
     assert compiled_text(BASE % ("", "")).version == "v49667bfd1c05"
-    assert compiled("win-back").version == "v922e4d6ca0e2"
+    # a shipped journey's version moves with its templates (last: the MJML rebuild of issue 15)
+    assert compiled("win-back").version == "v086e39471d7f"
     for path in sorted(JOURNEYS.glob("*.yaml")):
         steps = compiled(path.stem).model_dump()["steps"]
         assert all("tracking" not in step for step in steps.values()), path.name

@@ -65,7 +65,12 @@ async def survey_email(api: ApiServer, customer: str) -> dict[str, object]:
 
 
 def score_links(html: str) -> dict[int, str]:
-    return {int(score): url for url, score in re.findall(r'<a href="([^"]+\?score=(\d+))">', html)}
+    return {int(score): url for url, score in re.findall(r'<a href="([^"]+\?score=(\d+))"', html)}
+
+
+def score_buttons(html: str) -> list[str]:
+    """The style of each score link: its tap target."""
+    return re.findall(r'<a href="[^"]+\?score=\d+" style="([^"]+)"', html)
 
 
 def journey_with_helpdesk(tmp_path: Path, helpdesk: str) -> CompiledJourney:
@@ -91,6 +96,14 @@ async def test_a_promoter_clicks_a_score_in_the_email_and_is_asked_for_a_review(
 
     links = score_links(str(email["html"]))
     assert sorted(links) == list(range(11))
+    assert f'href="{email["unsubscribe_url"]}"' in str(email["html"])  # not tracked
+    assert "One tap: how likely are you to recommend us" in str(email["html"])  # preheader
+    buttons = score_buttons(str(email["html"]))
+    assert len(buttons) == 11  # every score a button at least 44px square, inline-block to wrap
+    assert all(
+        "display:inline-block" in b and "min-width:44px" in b and "height:44px" in b
+        for b in buttons
+    )
     assert all(link.startswith(f"{surveys.url}/v1/surveys/") for link in links.values())
     plain = re.search(r"Answer here: (\S+)", str(email["body"]))
     assert plain is not None and links[9] == f"{plain[1]}?score=9"

@@ -194,3 +194,28 @@ async def test_an_erased_customers_survey_link_is_no_longer_valid(surveys: ApiSe
     assert answer.status_code == 410 and answer.json()["code"] == "link_forgotten"
     assert answers(surveys, customer) == []
     assert store.get_customer(customer) is None
+
+
+async def test_the_pages_show_the_brand_and_the_thanks_lead_back(
+    surveys: ApiServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CXFLOW_BRAND_NAME", "Shop & Co")
+    monkeypatch.setenv("CXFLOW_BRAND_ADDRESS", "1 Main St, Springfield")
+    monkeypatch.setenv("CXFLOW_BRAND_URL", "https://shop.example.com")
+    link = make_link()
+    question = await get(link.url)
+    thanks = await get(f"{link.url}?score=10")
+    for page in (question, thanks):
+        assert '<a class="brand" href="https://shop.example.com">Shop &amp; Co</a>' in page.text
+        assert "<footer>Shop &amp; Co · 1 Main St, Springfield</footer>" in page.text
+        assert "default-src 'none'" in page.headers["content-security-policy"]
+    assert len(re.findall(r'<li><a href="\?score=\d+">', question.text)) == 11
+    assert "min-width: 48px;" in question.text and "min-height: 48px;" in question.text
+    assert "Back to" not in question.text  # no way out before answering
+    assert '<p><a href="https://shop.example.com">Back to Shop &amp; Co</a></p>' in thanks.text
+
+
+async def test_without_a_brand_url_the_thanks_has_no_dead_link(surveys: ApiServer) -> None:
+    thanks = await get(f"{make_link().url}?score=3")
+    assert "We recorded your answer: 3" in thanks.text
+    assert '<span class="brand">cxflow</span>' in thanks.text and "Back to" not in thanks.text

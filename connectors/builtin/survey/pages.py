@@ -178,12 +178,14 @@ def _parse_score(token: SurveyToken, text: str) -> int:
 # --- HTML -------------------------------------------------------------------------------------
 
 _STYLE = """\
-.scores { display: flex; flex-wrap: wrap; gap: .4rem; margin: 1rem 0 .3rem; }
-.scores a { display: inline-block; min-width: 2.4rem; padding: .5rem 0; text-align: center;
-            border: 1px solid #888; border-radius: .3rem; color: inherit;
-            text-decoration: none; }
-.scores a:hover { background: #eee; }
-.labels { display: flex; justify-content: space-between; font-size: .85rem; color: #666; }
+.scores { display: flex; flex-wrap: wrap; gap: .5rem; margin: 1rem 0 .4rem; padding: 0;
+          list-style: none; }
+.scores a { display: flex; align-items: center; justify-content: center; min-width: 48px;
+            min-height: 48px; border: 1px solid var(--accent); border-radius: var(--radius);
+            color: var(--accent); font-size: 1.1rem; font-weight: 600; text-decoration: none; }
+.scores a:hover, .scores a:focus-visible { background: var(--accent); color: #fff; }
+.labels { display: flex; justify-content: space-between; gap: 1rem; font-size: .85rem;
+          color: var(--muted); }
 """
 
 
@@ -194,11 +196,13 @@ def _page(title: str, body: str, status: int = 200) -> HTMLResponse:
 def _question_page(token: SurveyToken, problem: str | None = None) -> HTMLResponse:
     """One link per score; relative (``?score=N``), so they work behind any proxy."""
     low, high = token.scale
-    links = "".join(f'<a href="?score={score}">{score}</a>' for score in range(low, high + 1))
+    links = "".join(
+        f'<li><a href="?score={score}">{score}</a></li>' for score in range(low, high + 1)
+    )
     warning = f"<p><strong>{html.escape(problem)}</strong></p>" if problem else ""
     body = (
         f"{warning}<p>{html.escape(QUESTIONS[token.kind])}</p>"
-        f'<div class="scores">{links}</div>'
+        f'<ul class="scores" aria-label="Scores from {low} to {high}">{links}</ul>'
         f'<div class="labels"><span>{low} = {html.escape(LOW_LABELS[token.kind])}</span>'
         f"<span>{high} = {html.escape(HIGH_LABELS[token.kind])}</span></div>"
     )
@@ -233,13 +237,17 @@ async def show_survey(intake: Intake, token: str, score: str | None) -> HTMLResp
         return message_page("Survey link", "This answer cannot be recorded.", 400)
     if new:
         return message_page(
-            "Thank you!", f"We recorded your answer: {value}. Thanks for taking the time.", 200
+            "Thank you!",
+            f"We recorded your answer: {value}. Thanks for taking the time.",
+            200,
+            back=True,
         )
     already = f" ({counted})" if counted is not None else ""
     return message_page(
         "Thank you!",
         f"We already have your answer{already}: only the first one counts. Thanks again.",
         200,
+        back=True,
     )
 
 

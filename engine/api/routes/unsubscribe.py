@@ -16,6 +16,14 @@ nothing but unsubscribe.
   ``properties.channel`` goes through the event API's store-then-route path, so
   journeys can exit on it (``exit_when: [{event: customer.unsubscribed}]``).
   Clicking twice is harmless: the second click changes nothing and sends no event.
+* ``POST /v1/resubscribe?token=<token>`` undoes it: the button the page shows after
+  unsubscribing (and on opening the link again while unsubscribed). The consent is
+  stored as on (source ``resubscribe_link``) and a ``customer.resubscribed`` event
+  takes the same path; twice is harmless too.
+
+Every page shows the brand (name, postal address, website) and the address the link
+is for (the customer's email for an email link): only to whoever holds the signed
+token, which the message itself carried.
 
 Links this server did not sign (cut short, altered, signed with another
 secret) answer a page with 404, never a traceback.
@@ -28,22 +36,27 @@ import html
 import logging
 import uuid
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse
 
-from connectors.pages import message_page, page
+from connectors.pages import Brand, message_page, page
 from engine.api.deps import IntakeDep, StoreDep
 from engine.errors import ConsentError, SettingsError
 from engine.ingest.calls import TrackCall
-from engine.privacy.consent import read_unsubscribe_token
+from engine.ingest.intake import Intake
+from engine.privacy.consent import decide, parse_policy, policy_for, read_unsubscribe_token
+from engine.privacy.suppression import channel_address
 from engine.settings import Settings
 from engine.store import Store
 
 log = logging.getLogger("cxflow.api.consent")
 
 UNSUBSCRIBED_EVENT = "customer.unsubscribed"
+RESUBSCRIBED_EVENT = "customer.resubscribed"
 SOURCE = "unsubscribe_link"
+RESUBSCRIBE_SOURCE = "resubscribe_link"
 MAX_TOKEN = 1000
 
 router = APIRouter(tags=["consent"])
@@ -104,24 +117,98 @@ def _channel_name(channel: str) -> str:
     )
 
 
+def _brand(settings: Settings) -> Brand:
+    return Brand(name=settings.brand_name, address=settings.brand_address, url=settings.brand_url)
+
+
+def _facts(store: Store, settings: Settings, customer_id: str, channel: str) -> tuple[str, bool]:
+    """(the sentence naming the address the link is for, whether the channel may send)."""
+    found = store.customer_view(customer_id)
+    address = channel_address(channel, found[0].traits) if found is not None else None
+    policy = policy_for(parse_policy(settings.consent_policy), channel)
+    allowed = decide(policy, channel, store.consents(customer_id, channel)).allowed
+    who = (
+        f'<p class="who">For <strong>{html.escape(address)}</strong></p>'
+        if address
+        else '<p class="who">For the address this message was sent to</p>'
+    )
+    return who, allowed
+
+
+def _button(action: str, token: str, label: str, primary: bool) -> str:
+    target = html.escape(f"{action}?{urlencode({'token': token})}")
+    kind = ' class="primary"' if primary else ""
+    return (
+        f'<form method="post" action="{target}"><button type="submit"{kind}>{label}</button></form>'
+    )
+
+
+def _state_page(
+    settings: Settings,
+    title: str,
+    who: str,
+    text: str,
+    token: str,
+    *,
+    subscribed: bool,
+    primary: bool = False,
+) -> HTMLResponse:
+    """A page saying where the customer stands, with the button that changes it."""
+    button = (
+        _button("unsubscribe", token, "Unsubscribe", primary)
+        if subscribed
+        else _button("resubscribe", token, "Resubscribe", primary)
+    )
+    return page(title, f"{who}<p>{html.escape(text)}</p>{button}", brand=_brand(settings))
+
+
+async def _tell(intake: Intake, customer_id: str, event: str, channel: str, source: str) -> None:
+    """The consent change as a customer event, through the store-then-route path."""
+    call = TrackCall.model_validate(
+        {
+            "userId": customer_id,
+            "messageId": f"{source}-{uuid.uuid4()}",
+            "event": event,
+            "properties": {"channel": channel, "source": source},
+        }
+    )
+    await intake.ingest([call], source)
+
+
 @router.get(
     "/v1/unsubscribe",
     summary="The unsubscribe page of a message's link (changes nothing)",
     response_class=HTMLResponse,
-    responses={200: _html("A page with the unsubscribe button."), **RESPONSES},
+    responses={200: _html("A page with the unsubscribe (or resubscribe) button."), **RESPONSES},
 )
 async def unsubscribe_page(store: StoreDep, token: TokenQuery = "") -> HTMLResponse:
-    """What a customer sees on opening the link: one button that unsubscribes (a POST)."""
+    """What a customer sees on opening the link: one button that unsubscribes (a POST),
+    or, when they are unsubscribed already, one that resubscribes."""
     verified = await _verify_live(store, token)
     if isinstance(verified, HTMLResponse):
         return verified
-    _customer, channel = verified
-    what = html.escape(_channel_name(channel))
-    form = (
-        f"<p>Stop receiving {what} from us?</p>"
-        '<form method="post"><button type="submit">Unsubscribe</button></form>'
+    customer_id, channel = verified
+    settings = Settings.from_env()
+    who, allowed = await asyncio.to_thread(_facts, store, settings, customer_id, channel)
+    what = _channel_name(channel)
+    if allowed:
+        return _state_page(
+            settings,
+            "Unsubscribe",
+            who,
+            f"Stop receiving {what} from us?",
+            token,
+            subscribed=True,
+            primary=True,
+        )
+    return _state_page(
+        settings,
+        "You are unsubscribed",
+        who,
+        f"You do not receive {what} from us. Changed your mind?",
+        token,
+        subscribed=False,
     )
-    return page("Unsubscribe", form)
 
 
 @router.post(
@@ -138,16 +225,44 @@ async def unsubscribe(store: StoreDep, intake: IntakeDep, token: TokenQuery = ""
     customer_id, channel = verified
     changed = await asyncio.to_thread(store.set_consent, customer_id, channel, False, SOURCE)
     if changed:
-        call = TrackCall.model_validate(
-            {
-                "userId": customer_id,
-                "messageId": f"unsubscribe-{uuid.uuid4()}",
-                "event": UNSUBSCRIBED_EVENT,
-                "properties": {"channel": channel, "source": SOURCE},
-            }
-        )
-        await intake.ingest([call], SOURCE)
-    return message_page(
+        await _tell(intake, customer_id, UNSUBSCRIBED_EVENT, channel, SOURCE)
+    settings = Settings.from_env()
+    who, _allowed = await asyncio.to_thread(_facts, store, settings, customer_id, channel)
+    return _state_page(
+        settings,
         "You are unsubscribed",
-        f"You will not receive {_channel_name(channel)} from us any more.",
+        who,
+        f"You will not receive {_channel_name(channel)} from us any more. "
+        "Unsubscribed by mistake? Resubscribe with one click.",
+        token,
+        subscribed=False,
+    )
+
+
+@router.post(
+    "/v1/resubscribe",
+    summary="Resubscribe (the button shown after unsubscribing)",
+    response_class=HTMLResponse,
+    responses={200: _html("Subscribed again (also when already subscribed)."), **RESPONSES},
+)
+async def resubscribe(store: StoreDep, intake: IntakeDep, token: TokenQuery = "") -> HTMLResponse:
+    """Store the customer's consent for the link's channel as on again and tell the journeys."""
+    verified = await _verify_live(store, token)
+    if isinstance(verified, HTMLResponse):
+        return verified
+    customer_id, channel = verified
+    changed = await asyncio.to_thread(
+        store.set_consent, customer_id, channel, True, RESUBSCRIBE_SOURCE
+    )
+    if changed:
+        await _tell(intake, customer_id, RESUBSCRIBED_EVENT, channel, RESUBSCRIBE_SOURCE)
+    settings = Settings.from_env()
+    who, _allowed = await asyncio.to_thread(_facts, store, settings, customer_id, channel)
+    return _state_page(
+        settings,
+        "You are subscribed again",
+        who,
+        f"Welcome back: you will receive {_channel_name(channel)} from us again.",
+        token,
+        subscribed=True,
     )
