@@ -149,14 +149,32 @@ def score_of(kind: Kind, scores: list[float]) -> Score:
     )
 
 
+class AnswerFilter(Result):
+    """Which answers a report keeps: all of one journey, segment or experiment variant.
+
+    ``segment`` is judged by the customer's membership now (as ``by_segment`` is);
+    ``variant`` is a ``by_variant`` key, ``journey/variant``.
+    """
+
+    journey: str | None = None
+    segment: str | None = None
+    variant: str | None = None
+
+
 def voc_report(
-    store: Store, since: datetime | None = None, until: datetime | None = None
+    store: Store,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    only: AnswerFilter | None = None,
 ) -> VocReport:
-    """NPS, CSAT and CES of the answers in ``[since, until)``, with their breakdowns."""
+    """NPS, CSAT and CES of the answers in ``[since, until)`` (those ``only`` keeps), with
+    their breakdowns."""
     answers, ignored = survey_answers(store, since, until)
     variants = _variants(store, answers)
-    channels = answer_channels(store, answers)
     members = {s.id: set(store.segment_members(s.id)) for s in store.active_segments()}
+    if only is not None:
+        answers = filter_answers(answers, only, variants, members)
+    channels = answer_channels(store, answers)
     return VocReport(
         since=since,
         until=until,
@@ -199,6 +217,28 @@ def survey_answers(
         else:
             answers.append(answer)
     return answers, ignored
+
+
+def filter_answers(
+    answers: list[Answer],
+    only: AnswerFilter,
+    variants: dict[tuple[str, str | None], list[str]],
+    members: dict[str, set[str]],
+) -> list[Answer]:
+    """The answers ``only`` keeps; ``variants`` and ``members`` as :func:`voc_report` reads
+    them (the variant keys of (customer, journey), the customers of each segment)."""
+    kept = []
+    for answer in answers:
+        if only.journey is not None and answer.journey_id != only.journey:
+            continue
+        if only.segment is not None and answer.customer_id not in members.get(only.segment, ()):
+            continue
+        if only.variant is not None and only.variant not in variants.get(
+            (answer.customer_id, answer.journey_id), []
+        ):
+            continue
+        kept.append(answer)
+    return kept
 
 
 def _answer(event: EventRecord) -> Answer | None:

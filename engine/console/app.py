@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from typing import cast
 from urllib.parse import quote
 
 from fastapi import FastAPI, Request
@@ -61,7 +62,7 @@ def install_console(app: FastAPI, context: ConsoleContext) -> None:
 def _page_errors(app: FastAPI) -> None:
     """Console requests' errors as pages; every other request's as before (JSON)."""
     handlers: dict[type[Exception], Handler] = {
-        kind: app.exception_handlers[kind]
+        kind: cast(Handler, app.exception_handlers[kind])
         for kind in (Exception, HTTPException, RequestValidationError)
         if kind in app.exception_handlers
     }

@@ -37,3 +37,14 @@ class SegmentChangeRecord(BaseModel):
     segment: str
     change: Literal["entered", "left"]
     at: AwareDatetime
+
+
+class SegmentMemberRecord(BaseModel):
+    """A customer in a segment now: since when, and how they are named (a members list)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    customer_id: str
+    entered_at: AwareDatetime
+    email: str | None
+    name: str | None

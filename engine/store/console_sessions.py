@@ -73,9 +73,9 @@ class ConsoleSessions:
             return None
         if now - record.seen_at >= SEEN_RESOLUTION:
             with self._db.writes.begin() as session:
-                row = session.get(ConsoleSessionRow, key)
-                if row is not None:
-                    row.seen_at = now
+                current = session.get(ConsoleSessionRow, key)
+                if current is not None:
+                    current.seen_at = now
             record = record.model_copy(update={"seen_at": now})
         return record, account
 

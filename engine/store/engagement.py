@@ -134,6 +134,20 @@ class Engagement:
         with self._db.reads.begin() as session:
             return [_engagement(row) for row in session.scalars(statement)]
 
+    def kinds_of(self, message_refs: builtins.list[str]) -> dict[str, set[EngagementKind]]:
+        """Per message ref, the kinds of signal it had (a page of the message log)."""
+        if not message_refs:
+            return {}
+        row = MessageEngagementRow
+        statement = (
+            select(row.message_ref, row.kind).where(row.message_ref.in_(message_refs)).distinct()
+        )
+        found: dict[str, set[EngagementKind]] = {}
+        with self._db.reads.begin() as session:
+            for ref, kind in session.execute(statement):
+                found.setdefault(ref, set()).add(cast(EngagementKind, kind))
+        return found
+
     def customer_counts(self, customer_id: str) -> KindCounts:
         """Per kind, how many of the customer's messages had at least one such signal."""
         with self._db.reads.begin() as session:

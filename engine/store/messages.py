@@ -13,9 +13,17 @@ from sqlalchemy import func, select
 
 from connectors.models import message_ref
 from engine.errors import StoreError
-from engine.store.database import Database, _aware, _check_status, _json_object, _now
+from engine.store.database import (
+    Database,
+    _aware,
+    _check_status,
+    _in_period,
+    _json_object,
+    _now,
+)
 from engine.store.records import COMPLETED_MESSAGE_STATUSES, MessageRecord
 from engine.store.tables import MessageRow
+from workflows.ids import PREFIX
 
 
 def _message(row: MessageRow) -> MessageRecord:
@@ -92,6 +100,57 @@ class Messages:
         statement = statement.order_by(MessageRow.created_at.desc(), MessageRow.key)
         with self._db.reads.begin() as session:
             return [_message(row) for row in session.scalars(statement)]
+
+    def page(
+        self,
+        *,
+        channel: str | None = None,
+        status: str | None = None,
+        journey_id: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> tuple[list[MessageRecord], int]:
+        """One page of the sends (not connector calls, whose channel has a dot) matching
+        every given filter, newest first, and how many match in all: the console's log.
+
+        The journey is read from the run's workflow id (``journey:<journey>:<customer>``);
+        the period is the entry's creation time, in ``[since, until)``.
+        """
+        conditions = [
+            ~MessageRow.channel.contains("."),
+            *_in_period(MessageRow.created_at, since, until),
+        ]
+        if channel is not None:
+            conditions.append(MessageRow.channel == channel)
+        if status is not None:
+            conditions.append(MessageRow.status == status)
+        if journey_id is not None:
+            conditions.append(
+                MessageRow.workflow_id.startswith(f"{PREFIX}{journey_id}:", autoescape=True)
+            )
+        statement = (
+            select(MessageRow)
+            .where(*conditions)
+            .order_by(MessageRow.created_at.desc(), MessageRow.key)
+            .limit(limit)
+            .offset(offset)
+        )
+        with self._db.reads.begin() as session:
+            total = session.scalar(select(func.count()).select_from(MessageRow).where(*conditions))
+            return [_message(row) for row in session.scalars(statement)], total or 0
+
+    def channels(self) -> list[str]:
+        """The channels sends were logged on, for the log's filter."""
+        statement = (
+            select(MessageRow.channel)
+            .where(~MessageRow.channel.contains("."))
+            .distinct()
+            .order_by(MessageRow.channel)
+        )
+        with self._db.reads.begin() as session:
+            return list(session.scalars(statement))
 
     def sent_count_since(
         self, customer_id: str, since: datetime, channels: list[str] | None = None

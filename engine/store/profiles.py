@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from engine.errors import StoreError
 from engine.privacy.consent import ConsentRecord
 from engine.store.customer_value import read as read_value
+from engine.store.customer_value import values_of
 from engine.store.customers import Customers
 from engine.store.database import Database, _check_limit
 from engine.store.engagement import kind_counts
@@ -223,11 +224,14 @@ class Profiles:
 
     # --- search and export ------------------------------------------------------------------
 
-    def search(self, query: str, limit: int = 20) -> list[CustomerMatch]:
+    def search(self, query: str, limit: int = 20, offset: int = 0) -> list[CustomerMatch]:
         """Customers whose id is or starts with ``query`` (one known only from its calls,
-        with no profile row yet: by its exact id), or whose email contains it;
-        ``trait=value`` matches one trait exactly."""
+        with no profile row yet: by its exact id), whose email or name contains it, or
+        who go by it (an id merged into them, an anonymous id of their calls);
+        ``trait=value`` matches one trait exactly. ``offset`` skips that many (pages)."""
         _check_limit(limit)
+        if offset < 0:
+            raise StoreError(f"offset {offset} is negative: start at 0", code="offset_invalid")
         query = query.strip()
         if not query:
             raise StoreError(
@@ -242,27 +246,31 @@ class Profiles:
             )
         else:
             pattern = _like(query)
+            contains = f"%{pattern.lower()}%"
+            merged = select(CustomerRow.merged_into).where(CustomerRow.id == query)
+            anonymous = select(EventRow.customer_id).where(EventRow.anonymous_id == query)
             statement = statement.where(
                 or_(
                     CustomerRow.id == query,
                     CustomerRow.id.like(f"{pattern}%", escape="\\"),
-                    func.lower(CustomerRow.traits["email"].as_string()).like(
-                        f"%{pattern.lower()}%", escape="\\"
+                    *(
+                        func.lower(CustomerRow.traits[trait].as_string()).like(
+                            contains, escape="\\"
+                        )
+                        for trait in ("email", *_NAME_TRAITS)
                     ),
+                    CustomerRow.id.in_(merged),
+                    CustomerRow.id.in_(anonymous),
                 )
             )
-        statement = statement.order_by(CustomerRow.updated_at.desc(), CustomerRow.id).limit(limit)
+        statement = (
+            statement.order_by(CustomerRow.updated_at.desc(), CustomerRow.id)
+            .offset(offset)
+            .limit(limit)
+        )
         with self._db.reads.begin() as session:
-            found = [
-                CustomerMatch(
-                    id=row.id,
-                    email=_text(row.traits.get("email")),
-                    name=_name(row.traits),
-                    updated_at=row.updated_at,
-                )
-                for row in session.scalars(statement)
-            ]
-            if not by_trait and all(match.id != query for match in found):
+            found = [_match(row) for row in session.scalars(statement)]
+            if not by_trait and offset == 0 and all(match.id != query for match in found):
                 # Known only from track calls (no profile row yet): found by its exact id.
                 last = session.scalar(
                     select(func.max(EventRow.received_at)).where(EventRow.customer_id == query)
@@ -271,6 +279,34 @@ class Profiles:
                     found.append(CustomerMatch(id=query, email=None, name=None, updated_at=last))
                     found.sort(key=lambda match: match.updated_at, reverse=True)
         return found[:limit]
+
+    def recent(self, limit: int = 25, offset: int = 0) -> list[CustomerMatch]:
+        """Customers with a profile, the most recently updated first (a list to browse)."""
+        _check_limit(limit)
+        statement = (
+            select(CustomerRow)
+            .where(CustomerRow.merged_into.is_(None))
+            .order_by(CustomerRow.updated_at.desc(), CustomerRow.id)
+            .offset(max(offset, 0))
+            .limit(limit)
+        )
+        with self._db.reads.begin() as session:
+            return [_match(row) for row in session.scalars(statement)]
+
+    def activity(self, customer_ids: list[str]) -> dict[str, tuple[datetime | None, CustomerValue]]:
+        """Per customer: their last event's time and their lifetime value figures, in two
+        queries (a page of search results shows both)."""
+        if not customer_ids:
+            return {}
+        with self._db.reads.begin() as session:
+            statement = (
+                select(EventRow.customer_id, func.max(EventRow.timestamp))
+                .where(EventRow.customer_id.in_(customer_ids))
+                .group_by(EventRow.customer_id)
+            )
+            last: dict[str, datetime] = {row[0]: row[1] for row in session.execute(statement)}
+            values = values_of(session, customer_ids)
+        return {i: (last.get(i), values.get(i, CustomerValue())) for i in customer_ids}
 
     def export(self, customer_id: str) -> dict[str, Any] | None:
         """Everything held about the customer, as JSON-ready data (GDPR art. 15)."""
@@ -371,12 +407,24 @@ def _survey(row: EventRow) -> SurveyAnswer:
     )
 
 
+def _match(row: CustomerRow) -> CustomerMatch:
+    return CustomerMatch(
+        id=row.id,
+        email=_text(row.traits.get("email")),
+        name=_name(row.traits),
+        updated_at=row.updated_at,
+    )
+
+
 def _like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def _text(value: Any) -> str | None:
     return value if isinstance(value, str) else None
+
+
+_NAME_TRAITS = ("name", "first_name", "last_name", "firstName", "lastName")
 
 
 def _name(traits: dict[str, Any]) -> str | None:

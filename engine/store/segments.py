@@ -7,18 +7,26 @@ of one customer are decided one after the other, each on data including the othe
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from collections.abc import Sequence
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, case, delete, func, select
 from sqlalchemy.orm import Session
 
 from dsl.segment_models import AggregateSpec, CompiledSegment, dump_segment
-from engine.segments.records import SegmentChangeRecord, SegmentDecider, SegmentSummaryRecord
+from engine.segments.records import (
+    SegmentChangeRecord,
+    SegmentDecider,
+    SegmentMemberRecord,
+    SegmentSummaryRecord,
+)
 from engine.store.customer_value import value_aggregates
 from engine.store.customers import Customers
 from engine.store.database import Database, _aware, _check_limit, _now
+from engine.store.profiles import _name, _text
 from engine.store.tables import (
+    CustomerRow,
     EventRow,
     GroupMembershipRow,
     GroupRow,
@@ -73,6 +81,61 @@ class Segments:
                     .order_by(SegmentMembershipRow.customer_id)
                 )
             )
+
+    def member_page(
+        self, segment: str, limit: int = 50, offset: int = 0, after: str | None = None
+    ) -> list[SegmentMemberRecord]:
+        """Members by id with when they entered and their email and name: ``limit`` of
+        them after skipping ``offset`` (pages to show) or after the id ``after`` (an
+        export read page by page, so no page is held whole)."""
+        _check_limit(limit)
+        statement = (
+            select(SegmentMembershipRow, CustomerRow.traits)
+            .join(CustomerRow, CustomerRow.id == SegmentMembershipRow.customer_id)
+            .where(SegmentMembershipRow.segment == segment)
+            .order_by(SegmentMembershipRow.customer_id)
+            .offset(max(offset, 0))
+            .limit(limit)
+        )
+        if after is not None:
+            statement = statement.where(SegmentMembershipRow.customer_id > after)
+        with self._db.reads.begin() as session:
+            return [
+                SegmentMemberRecord(
+                    customer_id=row.customer_id,
+                    entered_at=row.entered_at,
+                    email=_text(traits.get("email")),
+                    name=_name(traits),
+                )
+                for row, traits in session.execute(statement)
+            ]
+
+    def sizes(self, segment: str, days: Sequence[date]) -> list[int]:
+        """How many customers were in the segment at the end of each of ``days`` (UTC).
+
+        Worked back from the members now through the logged entries and exits after each
+        day, so the last figure is today's count; members whose entry was not logged
+        (memberships set directly) count as members all along."""
+        if not days:
+            return []
+        ends = [datetime.combine(d + timedelta(days=1), time(), UTC) for d in days]
+        with self._db.reads.begin() as session:
+            now = session.scalar(
+                select(func.count()).where(SegmentMembershipRow.segment == segment)
+            )
+            changes = session.execute(
+                select(SegmentChangeRow.change, SegmentChangeRow.at)
+                .where(SegmentChangeRow.segment == segment, SegmentChangeRow.at >= min(ends))
+                .order_by(SegmentChangeRow.at.desc())
+            )
+            size, pending = int(now or 0), [(change, at) for change, at in changes]
+        found: dict[datetime, int] = {}
+        for end in sorted(ends, reverse=True):
+            while pending and pending[0][1] >= end:
+                change, _ = pending.pop(0)
+                size += -1 if change == "entered" else 1
+            found[end] = size
+        return [found[end] for end in ends]
 
     # --- definitions ------------------------------------------------------------------------
 

@@ -14,7 +14,7 @@ import pytest
 from scipy import stats
 
 from engine.analytics.stats import net_promoter
-from engine.analytics.voc import score_of, voc_report
+from engine.analytics.voc import AnswerFilter, score_of, voc_report
 from engine.store import EventRecord, RunRecord, Store
 from tests.cli.conftest import CXFLOW
 from tests.segments.conftest import segment
@@ -119,6 +119,25 @@ def test_the_report_breaks_scores_down(store: Store) -> None:  # noqa: F811
     assert [s.answers for s in recent.overall] == [3]
     weeks = [b.key for b in report.by_week]
     assert weeks == sorted(weeks) and weeks[-1] == "2026-W48"
+
+
+def test_the_report_keeps_only_the_answers_of_a_journey_segment_or_variant(
+    store: Store,  # noqa: F811
+) -> None:
+    _fill(store)
+    journey = voc_report(store, only=AnswerFilter(journey="thanks"))
+    assert [(s.kind, s.answers) for s in journey.overall] == [("nps", 3)]
+    assert [b.key for b in journey.by_survey] == ["post-purchase"]
+    vip = voc_report(store, only=AnswerFilter(segment="vip"))
+    assert {s.kind: s.answers for s in vip.overall} == {"nps": 1, "csat": 1}
+    assert [c.customer_id for c in vip.comments] == ["ada"]
+    reminder = voc_report(store, only=AnswerFilter(variant="thanks/reminder"))
+    [nps] = reminder.overall
+    assert (nps.answers, nps.score) == (2, pytest.approx(50.0))
+    both = voc_report(store, only=AnswerFilter(variant="thanks/reminder", segment="vip"))
+    assert [s.answers for s in both.overall] == [1]
+    assert voc_report(store, only=AnswerFilter(journey="elsewhere")).overall == []
+    assert voc_report(store, only=AnswerFilter()).overall == voc_report(store).overall
 
 
 def test_cxflow_report_voc_prints_json(tmp_path: Path) -> None:

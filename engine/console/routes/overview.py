@@ -13,7 +13,7 @@ from fastapi.responses import Response
 
 from engine.analytics.overview import OverviewReport, overview_report
 from engine.analytics.voc import VocReport, voc_report
-from engine.console.charts import Chart, bars, lines
+from engine.console.charts import STATUS_COLOURS, Chart, bars, lines
 from engine.console.context import ContextDep
 from engine.console.period import PeriodDep
 from engine.console.security import ViewerDep
@@ -53,19 +53,24 @@ def overview_charts(report: OverviewReport, voc: VocReport) -> list[Chart]:
                     formatter="{:,.2f}",
                 )
             )
-    channels = sorted(report.messages)
-    if channels:
-        charts.append(
-            bars(
-                "Messages by channel",
-                channels,
-                {
-                    s.capitalize(): [report.messages[c].get(s, 0) for c in channels]
-                    for s in STATUSES
-                },
-                stacked=True,
+    for title, names, horizontal in (
+        ("Messages by channel", [c for c in sorted(report.messages) if not is_call(c)], False),
+        ("Connector calls", [c for c in sorted(report.messages) if is_call(c)], True),
+    ):
+        if names:
+            by_status = {
+                s.capitalize(): [report.messages[c].get(s, 0) for c in names] for s in STATUSES
+            }
+            charts.append(
+                bars(
+                    title,
+                    names,
+                    by_status,
+                    stacked=True,
+                    horizontal=horizontal,
+                    colours=STATUS_COLOURS,
+                )
             )
-        )
     rates = [c for c in report.channels if c.sent]
     if rates:
         charts.append(
@@ -95,6 +100,11 @@ def overview_charts(report: OverviewReport, voc: VocReport) -> list[Chart]:
     return charts
 
 
+def is_call(channel: str) -> bool:
+    """The message log keeps a journey's calls (``shop.create_discount``) beside its sends."""
+    return "." in channel
+
+
 def _pct(rate: float | None) -> float | None:
     return None if rate is None else round(rate * 100, 1)
 
@@ -118,7 +128,11 @@ async def overview(
         ),
         asyncio.to_thread(voc_report, context.store, span.since, span.until),
     )
-    sent = sum(statuses.get("sent", 0) for statuses in report.messages.values())
+    sent = sum(
+        statuses.get("sent", 0)
+        for channel, statuses in report.messages.items()
+        if not is_call(channel)
+    )
     return render(
         request,
         "overview.html",
