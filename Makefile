@@ -35,8 +35,16 @@ $(STAMP_JS): $(JS_SDKS)/package.json $(JS_SDKS)/package-lock.json
 	cd $(JS_SDKS) && npm ci --ignore-scripts --no-audit --no-fund
 	touch $@
 
+# axe-core for the console's accessibility check (tests/console/test_browser.py), likewise.
+A11Y_JS := tests/console/js
+STAMP_A11Y := $(A11Y_JS)/node_modules/.installed-test
+
+$(STAMP_A11Y): $(A11Y_JS)/package.json $(A11Y_JS)/package-lock.json
+	cd $(A11Y_JS) && npm ci --ignore-scripts --no-audit --no-fund
+	touch $@
+
 install: $(STAMP_RUN)
-install-test: $(STAMP_TEST) $(STAMP_JS)
+install-test: $(STAMP_TEST) $(STAMP_JS) $(STAMP_A11Y)
 
 dev: install
 	$(BIN)/cxflow dev

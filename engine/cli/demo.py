@@ -24,7 +24,8 @@ import random
 import re
 import secrets
 import shutil
-from collections.abc import Callable, Iterable, Iterator
+import signal
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated
@@ -40,11 +41,13 @@ from connectors.registry import default_registry
 from connectors.sandbox.shopify import ShopifySandbox
 from dsl.diagnostics import Diagnostic, Severity
 from engine.analytics.report import JourneyReport, build_report, print_report, render_html
+from engine.api.server import EmbeddedApiServer
 from engine.cli.output import err, out, print_diagnostics
+from engine.cli.users import first_console_login
 from engine.composition import Runtime
 from engine.errors import CommandError
 from engine.runtime import deployment
-from engine.runtime.devserver import find_binary
+from engine.runtime.devserver import find_binary, port_is_free
 from engine.settings import Settings
 from engine.store import Store
 
@@ -187,10 +190,18 @@ async def _until(done: Callable[[], bool], env: WorkflowEnvironment) -> None:
     )
 
 
+Then = Callable[[DemoResult, Runtime], Awaitable[None]]
+
+
 async def run_demo(
-    journeys: Path, data_dir: Path, shop: Shop, say: Callable[[str], None]
+    journeys: Path,
+    data_dir: Path,
+    shop: Shop,
+    say: Callable[[str], None],
+    then: Then | None = None,
 ) -> DemoResult:
-    """A fresh store in ``data_dir``, the test server, a worker, the simulation."""
+    """A fresh store in ``data_dir``, the test server, a worker, the simulation; ``then``
+    runs after it, while the engine still runs (the console is served from there)."""
     if data_dir.exists():
         shutil.rmtree(data_dir)
     data_dir.mkdir(parents=True)
@@ -207,7 +218,7 @@ async def run_demo(
             }
         ),
     ):
-        return await _run(journeys, data_dir, shop, say)
+        return await _run(journeys, data_dir, shop, say, then)
 
 
 @contextlib.contextmanager
@@ -226,7 +237,7 @@ def _environment(values: dict[str, str]) -> Iterator[None]:
 
 
 async def _run(
-    journeys: Path, data_dir: Path, shop: Shop, say: Callable[[str], None]
+    journeys: Path, data_dir: Path, shop: Shop, say: Callable[[str], None], then: Then | None
 ) -> DemoResult:
     settings = Settings.from_env().model_copy(
         update={
@@ -251,7 +262,10 @@ async def _run(
         ) as env:
             runtime = Runtime(settings, store, env.client, registry)
             async with runtime.worker():
-                return await simulate(runtime, env, shop, say, data_dir / "outbox.jsonl")
+                result = await simulate(runtime, env, shop, say, data_dir / "outbox.jsonl")
+                if then is not None:
+                    await then(result, runtime)
+                return result
     finally:
         store.dispose()
 
@@ -276,12 +290,40 @@ def demo(
     html_file: Annotated[
         Path | None, typer.Option("--html", help="Also write the report as an HTML page.")
     ] = None,
+    console: Annotated[
+        bool,
+        typer.Option(
+            "--console", help="Then serve the web console on the demo's week, until Ctrl-C."
+        ),
+    ] = False,
+    console_port: Annotated[
+        int, typer.Option(help="The console's port on 127.0.0.1 (with --console).")
+    ] = 8001,
+    run_for: Annotated[
+        float | None,
+        typer.Option(help="Serve the console this many seconds, then stop (smoke tests)."),
+    ] = None,
 ) -> None:
     """A simulated week of the abandoned-cart journey (real engine, simulated shoppers,
     skipped time), then its report: conversions, revenue and lift over the holdout."""
-    result = asyncio.run(
-        run_demo(journeys, data_dir, Shop(customers, seed), lambda text: err.print(text))
+
+    async def report_then_serve(result: DemoResult, runtime: Runtime) -> None:
+        _print_result(result, html_file)
+        if console:
+            await serve_console(runtime, data_dir, console_port, run_for)
+
+    asyncio.run(
+        run_demo(
+            journeys,
+            data_dir,
+            Shop(customers, seed),
+            lambda text: err.print(text),
+            report_then_serve,
+        )
     )
+
+
+def _print_result(result: DemoResult, html_file: Path | None) -> None:
     print_report(result.report, out)
     planted = ", ".join(
         f"{variant} {ORDER_RATES[variant]:.0%}" for variant in ("reminder", "discount", "holdout")
@@ -293,3 +335,27 @@ def demo(
     if html_file is not None:
         html_file.write_text(render_html(result.report), encoding="utf-8")
         err.print(f"wrote {escape(str(html_file))}")
+
+
+async def serve_console(
+    runtime: Runtime, data_dir: Path, port: int, run_for: float | None = None
+) -> None:
+    """The console on the demo's store, with the engine still running behind it, until
+    SIGINT/SIGTERM (or ``run_for`` seconds)."""
+    if not port_is_free("127.0.0.1", port):
+        raise CommandError(
+            f"port {port} for the demo's console is in use: pass --console-port with another",
+            code="demo_port_taken",
+        )
+    login = first_console_login(runtime.store, data_dir)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    async with EmbeddedApiServer(runtime.api(), port=port) as server:
+        err.print(f"[bold]The demo's week in the console:[/] {server.url}/console/")
+        if login is not None:
+            err.print(f"  log in as {login[0]} with password {escape(login[1])}")
+        err.print("Press Ctrl-C to stop.")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=run_for)

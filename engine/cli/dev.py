@@ -28,6 +28,7 @@ from engine.api.server import EmbeddedApiServer
 from engine.cli.context import open_store
 from engine.cli.inputs import journey_files
 from engine.cli.output import out, print_diagnostics
+from engine.cli.users import first_console_login
 from engine.composition import Runtime
 from engine.errors import DevServerError
 from engine.runtime import deployment
@@ -179,6 +180,12 @@ async def run_dev(
                 say(f"  store            {settings.database_url}")
                 if api is not None:
                     say(f"  event API        {api.url}  (OpenAPI docs: {api.url}/docs)")
+                    say(f"  console          {api.url}/console/")
+                    login = first_console_login(store, data_dir)
+                    if login is not None:
+                        say(f"    log in as {login[0]} with password {escape(login[1])}")
+                    else:
+                        say("    log in with an account of `cxflow users list`")
                 say(f"  outbox           {os.environ['CXFLOW_CONSOLE_OUTBOX']}")
                 if sandbox is not None:
                     say(

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import secrets
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -22,6 +23,7 @@ from rich.table import Table
 from engine.cli.context import open_store
 from engine.cli.output import err, out
 from engine.settings import Settings
+from engine.store import Store
 from engine.store.records import ConsoleUserRecord
 
 users_app = typer.Typer(
@@ -163,3 +165,26 @@ def audit(
             escape(json.dumps(r.detail)) if r.detail else "",
         )
     out.print(table)
+
+
+FIRST_ADMIN = "admin@example.com"
+
+
+def first_console_login(store: Store, data_dir: Path) -> tuple[str, str] | None:
+    """The first console login of a development or demo store (`cxflow dev`, `cxflow demo
+    --console`): an admin account with a made-up password, kept in the data folder
+    (readable by its owner only) so every start can print it. None when the store has
+    accounts of its own (``cxflow users list``)."""
+    path = data_dir / "console-login"
+    if path.exists():
+        email, _, password = path.read_text(encoding="utf-8").strip().partition("\n")
+        if store.users.get(email) is not None:
+            return email, password
+    if store.users.all():
+        return None
+    password = secrets.token_urlsafe(18)
+    store.users.create(FIRST_ADMIN, password, "admin", name="Dev admin")
+    store.users.audit("cli", "user.created", FIRST_ADMIN, {"role": "admin", "by": "first start"})
+    path.write_text(f"{FIRST_ADMIN}\n{password}\n", encoding="utf-8")
+    path.chmod(0o600)
+    return FIRST_ADMIN, password

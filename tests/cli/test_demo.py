@@ -3,11 +3,17 @@ report must count what the shoppers really did, the holdout's orders included.""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import re
+import socket
 from pathlib import Path
 
+import httpx
 import pytest
 
-from engine.cli.demo import ORDER_RATES, Shop, run_demo
+from engine.cli.demo import ORDER_RATES, DemoResult, Shop, run_demo, serve_console
+from engine.composition import Runtime
 
 pytestmark = [pytest.mark.slow, pytest.mark.asyncio(loop_scope="session")]
 
@@ -37,3 +43,45 @@ async def test_the_report_counts_every_simulated_order_by_variant(
     assert sum(step.clicked for step in report.messages) == result.clicks
     assert sum(v.exposures for v in variants.values()) == 400
     assert any("orders" in line for line in lines)
+
+
+async def test_the_console_shows_the_demos_week_with_its_experiment(
+    repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CXFLOW_CONSOLE_OUTBOX", str(tmp_path / "outbox.jsonl"))
+    data_dir = tmp_path / "demo"
+    pages: dict[str, str] = {}
+
+    async def look(result: DemoResult, runtime: Runtime) -> None:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = int(probe.getsockname()[1])
+        served = asyncio.create_task(serve_console(runtime, data_dir, port, run_for=120))
+        url = f"http://127.0.0.1:{port}"
+        async with httpx.AsyncClient(base_url=url, timeout=30) as client:
+            for _ in range(100):
+                with contextlib.suppress(httpx.TransportError):
+                    form = await client.get("/console/login")
+                    break
+                await asyncio.sleep(0.1)
+            email, password = (data_dir / "console-login").read_text().split()
+            token = re.search(r'name="csrf" value="([^"]+)"', form.text)
+            assert token is not None
+            login = await client.post(
+                "/console/login",
+                data={"email": email, "password": password, "csrf": token.group(1)},
+            )
+            assert login.status_code == 303, login.text
+            for tab in ("graph", "experiment"):
+                page = await client.get(f"/console/journeys/abandoned-cart?tab={tab}")
+                assert page.status_code == 200, page.text
+                pages[tab] = page.text
+        served.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await served
+
+    await run_demo(repo / "journeys", data_dir, Shop(100, seed=5), lambda _: None, look)
+    assert "100 runs entered" in pages["graph"]
+    for variant in ("reminder", "discount", "holdout"):
+        assert variant in pages["experiment"]
+    assert "cart-offer-2026" in pages["experiment"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -45,6 +46,20 @@ def read_until(process: subprocess.Popen[str], marker: str, timeout: float) -> s
         if not line and process.poll() is not None:
             break
     raise AssertionError(f"{marker!r} not printed; output so far:\n{seen}")
+
+
+def assert_console_login(api: str, email: str, password: str) -> None:
+    """The printed login opens the console's overview."""
+    with httpx.Client(base_url=api, timeout=30) as browser:
+        form = browser.get("/console/login")
+        csrf = re.search(r'name="csrf" value="([^"]+)"', form.text)
+        assert csrf is not None
+        answer = browser.post(
+            "/console/login",
+            data={"email": email, "password": password, "csrf": csrf.group(1)},
+        )
+        assert answer.status_code == 303, answer.text
+        assert "Overview" in browser.get("/console/").text
 
 
 def test_dev_runs_temporal_with_ui_and_stops_on_sigterm(tmp_path: Path) -> None:
@@ -158,6 +173,11 @@ def test_dev_runs_a_journey_from_the_event_api_and_from_send_event(tmp_path: Pat
         banner = read_until(process, "Press Ctrl-C", timeout=60)
         api = f"http://127.0.0.1:{api_port}"
         assert f"event API        {api}" in banner
+        assert f"console          {api}/console/" in banner
+        login = re.search(r"log in as (\S+) with password (\S+)", banner)
+        assert login is not None, banner
+        assert_console_login(api, login.group(1), login.group(2))
+        assert (state / "console-login").stat().st_mode & 0o077 == 0
         key_file = state / "dev-write-key"
         assert f'curl -u "$(cat {key_file}):"' in banner
         key = key_file.read_text().strip()
