@@ -50,13 +50,20 @@ def install_console(app: FastAPI, context: ConsoleContext) -> None:
     ) -> Response:
         response = await call_next(request)
         if request.url.path.startswith(PREFIX) and not request.url.path.startswith(STATIC_URL):
-            response.headers.setdefault("Content-Security-Policy", POLICY)
-            response.headers.setdefault("Cache-Control", "no-store")
-            response.headers.setdefault("Referrer-Policy", "same-origin")
-            response.headers.setdefault("X-Content-Type-Options", "nosniff")
+            _page_headers(response)
         return response
 
     _page_errors(app)
+
+
+def _page_headers(response: Response) -> Response:
+    """The console's policy and no caching, on pages and on error pages (a 500 page is made
+    outside the middleware, and carries the viewer's CSRF token like any page)."""
+    response.headers.setdefault("Content-Security-Policy", POLICY)
+    response.headers.setdefault("Cache-Control", "no-store")
+    response.headers.setdefault("Referrer-Policy", "same-origin")
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    return response
 
 
 def _page_errors(app: FastAPI) -> None:
@@ -72,7 +79,7 @@ def _page_errors(app: FastAPI) -> None:
 
         async def handle(request: Request, error: Exception) -> Response:
             if request.url.path.startswith(PREFIX) or fallback is None:
-                return _error_page(request, error)
+                return _page_headers(_error_page(request, error))
             return await fallback(request, error)
 
         return handle

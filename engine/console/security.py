@@ -8,8 +8,9 @@
   constant time; a post whose ``Origin`` is another site is refused before that. The login
   form, which has no session yet, uses a double-submit cookie.
 - **Roles**: viewer < operator < admin; a page or action names the least it needs.
-- **Login throttling**: at most 5 failed logins a minute per address and client, 20 per
-  client, with the ``limits`` library's moving window (per API process).
+- **Login throttling**: at most 5 logins a minute per address and client, 20 per client,
+  10 per address from anywhere, with the ``limits`` library's moving window (per API
+  process), counted before the password is checked.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ RANKS = {"viewer": 0, "operator": 1, "admin": 2}
 _limiter = MovingWindowRateLimiter(MemoryStorage())
 _PER_ADDRESS = RateLimitItemPerMinute(5)
 _PER_CLIENT = RateLimitItemPerMinute(20)
+_PER_ACCOUNT = RateLimitItemPerMinute(10)
 
 
 class Viewer:
@@ -80,18 +82,21 @@ def client_address(request: Request) -> str:
     return request.client.host if request.client is not None else "unknown"
 
 
-def login_allowed(request: Request, email: str) -> bool:
-    """Whether another login attempt may be checked now (failures are what is counted)."""
+def login_attempt(request: Request, email: str) -> bool:
+    """Count a login attempt and say whether it may be checked.
+
+    Counted before the password is (argon2 takes a moment; attempts sent at once must not
+    all pass a count that only failures raise), per client and address, per client, and
+    per address whatever the client (many clients, one account)."""
     client = client_address(request)
-    return _limiter.test(_PER_CLIENT, client) and _limiter.test(
-        _PER_ADDRESS, client, email.strip().lower()
+    address = email.strip().lower()
+    return all(
+        [
+            _limiter.hit(_PER_ADDRESS, client, address),
+            _limiter.hit(_PER_CLIENT, client),
+            _limiter.hit(_PER_ACCOUNT, address),
+        ]
     )
-
-
-def login_failed(request: Request, email: str) -> None:
-    client = client_address(request)
-    _limiter.hit(_PER_CLIENT, client)
-    _limiter.hit(_PER_ADDRESS, client, email.strip().lower())
 
 
 def reset_login_limits() -> None:
@@ -172,12 +177,17 @@ async def checked_form(request: Request, viewer: ViewerDep) -> dict[str, str]:
     same_origin(request)
     form = await request.form()
     sent = form.get("csrf")
-    if not isinstance(sent, str) or not hmac.compare_digest(sent, viewer.csrf):
+    if not isinstance(sent, str) or not _same(sent, viewer.csrf):
         raise _stale_form()
     return {key: value for key, value in form.items() if isinstance(value, str)}
 
 
 FormDep = Annotated[dict[str, str], Depends(checked_form)]
+
+
+def _same(sent: str, expected: str) -> bool:
+    """Constant-time equality of two tokens (as bytes: any text a form sends compares)."""
+    return hmac.compare_digest(sent.encode("utf-8"), expected.encode("utf-8"))
 
 
 def login_csrf(request: Request) -> str:
@@ -188,5 +198,5 @@ def login_csrf(request: Request) -> str:
 def check_login_csrf(request: Request, sent: str | None) -> None:
     same_origin(request)
     cookie = request.cookies.get(LOGIN_CSRF_COOKIE)
-    if not cookie or not sent or not hmac.compare_digest(cookie, sent):
+    if not cookie or not sent or not _same(cookie, sent):
         raise _stale_form()

@@ -16,7 +16,9 @@ What differs, on purpose, because a preview is not a send:
 - **a dead unsubscribe link**: ``links.unsubscribe`` is :func:`preview_unsubscribe_url`,
   which the unsubscribe page refuses, so a tester's click (or a mail client's one-click
   ``List-Unsubscribe``) cannot unsubscribe the customer whose data filled the message;
-- **nothing is written**: no message log entry, no claim, no consent or cap check.
+- **nothing is written**: no message log entry, no claim, no consent or cap check;
+- **no saved values**: what earlier calls saved (a discount code, a signed survey link) is
+  shown as ``[coupon.code]``-style placeholders, never the customer's own.
 
 A **sample customer** (no id given) is built from the journey: fixed sample traits, and a
 trigger event whose properties named in the trigger's condition or the message are
@@ -53,6 +55,9 @@ SAMPLE_TRAITS: dict[str, Any] = {
     "phone": "+15550100",
     "handle": "@alex.sample",
 }
+_PLAIN_ADDRESS = re.compile(r"[a-z0-9._+-]+@[a-z0-9-]+(\.[a-z0-9-]+)+")
+# Test sends go to an address of the allow-list: channels that have none are refused.
+TESTABLE_CHANNELS = ("email",)
 _PROPERTY = re.compile(r"event\.properties\.([A-Za-z_][A-Za-z0-9_]*)")
 
 
@@ -181,16 +186,27 @@ def _saved(store: Store, workflow_id: str, saves: dict[str, str]) -> dict[str, A
     for message in reversed(store.messages.find(workflow_id=workflow_id)):  # oldest first
         name = saves.get(message.step_id)
         if name and message.status == "sent" and "." in message.channel:
-            found[name] = message.detail.get("output", {})
+            found[name] = placeholders(name, message.detail.get("output", {}))
     return found
+
+
+def placeholders(name: str, value: Any) -> Any:
+    """A saved output's shape with ``[name.field]`` for its values: a preview shows where a
+    discount code or a survey link goes, never the customer's own (a signed survey link
+    would record an answer for them, a code could be spent)."""
+    if isinstance(value, dict):
+        return {key: placeholders(f"{name}.{key}", item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [placeholders(f"{name}[{i}]", item) for i, item in enumerate(value)]
+    return f"[{name}]"
 
 
 def allowed_recipient(address: str, allow_list: str) -> bool:
     """Whether ``address`` is on the allow-list (``CXFLOW_TEST_RECIPIENTS``): one of its
     exact addresses, or of a domain it lists as ``*@domain`` (case does not matter)."""
     wanted = address.strip().lower()
-    if not wanted or any(c.isspace() or c == "," for c in wanted):
-        return False
+    if not _PLAIN_ADDRESS.fullmatch(wanted):
+        return False  # one @, a plain local part: nothing a mail server could route elsewhere
     for entry in (e.strip().lower() for e in allow_list.split(",")):
         if not entry:
             continue

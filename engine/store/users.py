@@ -148,24 +148,28 @@ class Users:
     def authenticate(self, email: str, password: str) -> ConsoleUserRecord | None:
         """The account, if the password is its own and it is enabled; else None.
 
-        A successful login records its time, and rehashes a hash made with older
-        parameters."""
+        The hash is checked outside any transaction (argon2 takes a moment, and a login
+        must hold no lock the event intake waits for); only a success writes: its time,
+        and a new hash when the old one was made with older parameters."""
         address = email.strip().lower()
+        with self._db.reads.begin() as session:
+            row = session.scalar(select(ConsoleUserRow).where(ConsoleUserRow.email == address))
+            stored = None if row is None else (row.id, row.password_hash, row.disabled)
+        try:
+            _HASHER.verify(stored[1] if stored is not None else _DUMMY_HASH, password)
+        except (VerificationError, InvalidHashError):
+            return None
+        if stored is None or stored[2]:
+            return None
         with self._db.writes.begin() as session:
-            row = session.scalar(
-                select(ConsoleUserRow).where(ConsoleUserRow.email == address).with_for_update()
-            )
-            try:
-                _HASHER.verify(row.password_hash if row is not None else _DUMMY_HASH, password)
-            except (VerificationError, InvalidHashError):
-                return None
-            if row is None or row.disabled:
-                return None
-            if _HASHER.check_needs_rehash(row.password_hash):
-                row.password_hash = _HASHER.hash(password)
-            row.last_login_at = _now()
+            current = session.get(ConsoleUserRow, stored[0])
+            if current is None or current.disabled or current.password_hash != stored[1]:
+                return None  # disabled or given a new password meanwhile
+            if _HASHER.check_needs_rehash(current.password_hash):
+                current.password_hash = _HASHER.hash(password)
+            current.last_login_at = _now()
             session.flush()
-            return _user(row)
+            return _user(current)
 
     def audit(
         self, actor: str, action: str, target: str, detail: dict[str, Any] | None = None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from tests.console.conftest import PASSWORD, Console, csrf_of
@@ -167,3 +169,69 @@ async def test_console_pages_carry_a_strict_policy(console: Console) -> None:
         # The API's own errors stay JSON.
         api = await client.get("/v1/no-such-route")
         assert api.headers["content-type"].startswith("application/json")
+
+
+async def test_logins_sent_at_once_are_counted_before_their_passwords(console: Console) -> None:
+    async with console.client() as client:
+        form = await client.get("/console/login")
+        token = csrf_of(form.text)
+        answers = await asyncio.gather(
+            *(
+                client.post(
+                    "/console/login",
+                    data={"email": console.accounts["viewer"], "password": f"guess {n:04d}!!",
+                          "csrf": token},
+                )
+                for n in range(12)
+            )
+        )  # fmt: skip
+        statuses = sorted(a.status_code for a in answers)
+        assert statuses.count(401) <= 5 and statuses.count(429) >= 7, statuses
+
+
+async def test_a_token_that_is_not_ascii_is_refused_not_an_error(console: Console) -> None:
+    async with console.client() as client:
+        await client.get("/console/login")
+        answer = await client.post(
+            "/console/login",
+            data={"email": console.accounts["admin"], "password": PASSWORD, "csrf": "jeton-é"},
+        )
+        assert answer.status_code == 403 and "reload the page" in answer.text
+
+
+@pytest.mark.parametrize(
+    "target", ["/console/../v1/customers", "/console/%2e%2e/v1/customers", "https://evil.example"]
+)
+async def test_the_next_page_stays_in_the_console(console: Console, target: str) -> None:
+    async with console.client() as client:
+        form = await client.get("/console/login")
+        answer = await client.post(
+            "/console/login",
+            data={"email": console.accounts["viewer"], "password": PASSWORD,
+                  "csrf": csrf_of(form.text), "next": target},
+        )  # fmt: skip
+        assert answer.headers["location"] == "/console/"
+
+
+async def test_logging_in_again_ends_the_earlier_session(console: Console) -> None:
+    async with console.logged_in("viewer") as client:
+        first = dict(client.cookies)
+        form = await client.get("/console/login?next=/console/")
+        assert form.status_code == 303  # already logged in: straight on
+        client.cookies.clear()
+        client.cookies.update(first)
+        login = await client.get("/console/login")
+        assert login.status_code == 303
+        # A second login through the form, with the first cookie still sent:
+        async with console.client() as other:
+            page = await other.get("/console/login")
+            other.cookies.update(first)
+            answer = await other.post(
+                "/console/login",
+                data={"email": console.accounts["viewer"], "password": PASSWORD,
+                      "csrf": csrf_of(page.text)},
+            )  # fmt: skip
+            assert answer.status_code == 303
+    async with console.client() as replay:
+        replay.cookies.update(first)
+        assert (await replay.get("/console/")).status_code == 303

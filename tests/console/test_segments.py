@@ -15,7 +15,7 @@ from dsl.segment_loader import load_segment_file
 from engine.console.routes.segments import csv_cell
 from engine.store import Store
 from tests.conftest import REPO
-from tests.console.conftest import Console
+from tests.console.conftest import ACCOUNTS, Console
 from tests.console.test_customers import call, eventually
 
 ASYNC = pytest.mark.asyncio(loop_scope="session")
@@ -82,6 +82,10 @@ async def test_a_segment_shows_its_definition_size_over_time_and_members(
     assert eve[1] == '\'=HYPERLINK("x")@shop.example.com' and eve[2] == "'-2+3"
     kim = next(row for row in table if row[0].startswith("kim-"))
     assert kim[1:3] == ["kim@shop.example.com", "Kim"]
+    [export_entry] = [
+        a for a in console.engine.store.users.audit_log() if a.action == "segment.export"
+    ]
+    assert (export_entry.actor, export_entry.target) == (ACCOUNTS["viewer"], "staff")
 
 
 @ASYNC

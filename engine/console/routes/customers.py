@@ -26,6 +26,7 @@ from engine.console.templating import render
 from engine.errors import ConsoleError, ErasureError, StoreError
 from engine.privacy.consent import ALL_CHANNELS, ConsentDecision, decide, parse_policy, policy_for
 from engine.privacy.erasure import erase_customer
+from engine.store import Store
 from engine.store.engagement import ENGAGEMENT_KINDS
 from engine.store.records import CustomerMatch, CustomerProfile, CustomerValue, RunRecord
 from workflows.models import RunStatus
@@ -87,6 +88,7 @@ async def customers(
     matches = matches[:PAGE]
     activity = await asyncio.to_thread(store.profiles.activity, [m.id for m in matches])
     found = [Found(m, *activity.get(m.id, (None, CustomerValue()))) for m in matches]
+    confirmed = bool(erased) and await asyncio.to_thread(_erased_by, store, viewer, erased)
     return render(
         request,
         "customers/index.html",
@@ -97,7 +99,7 @@ async def customers(
         more=more,
         customer_url=customer_url,
         notice=f"Erased customer {erased}: their profile, events and runs are gone."
-        if erased
+        if confirmed
         else None,
     )
 
@@ -259,3 +261,14 @@ async def _live(client: Client, workflow_id: str) -> tuple[RunStatus, datetime |
         log.warning("no live state of a run from Temporal", exc_info=False)
         return None
     return status, (min(timers.values()) if timers else None)
+
+
+def _erased_by(store: Store, viewer: Viewer, customer_id: str) -> bool:
+    """Whether the audit log has this viewer's recent erasure of this id: the notice after
+    an erasure says only what happened, whatever a link's ``?erased=`` says."""
+    return any(
+        entry.action == "customer.erase"
+        and entry.actor == viewer.user.email
+        and entry.target == customer_id
+        for entry in store.users.audit_log(limit=50)
+    )

@@ -24,9 +24,8 @@ from engine.console.security import (
     OptionalViewerDep,
     ViewerDep,
     check_login_csrf,
-    login_allowed,
+    login_attempt,
     login_csrf,
-    login_failed,
     set_cookie,
 )
 from engine.console.templating import render
@@ -37,7 +36,14 @@ router = APIRouter()
 
 def _local(target: str) -> str:
     """Where to go after the login: a console path of this site, never another site."""
-    if target.startswith("/console") and not target.startswith("//") and "\\" not in target:
+    path = target.split("?", 1)[0]
+    if (
+        target.startswith("/console")
+        and not target.startswith("//")
+        and "\\" not in target
+        and ".." not in path.split("/")
+        and "%2e" not in path.lower()
+    ):
         return target
     return "/console/"
 
@@ -87,7 +93,7 @@ async def login(
     next_: Annotated[str, Form(alias="next", max_length=2000)] = "/console/",
 ) -> Response:
     check_login_csrf(request, csrf)
-    if not login_allowed(request, email):
+    if not login_attempt(request, email):
         raise ConsoleError(
             "too many failed logins from here: wait a minute, then try again (an admin can "
             "set a new password with `cxflow users password EMAIL`)",
@@ -97,7 +103,6 @@ async def login(
     users = context.store.users
     user = await asyncio.to_thread(users.authenticate, email, password)
     if user is None:
-        login_failed(request, email)
         return _login_page(
             request,
             context,
@@ -107,6 +112,9 @@ async def login(
             error="That email and password do not match an active account. Check both and "
             "try again.",
         )
+    earlier = request.cookies.get(SESSION_COOKIE)
+    if earlier:  # a new login replaces the browser's old session, not adds to it
+        await asyncio.to_thread(context.store.console_sessions.close, earlier)
     lifetime = timedelta(hours=context.settings.console_session_hours)
     token, _session = await asyncio.to_thread(
         context.store.console_sessions.open, user.id, lifetime

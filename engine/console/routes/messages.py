@@ -34,6 +34,7 @@ from engine.console.security import FormDep, Viewer, ViewerDep, require
 from engine.console.templating import render
 from engine.errors import ConsoleError, TemplateError
 from engine.runtime.preview import (
+    TESTABLE_CHANNELS,
     Rendered,
     allowed_recipient,
     render_step,
@@ -48,10 +49,11 @@ router = APIRouter()
 PAGE_SIZE = 50
 STATUSES = ("sent", "skipped", "failed", "pending")
 ENGAGEMENT = ("delivered", "opened", "clicked", "bounced", "complained")
-# The HTML preview's own policy: nothing runs, nothing is fetched but images, no forms.
+# The HTML preview's own policy: nothing runs, nothing is fetched (a remote image would be
+# a third party's pixel firing for a customer who never opened anything), no forms.
 HTML_POLICY = (
-    "default-src 'none'; img-src https: http: data:; style-src 'unsafe-inline'; "
-    "font-src https: data:; frame-ancestors 'self'; form-action 'none'; base-uri 'none'; "
+    "default-src 'none'; img-src data:; style-src 'unsafe-inline'; "
+    "font-src data:; frame-ancestors 'self'; form-action 'none'; base-uri 'none'; "
     "sandbox"
 )
 Choice = Annotated[str, Query(max_length=200)]
@@ -291,6 +293,13 @@ async def test_send(
             f"the template does not render, so nothing was sent: {error}",
             code="template_failed",
         ) from None
+    if rendered.channel not in TESTABLE_CHANNELS:
+        raise ConsoleError(
+            f"test sends go to an email address of {TEST_SETTING}; this step sends by "
+            f"{rendered.channel}, which would reach the customer's own address or a public "
+            "post: use the preview above to check it",
+            code="test_channel_refused",
+        )
     try:
         connector, result = await send_test(context.connectors, rendered, address)
     except ConnectorError as error:

@@ -161,9 +161,13 @@ async def segment(
 
 @router.get("/segments/{segment_id}/members.csv")
 async def members_csv(context: ContextDep, viewer: ViewerDep, segment_id: str) -> Response:
-    """Every member as CSV, read a page at a time while it is sent."""
+    """Every member as CSV, read a page at a time while it is sent; personal data leaving
+    the console, so the audit log records who took it."""
     store = context.store
     await asyncio.to_thread(_summary, store, segment_id)
+    await asyncio.to_thread(
+        store.users.audit, viewer.user.email, "segment.export", segment_id, {"format": "csv"}
+    )
 
     def rows() -> Iterator[str]:
         buffer = io.StringIO()
