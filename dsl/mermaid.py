@@ -20,8 +20,8 @@ from dsl.compiled import (
     WaitNode,
 )
 from dsl.durations import format_duration
-from dsl.graph import ON_ERROR_LABEL
 from dsl.models import WEEKDAYS
+from dsl.routes import routes
 
 
 def _text(value: str) -> str:
@@ -95,29 +95,8 @@ def to_mermaid(journey: CompiledJourney) -> str:
         arrow = f'-->|"{_text(label)}"|' if label else "-->"
         lines.append(f"    {ids[source]} {arrow} {destination}")
 
-    for step_id, node in journey.steps.items():
-        if isinstance(node, BranchNode):
-            for case in node.cases:
-                edge(step_id, case.next, case.when)
-            edge(step_id, node.otherwise, "else")
-        elif isinstance(node, SplitNode):
-            for variant in node.variants:
-                kind = " (holdout)" if variant.holdout and variant.name != "holdout" else ""
-                edge(step_id, variant.next, f"{variant.name} {variant.weight:g}%{kind}")
-        elif isinstance(node, WaitForNode):
-            if node.next == node.on_timeout:
-                edge(step_id, node.next, f"{node.event} or timeout")
-            else:
-                edge(step_id, node.next, node.event)
-                edge(step_id, node.on_timeout, "timeout")
-        elif isinstance(node, SendNode | CallNode) and node.on_error is not None:
-            if node.on_error == node.next:
-                edge(step_id, node.next, f"also {ON_ERROR_LABEL}")
-            else:
-                edge(step_id, node.next)
-                edge(step_id, node.on_error, ON_ERROR_LABEL)
-        elif not isinstance(node, ExitNode):
-            edge(step_id, node.next)
+    for route in routes(journey):
+        edge(route.source, route.target, route.label)
     if uses_end:
         lines.insert(2, '    finish(("end"))')
     return "\n".join(lines) + "\n"

@@ -38,8 +38,8 @@ from dsl.compiled import (
     WaitNode,
 )
 from dsl.durations import format_duration
-from dsl.graph import ON_ERROR_LABEL
 from dsl.models import WEEKDAYS
+from dsl.routes import routes
 
 ENTRY = "(entry)"  # the id of the trigger's box; step ids are slugs, so never this
 NODE_WIDTH = 220
@@ -131,35 +131,10 @@ def edges_of(journey: CompiledJourney) -> list[GraphEdge]:
     """Every edge of the compiled journey, the same ones ``cxflow journeys graph`` draws;
     two ways to the same step are one edge with both labels."""
     found: dict[tuple[str, str | None], list[str]] = {}
-
-    def edge(source: str, target: str | None, label: str = "") -> None:
-        labels = found.setdefault((source, target), [])
-        if label:
-            labels.append(label)
-
-    for step_id, node in journey.steps.items():
-        if isinstance(node, BranchNode):
-            for case in node.cases:
-                edge(step_id, case.next, case.when)
-            edge(step_id, node.otherwise, "else")
-        elif isinstance(node, SplitNode):
-            for variant in node.variants:
-                holdout = " (holdout)" if variant.holdout and variant.name != "holdout" else ""
-                edge(step_id, variant.next, f"{variant.name} {variant.weight:g}%{holdout}")
-        elif isinstance(node, WaitForNode):
-            if node.next == node.on_timeout:
-                edge(step_id, node.next, f"{node.event} or timeout")
-            else:
-                edge(step_id, node.next, node.event)
-                edge(step_id, node.on_timeout, "timeout")
-        elif isinstance(node, SendNode | CallNode) and node.on_error is not None:
-            if node.on_error == node.next:
-                edge(step_id, node.next, f"also {ON_ERROR_LABEL}")
-            else:
-                edge(step_id, node.next)
-                edge(step_id, node.on_error, ON_ERROR_LABEL)
-        elif not isinstance(node, ExitNode):
-            edge(step_id, node.next)
+    for route in routes(journey):
+        labels = found.setdefault((route.source, route.target), [])
+        if route.label:
+            labels.append(route.label)
     return [GraphEdge(s, t, " / ".join(labels)) for (s, t), labels in found.items()]
 
 

@@ -103,7 +103,7 @@ def visit(browser: Browser, console: Console, page: Visit) -> str:
     assert violations == [], (page.path, json.dumps(violations, indent=1))
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     height = driver.execute_script("return document.documentElement.scrollHeight")
-    driver.set_window_size(1280, min(max(int(height), 900), 4000))
+    driver.set_window_size(1280, min(max(int(height), 900), 2400))
     driver.save_screenshot(str(SCREENSHOTS / f"{page.name}.png"))
     # Down to a small laptop's width the page fits: wide tables and the graph scroll
     # inside their own boxes, the page itself never sideways.
