@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Sequence
+from typing import TYPE_CHECKING
 
 from fastapi import APIRouter, FastAPI
 from fastapi_offline import FastAPIOffline
@@ -32,9 +33,10 @@ from engine.api.routes import (
     tracking,
     unsubscribe,
 )
-from engine.console.app import install_console
-from engine.console.context import ConsoleContext
 from engine.ingest.intake import Intake
+
+if TYPE_CHECKING:
+    from engine.console.context import ConsoleContext
 
 DESCRIPTION = """\
 Send customer events to cxflow, in the shapes of Segment's HTTP Tracking API.
@@ -106,6 +108,10 @@ def create_app(
     for area in (module.router for module in areas):
         app.include_router(area)
     if console is not None:
+        # Imported here: the console's pages bring templates, charts and every report, which
+        # a process serving no console (each `cxflow` command) should not load at start.
+        from engine.console.app import install_console
+
         install_console(app, console)
     for router in connector_routes:
         app.include_router(router)
