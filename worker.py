@@ -31,6 +31,11 @@ async def run_worker(settings: Settings | None = None) -> None:
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
         async with worker:
+            # One line when it polls: what an operator (and `docker compose logs`) looks for.
+            sys.stderr.write(
+                f"cxflow worker: polling {settings.task_queue} on {settings.temporal_address}\n"
+            )
+            sys.stderr.flush()
             await stop.wait()
 
 

@@ -22,7 +22,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
 from tests.browser import Browser, require_browser
-from tests.console.conftest import PASSWORD, Console
+from tests.console.conftest import PASSWORD, Console, csrf_of
 from tests.console.shop import WAITING, a_week_of_the_shop
 
 pytestmark = [pytest.mark.slow, pytest.mark.asyncio(loop_scope="session")]
@@ -133,15 +133,27 @@ async def test_every_page_renders_real_data_offline_and_accessibly(
         Visit("surveys", "/console/surveys", "NPS"),
         Visit("messages", "/console/messages", "cart-reminder"),
         Visit("preview", "/console/messages/preview?journey=abandoned-cart", "Preview"),
-        Visit("audit", "/console/audit", "Audit"),
     ]
     await asyncio.to_thread(log_in, browser, console, "admin")
     for page in tour:
         await asyncio.to_thread(visit, browser, console, page)
+    assert store.users.audit_log() == []  # the tour only read: nothing was recorded as done
+
+    # An operator pauses and resumes the NPS journey: the audit page shows who did what.
+    async with console.logged_in("operator") as operator:
+        for action in ("pause", "resume"):
+            page = await operator.get("/console/journeys/post-purchase-nps")
+            done = await operator.post(
+                f"/console/journeys/post-purchase-nps/{action}", data={"csrf": csrf_of(page.text)}
+            )
+            assert done.status_code == 303, done.text
+    audit = await asyncio.to_thread(
+        visit, browser, console, Visit("audit", "/console/audit", "journey.resume")
+    )
+    assert audit.count(console.accounts["operator"]) >= 2
     assert browser.off_loopback() == [], browser.report()
     refused = [e for e in browser.exchanges.values() if e.blocked is not None]
     assert refused == [], browser.report()
-    assert store.users.audit_log() == []  # the tour only read: nothing was recorded as done
 
 
 async def test_the_login_page_is_accessible_and_a_wrong_password_says_so(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import re
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -268,7 +269,8 @@ async def test_an_operators_pause_holds_the_send_and_resume_lets_it_go(
 ) -> None:
     engine = console.engine
     engine.deploy(compiled_text(NUDGE))
-    workflow_id = await enter(engine, "nudge", "ada", "go")
+    ada = f"ada-{uuid.uuid4().hex[:8]}"  # workflow ids are the whole session's test server's
+    workflow_id = await enter(engine, "nudge", ada, "go")
     async with console.logged_in("operator") as client:
         page = (await client.get("/console/journeys/nudge")).text
         assert "/console/journeys/nudge/pause" in page
@@ -297,7 +299,7 @@ async def test_an_operators_pause_holds_the_send_and_resume_lets_it_go(
         answer = await control(client, "nudge", "resume")
         assert answer.headers["location"] == "/console/journeys/nudge?done=resumed"
         await eventually(lambda: len(engine.outbox_messages()) == 1, "resume sent nothing")
-        assert [m["body"] for m in engine.outbox_messages()] == ["Hi ada"]
+        assert [m["body"] for m in engine.outbox_messages()] == [f"Hi {ada}"]
     audit = [(a.actor, a.action, a.target) for a in engine.store.users.audit_log()]
     assert audit == [
         ("ops@shop.example", "journey.resume", "nudge"),
@@ -308,7 +310,7 @@ async def test_an_operators_pause_holds_the_send_and_resume_lets_it_go(
 async def test_stop_ends_the_runs_in_flight(console: Console) -> None:
     engine = console.engine
     engine.deploy(compiled_text(NUDGE))
-    workflow_id = await enter(engine, "nudge", "bea", "go")
+    workflow_id = await enter(engine, "nudge", f"bea-{uuid.uuid4().hex[:8]}", "go")
     async with console.logged_in("operator") as client:
         answer = await control(client, "nudge", "stop")
         assert answer.headers["location"] == "/console/journeys/nudge?done=stopped"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from collections.abc import Callable
 from datetime import timedelta
 
@@ -34,6 +35,12 @@ steps:
   - id: after
     wait: 1h
 """
+
+
+def unique(name: str) -> str:
+    """A customer id no other test uses: workflow ids are the test server's, shared by every
+    test of the session, and a run another test left waiting would take this one's id."""
+    return f"{name}-{uuid.uuid4().hex[:8]}"
 
 
 def controls(engine: Engine) -> JourneyControls:
@@ -82,7 +89,8 @@ async def held(engine: Engine, workflow_id: str) -> RunStatus:
 
 async def test_a_paused_journey_holds_the_send_until_resumed(engine: Engine) -> None:
     engine.deploy(compiled_text(NUDGE))
-    workflow_id = await enter(engine, "ada")
+    ada = unique("ada")
+    workflow_id = await enter(engine, ada)
     paused = await controls(engine).pause("nudge", "ops@shop.example")
     assert (paused.status, paused.previous, paused.runs_in_flight) == ("paused", "active", 1)
     await engine.env.sleep(timedelta(hours=2))  # the wait ends while paused
@@ -94,7 +102,7 @@ async def test_a_paused_journey_holds_the_send_until_resumed(engine: Engine) -> 
     assert (resumed.status, resumed.runs_signalled) == ("active", 1)
     outcome = await engine.outcome(workflow_id)
     assert outcome.status == "completed"
-    assert [m["body"] for m in engine.outbox_messages()] == ["Hi ada"]
+    assert [m["body"] for m in engine.outbox_messages()] == [f"Hi {ada}"]
     audit = [(a.actor, a.action, a.target) for a in engine.store.users.audit_log()]
     assert audit == [
         ("ops@shop.example", "journey.resume", "nudge"),
@@ -105,8 +113,9 @@ async def test_a_paused_journey_holds_the_send_until_resumed(engine: Engine) -> 
 async def test_new_entries_of_a_paused_journey_are_refused_and_said_so(engine: Engine) -> None:
     engine.deploy(compiled_text(NUDGE))
     await controls(engine).pause("nudge", "cli")
-    engine.store.upsert_customer("bob", {"email": "bob@example.com"})
-    result = await engine.send("bob", "go")
+    bob = unique("bob")
+    engine.store.upsert_customer(bob, {"email": "bob@example.com"})
+    result = await engine.send(bob, "go")
     assert result.started == []
     assert "journey paused by cli" in result.skipped["nudge"]
     assert engine.store.get_runs(journey_id="nudge") == []
@@ -114,14 +123,15 @@ async def test_new_entries_of_a_paused_journey_are_refused_and_said_so(engine: E
     assert (record.status, record.changed_by) == ("paused", "cli")
 
     await controls(engine).resume("nudge", "cli")
-    await enter(engine, "bob")
+    await enter(engine, bob)
 
 
 async def test_stop_ends_the_runs_in_flight_and_refuses_entries_until_resumed(
     engine: Engine,
 ) -> None:
     engine.deploy(compiled_text(NUDGE))
-    waiting = await enter(engine, "cy")
+    cy = unique("cy")
+    waiting = await enter(engine, cy)
     stopped = await controls(engine).stop("nudge", "cli")
     assert (stopped.status, stopped.runs_in_flight, stopped.runs_signalled) == ("stopped", 1, 1)
     outcome = await engine.outcome(waiting)
@@ -129,12 +139,12 @@ async def test_stop_ends_the_runs_in_flight_and_refuses_entries_until_resumed(
     [run] = engine.store.get_runs(journey_id="nudge")
     assert (run.status, run.exit_reason, run.current_step) == ("exited", "stopped", "later")
     assert engine.outbox_messages() == []
-    assert "journey stopped" in (await engine.send("cy", "go")).skipped["nudge"]
+    assert "journey stopped" in (await engine.send(cy, "go")).skipped["nudge"]
 
     again = await controls(engine).stop("nudge", "cli")
     assert (again.changed, again.runs_in_flight) == (False, 0)
     await controls(engine).resume("nudge", "cli")
-    await enter(engine, "cy-friend")  # (cy: re-entry rules say once)
+    await enter(engine, unique("cy-friend"))  # (cy: re-entry rules say once)
 
 
 async def test_a_run_no_signal_reached_still_holds_and_stops_at_its_send(engine: Engine) -> None:

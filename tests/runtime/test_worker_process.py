@@ -39,8 +39,10 @@ def test_sigterm_stops_the_worker_gracefully(
         stderr=subprocess.PIPE,
         text=True,
     )
-    time.sleep(3)  # connected and polling
-    assert process.poll() is None, process.communicate()[1]
+    assert process.stderr is not None
+    ready = process.stderr.readline()  # the worker says when it polls
+    assert ready.startswith("cxflow worker: polling proc-"), ready + process.communicate()[1]
+    assert process.poll() is None
     started = time.monotonic()
     process.send_signal(signal.SIGTERM)
     _, stderr = process.communicate(timeout=30)
