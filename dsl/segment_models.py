@@ -11,6 +11,7 @@ event can affect, and refresh on a schedule only the ones time can change.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import re
 from datetime import datetime
@@ -27,6 +28,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from ruamel.yaml import YAML
 
 from dsl.codes import CodedValueError, DiagnosticCode
 from dsl.durations import parse_duration
@@ -587,3 +589,22 @@ def compile_segment(segment: Segment) -> CompiledSegment:
 def dump_segment(segment: CompiledSegment) -> dict[str, Any]:
     """JSON for the store; ``exclude_unset`` keeps `equals: null` apart from no `equals`."""
     return segment.model_dump(mode="json", by_alias=True, exclude_unset=True)
+
+
+def match_yaml(segment: CompiledSegment) -> str:
+    """The segment's ``match`` as YAML, as its author writes it: each condition's kind
+    first, then what it is of, then its test (``cxflow segments show``, the console)."""
+    stream = io.StringIO()
+    dumper = YAML(typ="rt", pure=True)
+    dumper.default_flow_style = False
+    dumper.dump(_author_order(dump_segment(segment)["match"]), stream)
+    return stream.getvalue().rstrip()
+
+
+def _author_order(value: Any) -> Any:
+    if isinstance(value, list):
+        return [_author_order(item) for item in value]
+    if not isinstance(value, dict):
+        return value
+    first = [k for k in (*CONDITION_KINDS, "of", "within") if k in value]
+    return {k: _author_order(value[k]) for k in [*first, *(k for k in value if k not in first)]}

@@ -6,21 +6,18 @@ import asyncio
 import json
 import sys
 from datetime import UTC, datetime
-from io import StringIO
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
 from rich.table import Table
-from ruamel.yaml import YAML
 
 from dsl.segment_loader import SegmentLoadResult, load_segment_file, segment_json_schema_text
 from dsl.segment_models import (
-    CONDITION_KINDS,
     CompiledSegment,
     aggregate_of,
-    dump_segment,
+    match_yaml,
     walk,
 )
 from engine.analytics.segment_value import (
@@ -173,7 +170,7 @@ def show(
     out.print(f"deployed {summary.deployed_at:%Y-%m-%d %H:%M} from {summary.source or '?'}")
     out.print(f"depends on {describe_dependencies(segment)}")
     out.print("match:")
-    out.print(escape(_yaml(dump_segment(segment)["match"])))
+    out.print(escape(_yaml(segment)))
     shown = ", ".join(ids[:members]) + (
         f" ... ({len(ids) - members} more)" if len(ids) > members else ""
     )
@@ -211,22 +208,8 @@ def _customer_values(store: Store, segment: CompiledSegment, customer: str) -> l
     return lines
 
 
-def _ordered(value: Any) -> Any:
-    """The condition's kind first, then what it is of, then its test: as an author writes it."""
-    if isinstance(value, list):
-        return [_ordered(item) for item in value]
-    if not isinstance(value, dict):
-        return value
-    first = [k for k in (*CONDITION_KINDS, "of", "within") if k in value]
-    return {k: _ordered(value[k]) for k in [*first, *(k for k in value if k not in first)]}
-
-
-def _yaml(value: Any) -> str:
-    dumper = YAML(typ="rt", pure=True)
-    dumper.default_flow_style = False
-    stream = StringIO()
-    dumper.dump(_ordered(value), stream)
-    return "\n".join("  " + line for line in stream.getvalue().rstrip().splitlines())
+def _yaml(segment: CompiledSegment) -> str:
+    return "\n".join("  " + line for line in match_yaml(segment).splitlines())
 
 
 @segments_app.command("value")

@@ -13,13 +13,12 @@ import csv
 import io
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response, StreamingResponse
-from ruamel.yaml import YAML
 
-from dsl.segment_models import CONDITION_KINDS, CompiledSegment, dump_segment
+from dsl.segment_models import CompiledSegment, match_yaml
 from engine.analytics.segment_value import segment_value_report
 from engine.console.charts import lines
 from engine.console.context import ContextDep
@@ -44,24 +43,6 @@ FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 def csv_cell(value: str) -> str:
     """The value as a spreadsheet shows it, never as a formula it would run."""
     return "'" + value if value.startswith(FORMULA_STARTS) else value
-
-
-def definition_yaml(segment: CompiledSegment) -> str:
-    """The segment's ``match`` as its author writes it: each condition's kind first."""
-    dumper = YAML(typ="rt", pure=True)
-    dumper.default_flow_style = False
-    stream = io.StringIO()
-    dumper.dump(_ordered(dump_segment(segment)["match"]), stream)
-    return stream.getvalue().rstrip()
-
-
-def _ordered(value: Any) -> Any:
-    if isinstance(value, list):
-        return [_ordered(item) for item in value]
-    if not isinstance(value, dict):
-        return value
-    first = [k for k in (*CONDITION_KINDS, "of", "within") if k in value]
-    return {k: _ordered(value[k]) for k in [*first, *(k for k in value if k not in first)]}
 
 
 def depends_on(segment: CompiledSegment) -> str:
@@ -112,7 +93,7 @@ async def segments(request: Request, context: ContextDep, viewer: ViewerDep) -> 
         summaries=summaries,
         last_change=last_change,
         depends_on=depends_on,
-        definition_yaml=definition_yaml,
+        definition_yaml=match_yaml,
     )
 
 
@@ -146,7 +127,7 @@ async def segment(
         title=f"Segment {summary.segment.name}",
         summary=summary,
         segment=summary.segment,
-        yaml=definition_yaml(summary.segment),
+        yaml=match_yaml(summary.segment),
         depends=depends_on(summary.segment),
         span=span,
         chart=chart,
