@@ -338,24 +338,33 @@ def _print_result(result: DemoResult, html_file: Path | None) -> None:
 
 
 async def serve_console(
-    runtime: Runtime, data_dir: Path, port: int, run_for: float | None = None
+    runtime: Runtime,
+    data_dir: Path,
+    port: int,
+    run_for: float | None = None,
+    stop: asyncio.Event | None = None,
 ) -> None:
     """The console on the demo's store, with the engine still running behind it, until
-    SIGINT/SIGTERM (or ``run_for`` seconds)."""
+    SIGINT/SIGTERM, ``run_for`` seconds, or ``stop`` is set."""
     if not port_is_free("127.0.0.1", port):
         raise CommandError(
             f"port {port} for the demo's console is in use: pass --console-port with another",
             code="demo_port_taken",
         )
     login = first_console_login(runtime.store, data_dir)
-    stop = asyncio.Event()
+    stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
+    signals = (signal.SIGTERM, signal.SIGINT)
+    for signum in signals:
         loop.add_signal_handler(signum, stop.set)
-    async with EmbeddedApiServer(runtime.api(), port=port) as server:
-        err.print(f"[bold]The demo's week in the console:[/] {server.url}/console/")
-        if login is not None:
-            err.print(f"  log in as {login[0]} with password {escape(login[1])}")
-        err.print("Press Ctrl-C to stop.")
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=run_for)
+    try:
+        async with EmbeddedApiServer(runtime.api(), port=port) as server:
+            err.print(f"[bold]The demo's week in the console:[/] {server.url}/console/")
+            if login is not None:
+                err.print(f"  log in as {login[0]} with password {escape(login[1])}")
+            err.print("Press Ctrl-C to stop.")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=run_for)
+    finally:
+        for signum in signals:
+            loop.remove_signal_handler(signum)

@@ -56,7 +56,8 @@ async def test_the_console_shows_the_demos_week_with_its_experiment(
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             port = int(probe.getsockname()[1])
-        served = asyncio.create_task(serve_console(runtime, data_dir, port, run_for=120))
+        done = asyncio.Event()  # ends the console as Ctrl-C would: no task cancelled
+        served = asyncio.create_task(serve_console(runtime, data_dir, port, run_for=60, stop=done))
         url = f"http://127.0.0.1:{port}"
         async with httpx.AsyncClient(base_url=url, timeout=30) as client:
             for _ in range(100):
@@ -76,9 +77,8 @@ async def test_the_console_shows_the_demos_week_with_its_experiment(
                 page = await client.get(f"/console/journeys/abandoned-cart?tab={tab}")
                 assert page.status_code == 200, page.text
                 pages[tab] = page.text
-        served.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await served
+        done.set()
+        await asyncio.wait_for(served, timeout=30)
 
     await run_demo(repo / "journeys", data_dir, Shop(100, seed=5), lambda _: None, look)
     assert "100 runs entered" in pages["graph"]
