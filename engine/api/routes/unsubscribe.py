@@ -219,24 +219,7 @@ async def unsubscribe_page(store: StoreDep, token: TokenQuery = "") -> HTMLRespo
 )
 async def unsubscribe(store: StoreDep, intake: IntakeDep, token: TokenQuery = "") -> HTMLResponse:
     """Store the customer's consent for the link's channel as off and tell the journeys."""
-    verified = await _verify_live(store, token)
-    if isinstance(verified, HTMLResponse):
-        return verified
-    customer_id, channel = verified
-    changed = await asyncio.to_thread(store.set_consent, customer_id, channel, False, SOURCE)
-    if changed:
-        await _tell(intake, customer_id, UNSUBSCRIBED_EVENT, channel, SOURCE)
-    settings = Settings.from_env()
-    who, _allowed = await asyncio.to_thread(_facts, store, settings, customer_id, channel)
-    return _state_page(
-        settings,
-        "You are unsubscribed",
-        who,
-        f"You will not receive {_channel_name(channel)} from us any more. "
-        "Unsubscribed by mistake? Resubscribe with one click.",
-        token,
-        subscribed=False,
-    )
+    return await _set_consent(store, intake, token, subscribed=False)
 
 
 @router.post(
@@ -247,22 +230,34 @@ async def unsubscribe(store: StoreDep, intake: IntakeDep, token: TokenQuery = ""
 )
 async def resubscribe(store: StoreDep, intake: IntakeDep, token: TokenQuery = "") -> HTMLResponse:
     """Store the customer's consent for the link's channel as on again and tell the journeys."""
+    return await _set_consent(store, intake, token, subscribed=True)
+
+
+async def _set_consent(
+    store: Store, intake: Intake, token: str, *, subscribed: bool
+) -> HTMLResponse:
+    """What both buttons do: the link's channel on or off, its event when that changed
+    anything (a second click changes nothing and tells no journey), and the page after."""
     verified = await _verify_live(store, token)
     if isinstance(verified, HTMLResponse):
         return verified
     customer_id, channel = verified
-    changed = await asyncio.to_thread(
-        store.set_consent, customer_id, channel, True, RESUBSCRIBE_SOURCE
+    source, event = (
+        (RESUBSCRIBE_SOURCE, RESUBSCRIBED_EVENT) if subscribed else (SOURCE, UNSUBSCRIBED_EVENT)
     )
+    changed = await asyncio.to_thread(store.set_consent, customer_id, channel, subscribed, source)
     if changed:
-        await _tell(intake, customer_id, RESUBSCRIBED_EVENT, channel, RESUBSCRIBE_SOURCE)
+        await _tell(intake, customer_id, event, channel, source)
     settings = Settings.from_env()
     who, _allowed = await asyncio.to_thread(_facts, store, settings, customer_id, channel)
-    return _state_page(
-        settings,
-        "You are subscribed again",
-        who,
-        f"Welcome back: you will receive {_channel_name(channel)} from us again.",
-        token,
-        subscribed=True,
-    )
+    what = _channel_name(channel)
+    if subscribed:
+        title = "You are subscribed again"
+        text = f"Welcome back: you will receive {what} from us again."
+    else:
+        title = "You are unsubscribed"
+        text = (
+            f"You will not receive {what} from us any more. "
+            "Unsubscribed by mistake? Resubscribe with one click."
+        )
+    return _state_page(settings, title, who, text, token, subscribed=subscribed)
