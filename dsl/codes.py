@@ -107,6 +107,15 @@ class DiagnosticCode(StrEnum):
     DATE_INVALID = "date_invalid"
     VALUE_TEST_COUNT = "value_test_count"
     VALUE_TEST_MISMATCH = "value_test_mismatch"
+    # journey test files
+    CASE_JOURNEY_NOT_FOUND = "case_journey_not_found"
+    TIMELINE_KIND = "timeline_kind"
+    TIMELINE_ORDER = "timeline_order"
+    UNKNOWN_EXPERIMENT = "unknown_experiment"
+    UNKNOWN_VARIANT = "unknown_variant"
+    UNKNOWN_ACTION = "unknown_action"
+    ANSWER_INVALID = "answer_invalid"
+    CUSTOMER_ID_REPEATED = "customer_id_repeated"
 
 
 _C = DiagnosticCode
@@ -196,6 +205,14 @@ MEANINGS: Mapping[DiagnosticCode, str] = MappingProxyType(
         _C.VALUE_TEST_COUNT: "a value condition has no test, or more than one",
         _C.VALUE_TEST_MISMATCH: "a value condition tests a number with `is`, or repeat with "
         "a comparison",
+        _C.CASE_JOURNEY_NOT_FOUND: "a test file names a journey with no file beside the tests",
+        _C.TIMELINE_KIND: "a timeline item is none of event, start, enter_segment, identify",
+        _C.TIMELINE_ORDER: "a case's timeline is not in order of `at`",
+        _C.UNKNOWN_EXPERIMENT: "a test case forces a variant of an experiment the journey lacks",
+        _C.UNKNOWN_VARIANT: "a test case names a variant its experiment does not have",
+        _C.UNKNOWN_ACTION: "a test answers or expects an action the journey never calls",
+        _C.ANSWER_INVALID: "a test's connector answer is not what the action returns",
+        _C.CUSTOMER_ID_REPEATED: "two cases of a test file use the same customer id",
     }
 )
 

@@ -92,9 +92,12 @@ class Runtime:
 
     def activities(self) -> list[Callable[..., Any]]:
         """Every activity the workflows call, bound to this runtime's parts."""
-        journey = JourneyActivities(self.store, self.connectors, self.settings, self.router)
         segments = SegmentActivities(self.router)
-        return [*journey.all(), *segments.all()]
+        return [*self.journey_activities().all(), *segments.all()]
+
+    def journey_activities(self) -> JourneyActivities:
+        """The journey workflow's activities (a rehearsal's note what they do as well)."""
+        return JourneyActivities(self.store, self.connectors, self.settings, self.router)
 
     def worker(self) -> Worker:
         """A worker for the journey task queue, sized by the settings."""

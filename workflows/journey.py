@@ -65,6 +65,7 @@ with workflow.unsafe.imports_passed_through():
         RunStatus,
         SendInput,
         SendOutcome,
+        WaitKind,
     )
 
 # Activities run with these limits; permanent errors are not retried.
@@ -116,6 +117,9 @@ class JourneyWorkflow:
         self.exit_reason: str | None = None
         self.finish_reason: str | None = None
         self.waiting_for: str | None = None
+        # What the run waits for now and until when, for the status query (never decides).
+        self.waiting: WaitKind | None = None
+        self.waiting_until: datetime | None = None
         self.customer: CustomerView | None = None
         self.programs: dict[str, cel.Program] = {}
         self.journey: CompiledJourney | None = None
@@ -269,6 +273,8 @@ class JourneyWorkflow:
             customer_id=self.run_context.customer_id if self.run_context else "",
             step=state.step if state else None,
             waiting_for=self.waiting_for,
+            waiting=self.waiting,
+            waiting_until=self.waiting_until,
             saved=dict(state.saved) if state else {},
             variants=dict(state.variants) if state else {},
             converted=state.converted if state else False,
@@ -307,18 +313,19 @@ class JourneyWorkflow:
 
     async def _wait(self, node: WaitNode) -> str | None:
         if node.seconds is not None:
-            await self._sleep_unless_exit(timedelta(seconds=node.seconds))
+            await self._sleep_unless_exit(timedelta(seconds=node.seconds), "timer")
             return node.next
         assert node.until is not None
         target = await self._local_time(
             minute_of_day=node.until.minute_of_day, weekdays=node.until.weekdays
         )
-        await self._sleep_unless_exit(target - workflow.now())
+        await self._sleep_unless_exit(target - workflow.now(), "timer")
         return node.next
 
     async def _wait_for(self, node: WaitForNode) -> str | None:
         start = len(self.inbox)
         self.waiting_for = node.event
+        self._note_wait("event", timedelta(seconds=node.timeout_seconds))
         found: list[CustomerEvent] = []
 
         def arrived() -> bool:
@@ -336,6 +343,7 @@ class JourneyWorkflow:
             return node.on_timeout
         finally:
             self.waiting_for = None
+            self._note_wait(None)
         if found and node.save_as:
             self._save(node.save_as, found[0].as_variable())
         return node.next
@@ -377,6 +385,7 @@ class JourneyWorkflow:
     async def _hold(self, resumes: int) -> None:
         """Wait for a resume after ``resumes`` (or a stop, an exit, the next recheck)."""
         self.waiting_for = "resume"
+        self._note_wait("resume", HOLD_RECHECK)
         try:
             with contextlib.suppress(TimeoutError):
                 await workflow.wait_condition(
@@ -385,6 +394,7 @@ class JourneyWorkflow:
                 )
         finally:
             self.waiting_for = None
+            self._note_wait(None)
 
     async def _send_once(self, node: SendNode) -> SendOutcome | StepError:
         """Quiet hours, then the deliver activity; a ``skipped`` outcome when an exit event
@@ -397,7 +407,7 @@ class JourneyWorkflow:
                 quiet_start_minute=quiet.start_minute, quiet_end_minute=quiet.end_minute
             )
             if allowed > workflow.now():
-                await self._sleep_unless_exit(allowed - workflow.now())
+                await self._sleep_unless_exit(allowed - workflow.now(), "quiet_hours")
                 if self.exit_reason is not None:
                     return SendOutcome(status="skipped", detail={"reason": "exit"})
         cap = journey.settings.frequency_cap
@@ -572,11 +582,22 @@ class JourneyWorkflow:
             _bounded(f"{type(error).__name__}: {error}", 300),
         )
 
-    async def _sleep_unless_exit(self, duration: timedelta) -> None:
+    async def _sleep_unless_exit(self, duration: timedelta, kind: WaitKind) -> None:
         if duration.total_seconds() <= 0:
             return
-        with contextlib.suppress(TimeoutError):
-            await workflow.wait_condition(lambda: self.exit_reason is not None, timeout=duration)
+        self._note_wait(kind, duration)
+        try:
+            with contextlib.suppress(TimeoutError):
+                await workflow.wait_condition(
+                    lambda: self.exit_reason is not None, timeout=duration
+                )
+        finally:
+            self._note_wait(None)
+
+    def _note_wait(self, kind: WaitKind | None, duration: timedelta | None = None) -> None:
+        """Remember what the run now waits for, and until when (the status query's)."""
+        self.waiting = kind
+        self.waiting_until = workflow.now() + duration if duration is not None else None
 
     async def _local_time(self, **rule: Any) -> datetime:
         journey = self.journey

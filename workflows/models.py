@@ -152,6 +152,9 @@ class RunOutcome(Payload):
     converted: bool = False
 
 
+WaitKind = Literal["timer", "quiet_hours", "event", "resume"]
+
+
 class RunStatus(Payload):
     """Answer of the `status` query: what the run is doing now."""
 
@@ -165,6 +168,14 @@ class RunStatus(Payload):
     converted: bool
     exit_reason: str | None
     error: StepError | None = None
+    waiting: WaitKind | None = Field(
+        default=None,
+        description="What the run waits for now: a timer (wait), quiet_hours (a send), an "
+        "event (wait_for, with a timeout) or resume (a paused journey's send).",
+    )
+    waiting_until: datetime | None = Field(
+        default=None, description="When that wait ends at the latest."
+    )
 
 
 # --- activity inputs --------------------------------------------------------------------

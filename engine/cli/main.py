@@ -33,6 +33,7 @@ from engine.cli import (
     runs,
     segments,
     suppressions,
+    testing,
     users,
 )
 from engine.cli.output import err
@@ -48,6 +49,7 @@ app = typer.Typer(
 )
 
 app.command()(journeys.validate)
+app.command("test")(testing.run_tests)
 app.command("compile")(journeys.compile_command)
 app.command()(journeys.graph)
 app.command()(journeys.schema)

@@ -16,10 +16,11 @@ import hashlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Protocol
 
 from connectors.inbound import EngagementOutcome, EngagementSignal, InboundCall, InboundTrack
+from engine import clock
 from engine.privacy.suppression import channel_address
 from engine.store import ERASED_PREFIX, MessageRecord, Store
 from engine.store.records import SuppressionReason
@@ -65,7 +66,7 @@ class EngagementIntake:
             )
             return EngagementOutcome(status="unknown_message")
         journey = journey_of(message.workflow_id) or ""
-        at = signal.at or datetime.now(UTC)
+        at = signal.at or clock.now()
         new = await asyncio.to_thread(
             lambda: self.store.engagement.record(
                 dedupe_key=signal.dedupe_key,
@@ -108,7 +109,7 @@ class EngagementIntake:
             properties["bounce"] = signal.bounce
         if signal.url is not None:
             properties["url"] = signal.url
-        received = datetime.now(UTC)
+        received = clock.now()
         if (why := self.window.problem(at, received)) is not None:
             log.warning("a %s signal's time is refused (%s): now instead", signal.kind, why)
             at = received

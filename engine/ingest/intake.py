@@ -38,6 +38,7 @@ from connectors.inbound import (
 )
 from dsl.compiled import ApiTriggerSpec
 from dsl.segment_models import GROUP_EVENT
+from engine import clock
 from engine.errors import RoutingError, TemporalUnavailableError
 from engine.ingest.calls import (
     ALIAS_EVENT,
@@ -158,7 +159,7 @@ class Intake:
         Routing problems are logged, not raised: the events are stored, and
         :meth:`reroute_forever` retries.
         """
-        received = datetime.now(UTC)
+        received = clock.now()
         incoming = [_incoming(call, received, sent_at) for call in calls]
         self._check(incoming, received)
         new, merged = await self._store(incoming)
@@ -204,7 +205,7 @@ class Intake:
                 "timestamp": event.timestamp,
             }
         )
-        received = datetime.now(UTC)
+        received = clock.now()
         incoming = [_incoming(call, received, None)]
         self._check(incoming, received)
         new, _merged = await self._store(incoming)
@@ -266,7 +267,7 @@ class Intake:
                     customer_id=customer_id,
                     name=api_event(journey_id),
                     properties=properties,
-                    timestamp=datetime.now(UTC),
+                    timestamp=clock.now(),
                 )
             )
         except (TemporalUnavailableError, RoutingError) as error:

@@ -15,7 +15,7 @@ import asyncio
 import logging
 import math
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 import cel
@@ -25,6 +25,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from dsl.compiled import ApiTriggerSpec, CompiledJourney, EventTriggerSpec, SegmentTriggerSpec
+from engine import clock
 from engine.analytics.attribution import AttributionWindows, default_windows
 from engine.errors import RoutingError
 from engine.runtime.failpoints import failpoint
@@ -112,7 +113,7 @@ class EventRouter:
         result.segments_entered, result.segments_left = change.entered, change.left
         journeys = await self.active_journeys()
         goals = [j for j in journeys if j.goal is not None and j.goal.event == event.name]
-        backfill = event.timestamp < (received_at or datetime.now(UTC)) - self.history_after
+        backfill = event.timestamp < (received_at or clock.now()) - self.history_after
         if backfill and not goals:  # history that converts nothing: no profile to read
             return await self._history(event, result)
         view, aliases = await self._profile(event.customer_id)
@@ -276,7 +277,7 @@ class EventRouter:
             customer_id=customer_id,
             name=api_event(journey_id),
             properties=properties,
-            timestamp=datetime.now(UTC),
+            timestamp=clock.now(),
         )
         return await self.enter(journey, customer_id, event)
 
@@ -321,7 +322,7 @@ class EventRouter:
         if journey.entry.reentry == "after" and journey.entry.reentry_after_seconds:
             last = self.store.last_entry(journey.id, customer_id)  # one indexed read
             window = timedelta(seconds=journey.entry.reentry_after_seconds)
-            if last is not None and datetime.now(UTC) - last < window:
+            if last is not None and clock.now() - last < window:
                 return "re-entry window has not passed"
         return None
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from temporalio import activity
@@ -23,6 +23,7 @@ from connectors.models import CallRequest, Recipient, SendRequest, message_ref
 from connectors.registry import ConnectorRegistry
 from dsl.compiled import ScheduleTriggerSpec, StepErrorCode
 from dsl.segment_models import IDENTIFY_EVENT
+from engine import clock
 from engine.errors import TemplateError
 from engine.ingest.router import EventRouter
 from engine.privacy.consent import ConsentDecision, decide, parse_policy, policy_for
@@ -177,7 +178,7 @@ class JourneyActivities(JourneyActivityStubs):
             return await self._finish(data.idempotency_key, "skipped", suppressed)
         if data.frequency_cap is not None:
             most, per_seconds, channels = data.frequency_cap
-            since = datetime.now(UTC) - timedelta(seconds=per_seconds)
+            since = clock.now() - timedelta(seconds=per_seconds)
             sent = await asyncio.to_thread(
                 self.store.sent_count_since, run.customer_id, since, channels
             )

@@ -34,6 +34,7 @@ from dsl.segment_models import (
     aggregate_of,
     parse_date,
 )
+from engine import clock
 from engine.runtime.outages import describe, is_outage
 from engine.segments.records import GroupTraits, SegmentDecider
 from engine.store import Store
@@ -244,7 +245,7 @@ class SegmentEngine:
         """Re-decide the customer's membership of ``segments`` (others are left alone)."""
         if not segments:
             return MembershipChange(customer_id)
-        at = now or datetime.now(UTC)
+        at = now or clock.now()
         specs = list(dict.fromkeys(spec for s in segments for spec in s.aggregates()))
         entered, left = self.store.recompute_segments(
             customer_id, [s.id for s in segments], specs, decider(segments, at), at

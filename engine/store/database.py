@@ -19,6 +19,7 @@ from sqlalchemy.orm import InstrumentedAttribute, Session, sessionmaker
 from sqlalchemy.pool import ConnectionPoolEntry
 from sqlalchemy.sql import Executable
 
+from engine import clock
 from engine.errors import SchemaError, StoreError
 from engine.store.migrate import upgrade
 from engine.store.tables import Base
@@ -182,7 +183,7 @@ def _prepare_sqlite(engine: Engine) -> None:
 
 
 def _now() -> datetime:
-    return datetime.now(UTC)
+    return clock.now()
 
 
 def _aware(value: datetime, what: str) -> datetime:

@@ -1,0 +1,113 @@
+"""Connectors that stand in for the installed ones in a rehearsal: nothing leaves.
+
+Each installed connector with actions gets a double of the same name and the same
+action specs, so a call's inputs are checked by the real input model and the test's
+answer by the real output model; the answer is the case's, else the file's. One
+double, ``rehearsal``, provides every installed channel and keeps what it is asked to
+send (rendered subject, body, address) for the verdicts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, JsonValue
+from temporalio import activity
+
+from connectors.base import Connector
+from connectors.errors import PermanentConnectorError, RetryableConnectorError
+from connectors.hookspecs import hookimpl
+from connectors.models import ActionSpec, CallRequest, CallResult, SendRequest, SendResult
+from connectors.registry import ConnectorRegistry
+from dsl.case_models import Failure
+from engine import clock
+from engine.rehearsal.journal import Journal
+
+CHANNELS = "rehearsal"
+UNANSWERED = "unanswered"
+
+# Answers per customer (each case has its own), then per action (`shop.create_discount`).
+AnswerBook = Mapping[str, Mapping[str, dict[str, JsonValue] | Failure]]
+
+
+def now() -> datetime:
+    """The test server's time inside an activity (its attempt's scheduled time)."""
+    if activity.in_activity():
+        return activity.info().current_attempt_scheduled_time
+    return clock.now()
+
+
+class ChannelDouble(Connector):
+    """Every channel: keeps the rendered message, sends nothing."""
+
+    name = CHANNELS
+    description = "Keeps what a rehearsal sends (cxflow test): nothing is delivered."
+
+    def __init__(self, channels: tuple[str, ...], journal: Journal) -> None:
+        super().__init__(environ={})
+        self.channels = channels
+        self.journal = journal
+
+    async def send(self, request: SendRequest) -> SendResult:
+        recipient = request.recipient
+        self.journal.requests[request.idempotency_key] = {
+            "subject": request.subject,
+            "body": request.body,
+            "html": request.html,
+            "to": recipient.email or recipient.phone or recipient.handle,
+        }
+        return SendResult(
+            status="sent", provider_message_id=f"rehearsal-{request.message_ref[:12]}"
+        )
+
+
+class ActionDouble(Connector):
+    """An installed connector's actions, answered from the test's fixtures."""
+
+    def __init__(self, original: Connector, answers: AnswerBook, journal: Journal) -> None:
+        super().__init__(environ={})
+        self.name = original.name
+        self.description = f"{original.description} (answered by the test)"
+        self.actions = dict(original.actions)
+        self.answers = answers
+        self.journal = journal
+
+    async def call(self, request: CallRequest) -> CallResult:
+        self.journal.requests[request.idempotency_key] = {"inputs": dict(request.inputs)}
+        return await super().call(request)
+
+    async def run_action(
+        self,
+        action: ActionSpec,
+        inputs: BaseModel | dict[str, JsonValue],
+        request: CallRequest,
+    ) -> BaseModel | Mapping[str, Any]:
+        ref = f"{self.name}.{action.name}"
+        answer = self.answers.get(request.customer_id, {}).get(ref)
+        if answer is None:
+            self.journal.requests[request.idempotency_key][UNANSWERED] = True
+            raise PermanentConnectorError(
+                f"the test gives no answer for {ref}: add one under `answers:`",
+                connector=self.name,
+            )
+        if isinstance(answer, Failure):
+            kind = RetryableConnectorError if answer.retryable else PermanentConnectorError
+            raise kind(answer.error, connector=self.name)
+        return answer
+
+
+def rehearsal_registry(
+    installed: ConnectorRegistry, answers: AnswerBook, journal: Journal
+) -> ConnectorRegistry:
+    """Doubles of every installed connector: the channels in one, each action set in its own."""
+    doubles: list[Connector] = [ChannelDouble(tuple(sorted(installed.channels())), journal)]
+    doubles += [ActionDouble(c, answers, journal) for c in installed if c.actions]
+
+    class Doubles:
+        @hookimpl
+        def cxflow_connectors(self) -> list[Connector]:
+            return doubles
+
+    return ConnectorRegistry(builtins=False, entry_points=False, plugins=[Doubles()])
