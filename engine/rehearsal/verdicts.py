@@ -20,7 +20,6 @@ from engine.rehearsal.journal import Called, Sent
 from engine.rehearsal.runner import CaseRun
 from workflows.models import RunStatus
 
-
 SAME_TIME = timedelta(minutes=1)
 
 
