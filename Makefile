@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP_RUN := $(VENV)/.installed-run
 STAMP_TEST := $(VENV)/.installed-test
 
-.PHONY: dev test lint typecheck pytest install install-test clean
+.PHONY: dev test lint typecheck journey-tests pytest install install-test clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -56,10 +56,13 @@ lint: install-test
 typecheck: install-test
 	$(BIN)/mypy
 
+journey-tests: install-test
+	$(BIN)/cxflow test journeys/ --junit build/junit/journeys.xml
+
 pytest: install-test
 	$(BIN)/pytest
 
-test: lint typecheck pytest
+test: lint typecheck journey-tests pytest
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -16,6 +16,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from connectors.registry import default_registry
+from dsl.case_loader import case_json_schema_text
 from dsl.diagnostics import Severity
 from dsl.loader import LoadResult, load_file
 from dsl.mermaid import to_mermaid
@@ -131,9 +132,14 @@ def graph(
     write_output(f"```mermaid\n{text}```\n" if markdown else text, output)
 
 
-def schema(output: OutputOption = None) -> None:
+def schema(
+    output: OutputOption = None,
+    tests: Annotated[
+        bool, typer.Option("--tests", help="The schema of journey test files instead.")
+    ] = False,
+) -> None:
     """Print the JSON Schema of journey files (for editors' YAML language server)."""
-    write_output(journey_json_schema_text(), output)
+    write_output(case_json_schema_text() if tests else journey_json_schema_text(), output)
 
 
 def deploy(

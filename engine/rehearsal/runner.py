@@ -26,6 +26,7 @@ from zoneinfo import ZoneInfo
 from temporalio import activity
 from temporalio.client import WorkflowFailureError
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.runtime import LoggingConfig, Runtime, TelemetryConfig, TelemetryFilter
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
@@ -125,6 +126,7 @@ async def rehearse(
     async with await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=str(find_binary("temporal-test-server")),
         data_converter=pydantic_data_converter,
+        runtime=_quiet_runtime(),
     ) as env:
         began = await env.get_current_time()
         moved = _Clock(began)
@@ -147,6 +149,12 @@ async def rehearse(
                 for run in runs:
                     await _finish(env, by_file[id(run.file)], run)
                 return runs
+
+
+def _quiet_runtime() -> Runtime:
+    """A Temporal runtime that keeps its own warnings (about the test server) to itself."""
+    quiet = TelemetryFilter(core_level="ERROR", other_level="ERROR")
+    return Runtime(telemetry=TelemetryConfig(logging=LoggingConfig(filter=quiet)))
 
 
 @contextlib.asynccontextmanager

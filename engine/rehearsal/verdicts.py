@@ -161,28 +161,31 @@ def _call(run: CaseRun, wanted: ExpectedCall, called: Called) -> list[str]:
 
 
 def _look(run: CaseRun, wanted: ExpectedWait, status: RunStatus | None) -> str | None:
-    if status is None:
-        return f"at {wanted.at}: expected the run in step {wanted.step}, but it had ended"
-    problems = []
-    if status.step != wanted.step:
-        problems.append(f"it was in step {status.step}")
-    if wanted.waiting is not None and status.waiting != wanted.waiting:
-        problems.append(f"waiting for {status.waiting or 'nothing'}, not {wanted.waiting}")
-    if wanted.event is not None and status.waiting_for != wanted.event:
-        problems.append(f"waiting for the event {status.waiting_for or 'none'}")
+    expected = f"in step {wanted.step}"
+    if wanted.waiting is not None or wanted.event is not None:
+        kind = wanted.waiting or "event"
+        expected += f", waiting for {_WAITS[kind] if kind != 'event' else 'the event'}"
+        if wanted.event is not None:
+            expected += f" {wanted.event}" if kind == "event" else f" (event {wanted.event})"
     if wanted.until is not None:
-        until = status.waiting_until
-        if until is None or not _same_time(run, until, wanted.until):
-            problems.append(f"until {_when(run, until) if until else 'no time'}")
-    if not problems:
-        return None
-    doing = _waiting_text(run, status)
-    return (
-        f"at {wanted.at}: expected the run in step {wanted.step}"
-        + (f" waiting for {wanted.waiting}" if wanted.waiting else "")
-        + (f" until {wanted.until}" if wanted.until else "")
-        + f"; {', '.join(problems)} ({doing})"
+        expected += f" until {wanted.until}"
+    if status is None:
+        return f"at {wanted.at}: expected the run {expected}; it had ended"
+    matches = (
+        status.step == wanted.step
+        and (wanted.waiting is None or status.waiting == wanted.waiting)
+        and (wanted.event is None or status.waiting_for == wanted.event)
+        and (
+            wanted.until is None
+            or (
+                status.waiting_until is not None
+                and _same_time(run, status.waiting_until, wanted.until)
+            )
+        )
     )
+    if matches:
+        return None
+    return f"at {wanted.at}: expected the run {expected}; it was {_waiting_text(run, status)}"
 
 
 def _ending(run: CaseRun) -> list[str]:
@@ -230,11 +233,20 @@ def _same_time(run: CaseRun, at: datetime, offset: str) -> bool:
 # --- wording ---------------------------------------------------------------------------------
 
 
+_WAITS = {
+    "timer": "a timer",
+    "quiet_hours": "the end of quiet hours",
+    "event": "an event",
+    "resume": "the journey to be resumed",
+}
+
+
 def _when(run: CaseRun, at: datetime) -> str:
-    delta = at - run.start
-    if delta.total_seconds() < 0:
-        return f"{format_duration(-delta)} before the start"
-    return "0" if delta.total_seconds() < 1 else format_duration(delta)
+    """``at`` as the case writes times: an offset from its start, to the minute."""
+    minutes = round((at - run.start).total_seconds() / 60)
+    if minutes < 0:
+        return f"{format_duration(timedelta(minutes=-minutes))} before the start"
+    return format_duration(timedelta(minutes=minutes)) if minutes else "0"
 
 
 def _path(run: CaseRun) -> str:
@@ -250,12 +262,9 @@ def _ended(status: str, reason: str) -> str:
 def _waiting_text(run: CaseRun, status: RunStatus) -> str:
     if status.waiting is None:
         return f"in step {status.step}"
-    what = {
-        "timer": "a timer",
-        "quiet_hours": "the end of quiet hours",
-        "event": f"the event {status.waiting_for}",
-        "resume": "the journey to be resumed",
-    }[status.waiting]
+    what = _WAITS[status.waiting]
+    if status.waiting == "event":
+        what = f"the event {status.waiting_for}"
     until = f" until {_when(run, status.waiting_until)}" if status.waiting_until else ""
     return f"in step {status.step}, waiting for {what}{until}"
 

@@ -1,0 +1,203 @@
+"""`cxflow test` on cases that pass and cases that fail, each failure's words checked."""
+
+from __future__ import annotations
+
+import subprocess
+import xml.etree.ElementTree as ET
+from collections.abc import Callable
+from pathlib import Path
+
+from tests.journey_tests.conftest import ANSWER
+
+Run = Callable[..., subprocess.CompletedProcess[str]]
+
+PASSING = f"""\
+journey: nudge
+answers:
+  shop.create_discount: {ANSWER}
+cases:
+  - name: the code a day later, then the order
+    customer: {{ traits: {{ email: ada@example.com, first_name: Ada }} }}
+    timeline:
+      - {{ at: 0, event: signed_up }}
+      - {{ at: 1d2h, event: order.completed, properties: {{ total: 25.5 }} }}
+    expect:
+      steps: [hello, pause, coupon, offer, wait-order, done]
+      messages:
+        - {{ template: null, subject: Hello Ada, at: 0, to: ada@example.com }}
+        - {{ subject: Your code NUDGE-10, body: Use it, at: 1d }}
+      calls:
+        - {{ call: shop.create_discount, with: {{ percent: 10 }}, at: 1d }}
+      waiting:
+        - {{ at: 12h, step: pause, waiting: timer, until: 1d }}
+        - {{ at: 1d1h, step: wait-order, waiting: event, event: order.completed, until: 3d }}
+      ends: completed
+      reason: exit step done
+      goal: {{ converted: true, value: 25.5 }}
+
+  - name: a shop that cannot make codes gets the plain message
+    start: "22:00"
+    customer: {{ traits: {{ email: grace@example.com }} }}
+    answers:
+      shop.create_discount: {{ error: the shop refused the price rule }}
+    timeline:
+      - {{ at: 0, event: signed_up }}
+    expect:
+      messages:
+        - {{ subject: Hello, at: 10h }}
+        - {{ subject: Come back, step: plain }}
+      waiting:
+        - {{ at: 1h, step: hello, waiting: quiet_hours, until: 10h }}
+      not_steps: [offer]
+      ends: completed
+      goal: {{ converted: false }}
+
+  - name: no consent, no message
+    customer: {{ traits: {{ email: lin@example.com }}, consent: {{ email: false }} }}
+    timeline:
+      - {{ at: 0, event: signed_up }}
+      - {{ at: 1h, event: unsubscribed }}
+    expect:
+      messages:
+        - {{ step: hello, status: skipped }}
+      ends: exited
+"""
+
+
+def test_passing_cases_pass_with_a_coverage_line_and_junit(
+    project: Callable[[str], Path], cxflow_test: Run, tmp_path: Path
+) -> None:
+    path = project(PASSING)
+    junit = tmp_path / "junit.xml"
+    result = cxflow_test(str(path.parent.parent), "--junit", str(junit))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+    assert "WARN" not in result.stdout + result.stderr
+    assert "  ✓ the code a day later, then the order" in result.stdout
+    assert "  ✓ a shop that cannot make codes gets the plain message" in result.stdout
+    assert "  ✓ no consent, no message" in result.stdout
+    assert "\ncoverage nudge: 7/7 steps\n" in result.stdout
+    assert "3 case(s) in 1 file(s): 3 passed (" in result.stdout
+    suite = ET.parse(junit).getroot().find("testsuite")
+    assert suite is not None
+    assert (suite.get("tests"), suite.get("failures")) == ("3", "0")
+    assert [c.get("name") for c in suite.iter("testcase")] == [
+        "the code a day later, then the order",
+        "a shop that cannot make codes gets the plain message",
+        "no consent, no message",
+    ]
+
+
+FAILING = f"""\
+journey: nudge
+cases:
+  - name: wrong steps
+    answers: &coupon
+      shop.create_discount: {ANSWER}
+    timeline:
+      - {{ at: 0, event: signed_up }}
+    expect:
+      steps: [hello, pause, plain, wait-order, done]
+      not_steps: [coupon]
+
+  - name: wrong messages
+    answers: *coupon
+    customer: {{ traits: {{ first_name: Ada }} }}
+    timeline:
+      - {{ at: 0, event: signed_up }}
+    expect:
+      messages:
+        - {{ subject: Hi Ada, body: Welcome, at: 1h }}
+        - {{ subject: Your code NUDGE-10 }}
+        - {{ subject: Come back }}
+
+  - name: an unexpected message
+    answers: *coupon
+    timeline:
+      - {{ at: 0, event: signed_up }}
+    expect:
+      messages:
+        - {{ subject: Hello }}
+
+  - name: wrong wait and ending
+    answers: *coupon
+    timeline:
+      - {{ at: 0, event: signed_up }}
+    expect:
+      waiting:
+        - {{ at: 2h, step: pause, waiting: timer, until: 2d }}
+        - {{ at: 1d1h, step: pause }}
+        - {{ at: 5d, step: done }}
+      ends: exited
+      goal: {{ converted: true }}
+
+  - name: an unanswered call
+    timeline:
+      - {{ at: 0, event: signed_up }}
+    expect:
+      calls:
+        - {{ call: shop.create_discount, with: {{ percent: 15 }} }}
+
+  - name: a customer who should not enter
+    answers: *coupon
+    timeline:
+      - {{ at: 0, event: signed_up }}
+    expect:
+      entered: false
+
+  - name: a customer who should enter
+    timeline:
+      - {{ at: 0, event: signed_in }}
+    expect:
+      steps: [hello]
+
+  - name: still running when the case ends
+    until: 2h
+    timeline:
+      - {{ at: 0, event: signed_up }}
+    expect:
+      ends: completed
+"""
+
+EXPECTED_FAILURES = """\
+  ✗ wrong steps
+      - steps: expected hello → pause → plain → wait-order → done; the run took hello → pause → coupon → offer → wait-order → done (step 3 was coupon (at 1d), not plain)
+      - the run took step coupon at 1d, which the case says it never takes
+  ✗ wrong messages
+      - message 1 (email from step hello, sent at 0): expected at 1h, it went at 0; expected the subject to contain 'Hi Ada'; it was 'Hello Ada'
+      - message 3: expected a message, but the run sent only 2: email from step hello, sent at 0; email from step offer, sent at 1d
+  ✗ an unexpected message
+      - expected 1 message, but the run sent 2; not expected: email from step offer, sent at 1d
+  ✗ wrong wait and ending
+      - at 2h: expected the run in step pause, waiting for a timer until 2d; it was in step pause, waiting for a timer until 1d
+      - at 1d1h: expected the run in step pause; it was in step wait-order, waiting for the event order.completed until 3d
+      - at 5d: expected the run in step done; it had ended
+      - expected the run to end exited; it ended completed (exit step done)
+      - expected the goal reached; it was not
+  ✗ an unanswered call
+      - step coupon called shop.create_discount at 1d, but the test gives no answer for it: add `answers: {shop.create_discount: {...}}` to the case or the file
+      - call 1 (shop.create_discount from step coupon at 1d): expected the input percent: 15, not 10
+  ✗ a customer who should not enter
+      - expected no run, but the customer entered: the run took hello → pause → coupon → offer → wait-order → done
+  ✗ a customer who should enter
+      - expected the customer to enter the journey, but no run started: check the trigger (its event and `when`), the entry rules and the timeline's events
+  ✗ still running when the case ends
+      - expected the run to end completed; it was still running (in step pause, waiting for a timer until 1d)
+"""
+
+
+def test_each_failure_says_what_was_expected_and_what_happened(
+    project: Callable[[str], Path], cxflow_test: Run, tmp_path: Path
+) -> None:
+    path = project(FAILING)
+    junit = tmp_path / "junit.xml"
+    result = cxflow_test(str(path), "--junit", str(junit))
+    assert result.returncode == 1
+    assert "Traceback" not in result.stdout + result.stderr
+    shown = result.stdout.split("\n", 1)[1].split("coverage", 1)[0]
+    assert shown == EXPECTED_FAILURES
+    assert "8 case(s) in 1 file(s): 0 passed, 8 failed (" in result.stderr
+    suite = ET.parse(junit).getroot().find("testsuite")
+    assert suite is not None and suite.get("failures") == "8"
+    first = next(suite.iter("failure"))
+    assert first.get("message", "").startswith("steps: expected hello → pause → plain")
