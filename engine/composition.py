@@ -59,6 +59,7 @@ class Runtime:
             settings.activity_timeout_seconds,
             history_after=timedelta(seconds=settings.trigger_max_age_seconds),
             attribution=settings.attribution(),
+            dev_runs=settings.dev_time,
         )
         self.intake = Intake(
             store,

@@ -31,6 +31,11 @@ class Settings(BaseModel):
     task_queue: str = Field(default="cxflow-journeys")
     database_url: str = Field(default=f"sqlite:///{DEFAULT_DATA_DIR / 'cxflow.db'}")
     max_concurrent_activities: int = Field(default=50, ge=1)
+    dev_time: bool = Field(
+        default=False,
+        description="Runs this process starts may have their waits ended at once with "
+        "`cxflow runs skip` (cxflow dev sets it; never in production).",
+    )
     max_concurrent_workflow_tasks: int = Field(default=50, ge=1)
     max_cached_workflows: int = Field(default=1000, ge=0)
     shutdown_grace_seconds: float = Field(default=10.0, ge=0)

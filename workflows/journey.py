@@ -48,6 +48,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.models import (
         CONTROL_SIGNAL,
         EVENT_SIGNAL,
+        SKIP_SIGNAL,
         WORKFLOW_NAME,
         AssignInput,
         CallInput,
@@ -100,6 +101,9 @@ PATCH_ON_ERROR_PATH = "on-error-path"
 # patch (an older worker ignored it) keeps ignoring them.
 PATCH_JOURNEY_CONTROLS = "journey-controls"
 STOPPED = "stopped"
+# `cxflow runs skip` ends a wait of a run of cxflow dev (JourneyRunInput.dev) at once. Asked
+# in the signal's handler only: a history without the signal has no marker.
+PATCH_DEV_SKIP = "dev-skip"
 HOLD_RECHECK = timedelta(hours=4)
 # The longest `error.message`: enough for a connector's explanation, never a whole response.
 MAX_ERROR_MESSAGE = 1_000
@@ -135,6 +139,9 @@ class JourneyWorkflow:
         self.error_variable = True
         # `resume` control signals received: a held send waits for one more.
         self.resumes = 0
+        # `skip_wait` signals taken (runs of cxflow dev only): a wait ends at one more.
+        self.skips = 0
+        self.dev = False
 
     # -- entry ------------------------------------------------------------------------------
 
@@ -153,6 +160,7 @@ class JourneyWorkflow:
             not _conditions_read_error(journey) or workflow.patched(PATCH_ON_ERROR_PATH)
         )
         self.trigger = data.trigger
+        self.dev = data.dev
         self.options_timeout = data.activity_timeout_seconds
         first_run = data.state is None
         state = data.state or RunState(step=journey.start, entered_at=workflow.now())
@@ -263,6 +271,16 @@ class JourneyWorkflow:
         else:
             self.resumes += 1
 
+    @workflow.signal(name=SKIP_SIGNAL)
+    def skip_wait(self) -> None:
+        """End the current wait now (`cxflow runs skip`): only a run of cxflow dev listens.
+
+        A wait_for ends as by its timeout. Asked only at such a signal (see
+        PATCH_DEV_SKIP), so histories without one are unchanged.
+        """
+        if self.dev and workflow.patched(PATCH_DEV_SKIP):
+            self.skips += 1
+
     @workflow.query
     def status(self) -> RunStatus:
         journey = self.journey
@@ -275,6 +293,7 @@ class JourneyWorkflow:
             waiting_for=self.waiting_for,
             waiting=self.waiting,
             waiting_until=self.waiting_until,
+            dev=self.dev,
             saved=dict(state.saved) if state else {},
             variants=dict(state.variants) if state else {},
             converted=state.converted if state else False,
@@ -327,9 +346,10 @@ class JourneyWorkflow:
         self.waiting_for = node.event
         self._note_wait("event", timedelta(seconds=node.timeout_seconds))
         found: list[CustomerEvent] = []
+        skips = self.skips
 
         def arrived() -> bool:
-            if self.exit_reason is not None:
+            if self.exit_reason is not None or self.skips > skips:
                 return True
             for event in self.inbox[start:]:
                 if event.name == node.event and self._holds(node.when, event):
@@ -344,6 +364,8 @@ class JourneyWorkflow:
         finally:
             self.waiting_for = None
             self._note_wait(None)
+        if self.skips > skips and not found and self.exit_reason is None:
+            return node.on_timeout
         if found and node.save_as:
             self._save(node.save_as, found[0].as_variable())
         return node.next
@@ -586,10 +608,11 @@ class JourneyWorkflow:
         if duration.total_seconds() <= 0:
             return
         self._note_wait(kind, duration)
+        skips = self.skips
         try:
             with contextlib.suppress(TimeoutError):
                 await workflow.wait_condition(
-                    lambda: self.exit_reason is not None, timeout=duration
+                    lambda: self.exit_reason is not None or self.skips > skips, timeout=duration
                 )
         finally:
             self._note_wait(None)
@@ -708,6 +731,7 @@ class JourneyWorkflow:
                 state=state,
                 activity_timeout_seconds=data.activity_timeout_seconds,
                 history_limit=data.history_limit,
+                dev=data.dev,
             )
         )
 

@@ -17,6 +17,8 @@ from dsl.compiled import CompiledJourney, StepError, StepErrorCode, TrackingSpec
 WORKFLOW_NAME = "JourneyWorkflow"
 EVENT_SIGNAL = "customer_event"
 CONTROL_SIGNAL = "journey_control"
+# `cxflow runs skip`: end the current wait of a run of cxflow dev (ignored by all others).
+SKIP_SIGNAL = "skip_wait"
 
 
 class Payload(BaseModel):
@@ -142,6 +144,10 @@ class JourneyRunInput(Payload):
     history_limit: int | None = Field(
         default=None, description="Continue as new past this many history events; 5,000 when unset."
     )
+    dev: bool = Field(
+        default=False,
+        description="Started by cxflow dev: `cxflow runs skip` may end its waits at once.",
+    )
 
 
 class RunOutcome(Payload):
@@ -176,6 +182,7 @@ class RunStatus(Payload):
     waiting_until: datetime | None = Field(
         default=None, description="When that wait ends at the latest."
     )
+    dev: bool = Field(default=False, description="A run of cxflow dev, whose waits may be skipped.")
 
 
 # --- activity inputs --------------------------------------------------------------------

@@ -45,6 +45,7 @@ def dev_settings(data_dir: Path, port: int) -> Settings:
         update={
             "temporal_address": f"127.0.0.1:{port}",
             "database_url": f"sqlite:///{data_dir / 'cxflow.db'}",
+            "dev_time": True,
         }
     )
 

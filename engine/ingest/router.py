@@ -66,8 +66,11 @@ class EventRouter:
         *,
         history_after: timedelta = timedelta(days=1),
         attribution: AttributionWindows | None = None,
+        dev_runs: bool = False,
     ) -> None:
         self.client = client
+        # Runs started here accept `cxflow runs skip` (cxflow dev only).
+        self.dev_runs = dev_runs
         self.attribution = attribution if attribution is not None else default_windows()
         self.history_after = history_after
         self.store = store
@@ -353,6 +356,7 @@ class EventRouter:
                         customer_id=customer_id,
                         trigger=event,
                         activity_timeout_seconds=self.activity_timeout_seconds,
+                        dev=self.dev_runs,
                     ),
                     id=workflow_id,
                     task_queue=self.task_queue,

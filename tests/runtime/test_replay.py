@@ -36,6 +36,7 @@ from tests.runtime.changed_workflow import (
 )
 from tests.runtime.conftest import HISTORIES
 from workflows.journey import (
+    PATCH_DEV_SKIP,
     PATCH_JOURNEY_CONTROLS,
     PATCH_ON_ERROR_PATH,
     SEEN_IDS_KEPT,
@@ -240,3 +241,17 @@ def test_runs_that_never_held_nor_were_signalled_have_no_controls_marker() -> No
     recorded before controls or since, is unchanged, marker and all."""
     others = [p for p in RECORDED if p not in CONTROLS]
     assert others and not [p for p in others if PATCH_JOURNEY_CONTROLS in patches(p)]
+
+
+# -- cxflow runs skip (patch dev-skip) --------------------------------------------------------
+
+DEV_SKIPS = sorted(HISTORIES.glob("dev_skip-*.json"))
+
+
+def test_a_skipped_dev_run_has_the_marker_and_no_other_run_does() -> None:
+    """Recorded from test_dev_skip (a run of cxflow dev whose timer was skipped); the patch
+    is asked only at a skip signal, so no other history has its marker."""
+    assert DEV_SKIPS and all(PATCH_DEV_SKIP in patches(p) for p in DEV_SKIPS)
+    assert outcome(DEV_SKIPS[0]).status == "completed"
+    others = [p for p in RECORDED if p not in DEV_SKIPS]
+    assert not [p for p in others if PATCH_DEV_SKIP in patches(p)]
