@@ -21,7 +21,13 @@ from typing import Any
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
-from dsl.case_models import TIMELINE_KINDS, Case, JourneyTestFile, TimelineSegment
+from dsl.case_models import (
+    TIMELINE_KINDS,
+    Case,
+    JourneyTestFile,
+    TimelineEvent,
+    TimelineSegment,
+)
 from dsl.codes import DiagnosticCode
 from dsl.compiled import CallNode, CompiledJourney, SendNode, SplitNode
 from dsl.diagnostics import Diagnostic, Severity, has_errors, sort_key
@@ -367,6 +373,20 @@ def _case_message(details: ErrorDetails, document: SourceDocument) -> Diagnostic
             f"{describe(value)}"
         )
     return document.diagnostic(loc, message, code=_C.TIMELINE_KIND)
+
+
+def trigger_example(journey_file: Path, event: str) -> dict[str, Any] | None:
+    """The properties of an ``event`` that a case of the journey's test file sends first
+    and expects to enter: a trigger that works, for hints such as `cxflow dev`'s."""
+    path = journey_file.parent / TESTS_FOLDER / journey_file.name
+    if not path.is_file():
+        return None
+    tests = load_case_file(path).tests
+    for case in tests.cases if tests is not None else []:
+        first = case.timeline[0]
+        if case.expect.entered and isinstance(first, TimelineEvent) and first.event == event:
+            return dict(first.properties)
+    return None
 
 
 def case_json_schema() -> dict[str, Any]:

@@ -23,6 +23,7 @@ from rich.markup import escape
 
 from connectors.registry import default_registry
 from connectors.sandbox.shopify import ShopifySandbox
+from dsl.case_loader import trigger_example
 from dsl.compiled import CompiledJourney, EventTriggerSpec
 from engine.api.server import EmbeddedApiServer
 from engine.cli.context import open_store
@@ -207,7 +208,7 @@ async def run_dev(
                         f"segments, every {schedules.every})"
                     )
                 _say_how_to_send(
-                    say, journeys, server.address, settings.database_url, api, data_dir
+                    say, journeys, files, server.address, settings.database_url, api, data_dir
                 )
                 say("Press Ctrl-C to stop.")
                 await _wait(stop, server, run_for, data_dir)
@@ -233,13 +234,21 @@ def _say_not_deployed(say: Callable[[str], None], deployed: deployment.Deploymen
 def _say_how_to_send(
     say: Callable[[str], None],
     deployed: list[CompiledJourney],
+    files: list[Path],
     temporal_address: str,
     database_url: str,
     api: EmbeddedApiServer | None,
     data_dir: Path,
 ) -> None:
-    """Print ready-to-paste commands that trigger the deployed journeys."""
-    triggers = [j.trigger for j in deployed if isinstance(j.trigger, EventTriggerSpec)]
+    """Print ready-to-paste commands that trigger the deployed journeys (with properties
+    their test files show to enter), then show the run and end its waits."""
+    triggered = [j for j in deployed if isinstance(j.trigger, EventTriggerSpec)]
+    triggers = [j.trigger for j in triggered if isinstance(j.trigger, EventTriggerSpec)]
+    by_id = {path.stem: path for path in files}
+    examples = [
+        trigger_example(by_id[j.id], t.event) if j.id in by_id else None
+        for j, t in zip(triggered, triggers, strict=True)
+    ]
     if api is not None:
         key = dev_write_key_path(data_dir)
         say(f"Send events over HTTP (write key of source dev in {key}):")
@@ -248,9 +257,10 @@ def _say_how_to_send(
             f"  curl -u \"$(cat {key}):\" -H 'Content-Type: application/json' "
             f"-d '{who}' {api.url}/v1/identify   # an address, or emails to alice are skipped"
         )
-        for trigger in triggers[:1]:
-            body = json.dumps({"userId": "alice", "event": trigger.event, "properties": {}})
-            when = f"   # when {trigger.when}" if trigger.when else ""
+        for trigger, example in list(zip(triggers, examples, strict=True))[:1]:
+            properties = example if example is not None else {}
+            body = json.dumps({"userId": "alice", "event": trigger.event, "properties": properties})
+            when = f"   # when {trigger.when}" if trigger.when and example is None else ""
             say(
                 f"  curl -u \"$(cat {key}):\" -H 'Content-Type: application/json' "
                 f"-d '{body}' {api.url}/v1/track{when}"
@@ -259,9 +269,16 @@ def _say_how_to_send(
         "or with the CLI, from another terminal:\n"
         f"  export CXFLOW_TEMPORAL_ADDRESS={temporal_address} CXFLOW_DATABASE_URL={database_url}"
     )
-    for trigger in triggers:
-        when = f"   # when {trigger.when}" if trigger.when else ""
-        say(f"  cxflow send-event --customer alice --event {trigger.event}{when}")
+    for trigger, example in zip(triggers, examples, strict=True):
+        when = f"   # when {trigger.when}" if trigger.when and example is None else ""
+        given = f" --properties '{json.dumps(example)}'" if example else ""
+        say(f"  cxflow send-event --customer alice --event {trigger.event}{given}{when}")
+    if triggered:
+        run = f"journey:{triggered[0].id}:alice"
+        say(f"  cxflow runs show {run}   # where the run is, what it waits for, until when")
+        say(f"  cxflow runs skip {run}   # end that wait now (cxflow dev only)")
+        outbox = os.environ.get("CXFLOW_CONSOLE_OUTBOX", str(data_dir / "outbox.jsonl"))
+        say(f"  tail -n 1 {outbox}   # the messages sent, one JSON line each")
     say("  cxflow customers show alice   # the profile; `cxflow customers timeline alice`")
 
 

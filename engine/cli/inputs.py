@@ -11,7 +11,8 @@ from dsl.segment_loader import is_segment_path, segment_files
 from engine.errors import UsageError
 
 JOURNEY_SUFFIXES = (".yaml", ".yml")
-NOT_JOURNEY_FOLDERS = {"templates", "segments"}
+# Beside the journeys: their templates, segments and test files (`cxflow test`).
+NOT_JOURNEY_FOLDERS = {"templates", "segments", "tests"}
 
 
 def journey_files(paths: Iterable[Path]) -> list[Path]:

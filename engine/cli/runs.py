@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime, timedelta
-from typing import Annotated
+from typing import Annotated, cast
 
 import typer
 from rich.table import Table
@@ -124,19 +124,20 @@ async def _skip(settings: Settings, workflow_id: str) -> RunStatus:
         await handle.signal(SKIP_SIGNAL)
     except Exception as error:  # any RPC failure becomes one message
         raise TemporalRequestError(f"cannot signal {workflow_id}: {error}") from None
-    # The run moves on in its own time: show where it is once it has left this wait.
-    for _ in range(50):
+    # The run moves on in its own time: show where it is once it waits again (or ended).
+    was = (before.step, before.waiting, before.waiting_until)
+    after = before
+    for _ in range(100):
         await asyncio.sleep(0.1)
         try:
-            after: RunStatus = await handle.query("status", result_type=RunStatus)
-        except Exception:  # it ended: the query has nobody to answer
-            return before.model_copy(update={"waiting": None, "step": "(the run ended)"})
-        if (after.step, after.waiting, after.waiting_until) != (
-            before.step,
-            before.waiting,
-            before.waiting_until,
-        ):
-            return after
+            description = await handle.describe()
+            after = cast(RunStatus, await handle.query("status", result_type=RunStatus))
+        except Exception:  # any RPC failure: show the last answer
+            break
+        if description.status is not None and description.status.name != "RUNNING":
+            return after.model_copy(update={"waiting": None})
+        if after.waiting is not None and (after.step, after.waiting, after.waiting_until) != was:
+            break
     return after
 
 

@@ -272,3 +272,68 @@ def test_dev_signs_links_with_a_kept_secret_and_points_them_at_its_api(
     dev_links_environment(tmp_path, 8123)
     assert os.environ["CXFLOW_SURVEY_SECRET"] == "from-the-operator"
     assert os.environ["CXFLOW_SECRET_KEY"] == secret  # the same file, kept across restarts
+
+
+def test_the_readme_walkthrough_puts_a_message_in_the_outbox_within_minutes(
+    tmp_path: Path,
+) -> None:
+    """The shipped journeys, the hint's own trigger (with the properties their tests show to
+    enter), then `cxflow runs skip` until abandoned-cart's reminder is in the outbox."""
+    port, ui_port, api_port = free_port(), free_port(), free_port()
+    state = tmp_path / "state"
+    env = {**os.environ, "CXFLOW_CONSOLE_OUTBOX": str(state / "outbox.jsonl")}
+    process = subprocess.Popen(
+        [str(CXFLOW), "dev", "--journeys", str(JOURNEYS), "--data-dir", str(state),
+         "--port", str(port), "--ui-port", str(ui_port), "--api-port", str(api_port)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )  # fmt: skip
+    cli = {
+        **env,
+        "CXFLOW_TEMPORAL_ADDRESS": f"127.0.0.1:{port}",
+        "CXFLOW_DATABASE_URL": f"sqlite:///{state / 'cxflow.db'}",
+    }
+
+    def cxflow(*args: str) -> str:
+        done = subprocess.run(
+            [str(CXFLOW), *args], capture_output=True, text=True, timeout=60, env=cli
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        return done.stdout
+
+    try:
+        banner = read_until(process, "Press Ctrl-C", timeout=90)
+        track = re.search(
+            r"-d '(\{\"userId\": \"alice\", \"event\": \"cart.updated\".*?\})'", banner
+        )
+        assert track is not None, banner
+        assert json.loads(track.group(1))["properties"]["item_count"] > 0, banner
+        assert "cxflow runs skip journey:abandoned-cart:alice" in banner
+        key = (state / "dev-write-key").read_text().strip()
+        api = f"http://127.0.0.1:{api_port}"
+        for path, body in (
+            (
+                "identify",
+                {"userId": "ada", "traits": {"email": "ada@example.com", "first_name": "Ada"}},
+            ),
+            ("track", {**json.loads(track.group(1)), "userId": "ada"}),
+        ):
+            answer = httpx.post(f"{api}/v1/{path}", auth=(key, ""), json=body, timeout=30)
+            assert answer.status_code == 200, answer.text
+        run = "journey:abandoned-cart:ada"
+        deadline = time.monotonic() + 30
+        while "at step pause: waiting for a timer" not in (shown := cxflow("runs", "show", run)):
+            assert time.monotonic() < deadline, shown
+            time.sleep(0.3)
+        assert f"end the wait now: cxflow runs skip {run}" in shown
+        # The hour's wait, then (at night) the quiet hours: each skipped in turn.
+        for _ in range(3):
+            skipped = cxflow("runs", "skip", run)
+            if "at step wait-order" in skipped:
+                break
+        assert "at step wait-order: waiting for the event order.completed" in skipped
+        [message] = wait_for_messages(state / "outbox.jsonl", 1)
+        assert message["subject"] == "Ada, you left something in your cart"
+        assert message["recipient"]["email"] == "ada@example.com"
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.communicate(timeout=30)
