@@ -13,23 +13,34 @@ from __future__ import annotations
 
 import difflib
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
 from dsl.case_models import (
     TIMELINE_KINDS,
     Case,
+    Failure,
     JourneyTestFile,
     TimelineEvent,
+    TimelineItem,
+    TimelineSchedule,
     TimelineSegment,
+    TimelineStart,
 )
 from dsl.codes import DiagnosticCode
-from dsl.compiled import CallNode, CompiledJourney, SendNode, SplitNode
+from dsl.compiled import (
+    ApiTriggerSpec,
+    CallNode,
+    CompiledJourney,
+    ScheduleTriggerSpec,
+    SendNode,
+    SplitNode,
+)
 from dsl.diagnostics import Diagnostic, Severity, has_errors, sort_key
 from dsl.loader import LoadResult, load_file
 from dsl.model_paths import strip_tags
@@ -250,6 +261,27 @@ class _JourneyNames:
             _C.UNKNOWN_VARIANT,
         )
 
+    def starts_by(
+        self, document: SourceDocument, loc: tuple[str | int, ...], item: TimelineItem
+    ) -> list[Diagnostic]:
+        """An API start or a schedule tick on a journey that does not start that way."""
+        trigger = self.journey.trigger
+        if isinstance(item, TimelineStart) and not isinstance(trigger, ApiTriggerSpec):
+            key, how = "start", "an `api: {}` trigger"
+        elif isinstance(item, TimelineSchedule) and not isinstance(trigger, ScheduleTriggerSpec):
+            key, how = "scheduled", "a `schedule:` trigger"
+        else:
+            return []
+        return [
+            document.diagnostic(
+                (*loc, key),
+                f"journey {self.journey.id} has no {how}: a `{key}` cannot start it; send "
+                "the event its trigger names, or enter its segment (`enter_segment`)",
+                code=_C.TIMELINE_TRIGGER_MISMATCH,
+                key=True,
+            )
+        ]
+
     def _known(
         self,
         document: SourceDocument,
@@ -293,9 +325,10 @@ def _check_case(
     for number, segment in enumerate(case.customer.segments):
         problems += names.segment(document, (*at, "customer", "segments", number), segment)
     for number, item in enumerate(case.timeline):
+        where = (*at, "timeline", number)
         if isinstance(item, TimelineSegment):
-            where = (*at, "timeline", number, "enter_segment")
-            problems += names.segment(document, where, item.enter_segment)
+            problems += names.segment(document, (*where, "enter_segment"), item.enter_segment)
+        problems += names.starts_by(document, where, item)
     expect = case.expect
     for key in ("steps", "not_steps"):
         for number, step in enumerate(getattr(expect, key) or []):
@@ -314,6 +347,46 @@ def _check_case(
     for number, wait in enumerate(expect.waiting):
         problems += names.step(document, (*at, "expect", "waiting", number, "step"), wait.step)
     return problems
+
+
+def check_answers(result: CaseFileResult, outputs: Mapping[str, type[BaseModel]]) -> None:
+    """Add a diagnostic for every answer that is not what its action returns.
+
+    ``outputs`` are the installed actions' output models (``shop.create_discount``:
+    ``Discount``); actions without one take any object.
+    """
+    tests, document = result.tests, result.document
+    if tests is None or document is None:
+        return
+    places: list[tuple[tuple[str | int, ...], str, object]] = [
+        (("answers", action), action, answer) for action, answer in tests.answers.items()
+    ]
+    for number, case in enumerate(tests.cases):
+        places += [
+            (("cases", number, "answers", action), action, answer)
+            for action, answer in case.answers.items()
+        ]
+    for loc, action, answer in places:
+        model = outputs.get(action)
+        if model is None or isinstance(answer, Failure):
+            continue
+        try:
+            model.model_validate(answer)
+        except ValidationError as error:
+            fields = ", ".join(model.model_fields)
+            problems = "; ".join(
+                f"`{format_path(tuple(e['loc']))}` {e['msg'].lower()}" for e in error.errors()
+            )
+            result.diagnostics.append(
+                document.diagnostic(
+                    loc,
+                    f"the answer for {action} is not what it returns: {problems} (its output "
+                    f"has {fields})",
+                    code=_C.ANSWER_INVALID,
+                    context={"action": action},
+                )
+            )
+    result.diagnostics.sort(key=sort_key)
 
 
 def _journey_errors(loaded: LoadResult, document: SourceDocument) -> list[Diagnostic]:

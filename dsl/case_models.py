@@ -169,6 +169,14 @@ class TimelineSegment(DslModel):
     enter_segment: SegmentName = Field(description="The segment the customer enters.")
 
 
+class TimelineSchedule(DslModel):
+    """The journey's schedule fires (a `trigger: {schedule: ...}` journey): the customer
+    enters when they are in its segment then, as at every tick."""
+
+    at: Offset = Field(description="When, after the case's start.")
+    scheduled: dict[str, JsonValue] = Field(description="Write {}: the tick has no inputs.")
+
+
 class TimelineTraits(DslModel):
     """The customer's traits change (an identify call)."""
 
@@ -176,7 +184,7 @@ class TimelineTraits(DslModel):
     identify: dict[str, JsonValue] = Field(description="The traits to set.")
 
 
-TIMELINE_KINDS = ("event", "start", "enter_segment", "identify")
+TIMELINE_KINDS = ("event", "start", "scheduled", "enter_segment", "identify")
 
 
 def _timeline_kind(value: Any) -> str | None:
@@ -189,6 +197,7 @@ def _timeline_kind(value: Any) -> str | None:
 TimelineItem = Annotated[
     Annotated[TimelineEvent, Tag("event")]
     | Annotated[TimelineStart, Tag("start")]
+    | Annotated[TimelineSchedule, Tag("scheduled")]
     | Annotated[TimelineSegment, Tag("enter_segment")]
     | Annotated[TimelineTraits, Tag("identify")],
     Discriminator(
@@ -254,6 +263,10 @@ class ExpectedGoal(DslModel):
 class Expectations(DslModel):
     """What must have happened when the case ends; only what is written is checked."""
 
+    traits: dict[str, JsonValue] = Field(
+        default_factory=dict,
+        description="Traits the customer has at the end (update_profile's work); null: unset.",
+    )
     entered: bool = Field(default=True, description="Whether the customer enters the journey.")
     steps: list[StepId] | None = Field(
         default=None, description="Every step the run takes, in order (loops repeat)."
@@ -298,6 +311,14 @@ def _answer_kind(value: Any) -> str:
 Answer = Annotated[
     Annotated[dict[str, JsonValue], Tag("result")] | Annotated[Failure, Tag("failure")],
     Discriminator(_answer_kind),
+    # A result is any object, so for editors one with `error` (a failure) is one too.
+    WithJsonSchema(
+        {
+            "type": "object",
+            "description": "The action's output, e.g. {code: SAVE10}; or its error: "
+            "{error: <message>, retryable: false}.",
+        }
+    ),
 ]
 
 

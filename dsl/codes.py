@@ -111,6 +111,7 @@ class DiagnosticCode(StrEnum):
     CASE_JOURNEY_NOT_FOUND = "case_journey_not_found"
     TIMELINE_KIND = "timeline_kind"
     TIMELINE_ORDER = "timeline_order"
+    TIMELINE_TRIGGER_MISMATCH = "timeline_trigger_mismatch"
     UNKNOWN_EXPERIMENT = "unknown_experiment"
     UNKNOWN_VARIANT = "unknown_variant"
     UNKNOWN_ACTION = "unknown_action"
@@ -208,6 +209,8 @@ MEANINGS: Mapping[DiagnosticCode, str] = MappingProxyType(
         _C.CASE_JOURNEY_NOT_FOUND: "a test file names a journey with no file beside the tests",
         _C.TIMELINE_KIND: "a timeline item is none of event, start, enter_segment, identify",
         _C.TIMELINE_ORDER: "a case's timeline is not in order of `at`",
+        _C.TIMELINE_TRIGGER_MISMATCH: "a case starts a journey by API or schedule, which "
+        "its trigger is not",
         _C.UNKNOWN_EXPERIMENT: "a test case forces a variant of an experiment the journey lacks",
         _C.UNKNOWN_VARIANT: "a test case names a variant its experiment does not have",
         _C.UNKNOWN_ACTION: "a test answers or expects an action the journey never calls",

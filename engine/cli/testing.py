@@ -12,7 +12,7 @@ import typer
 from rich.markup import escape
 
 from connectors.registry import default_registry
-from dsl.case_loader import case_files, load_case_file
+from dsl.case_loader import case_files, check_answers, load_case_file
 from engine.cli.output import err, out, print_diagnostics
 from engine.errors import UsageError
 from engine.rehearsal.report import (
@@ -45,7 +45,16 @@ def run_tests(
             "no test files found: put them in journeys/tests/ (see docs/testing-journeys.md), "
             "or name them"
         )
+    installed = default_registry()
+    outputs = {
+        f"{connector.name}.{name}": spec.output_model
+        for connector in installed
+        for name, spec in connector.actions.items()
+        if spec.output_model is not None
+    }
     loaded = [load_case_file(file) for file in files]
+    for result in loaded:
+        check_answers(result, outputs)
     for result in loaded:
         print_diagnostics(result.diagnostics)
     broken = [r for r in loaded if not r.ok]
@@ -54,9 +63,7 @@ def run_tests(
     # The runs' own warnings (a call failing on purpose, retries) are the results' to tell.
     for name in ("temporalio", "cxflow"):
         logging.getLogger(name).setLevel(logging.CRITICAL)
-    runs = (
-        asyncio.run(rehearse(runnable, default_registry(), Settings.from_env())) if runnable else []
-    )
+    runs = asyncio.run(rehearse(runnable, installed, Settings.from_env())) if runnable else []
     seconds = time.monotonic() - began
     each = seconds / len(runs) if runs else 0.0
     results = [CaseResult(run, judge(run), each) for run in runs]
@@ -69,9 +76,9 @@ def run_tests(
         )
     if junit is not None:
         write_junit(results, junit)
-    line = summary(results, seconds)
+    line = summary(results, seconds) if results else "no case ran"
     if broken:
-        line += f"; {len(broken)} test file(s) with errors"
+        line += f"; {len(broken)} test file(s) with errors (above): fix them first"
     failed = broken or any(not r.passed for r in results)
     (err if failed else out).print(f"[{'red' if failed else 'green'}]{escape(line)}[/]")
     if failed:

@@ -23,6 +23,7 @@ from connectors.models import ActionSpec, CallRequest, CallResult, SendRequest, 
 from connectors.registry import ConnectorRegistry
 from dsl.case_models import Failure
 from engine import clock
+from engine.privacy.suppression import channel_address
 from engine.rehearsal.journal import Journal
 
 CHANNELS = "rehearsal"
@@ -56,7 +57,10 @@ class ChannelDouble(Connector):
             "subject": request.subject,
             "body": request.body,
             "html": request.html,
-            "to": recipient.email or recipient.phone or recipient.handle,
+            "to": channel_address(request.channel, recipient.traits)
+            or recipient.email
+            or recipient.phone
+            or recipient.handle,
         }
         return SendResult(
             status="sent", provider_message_id=f"rehearsal-{request.message_ref[:12]}"

@@ -36,12 +36,13 @@ from dsl.case_models import (
     Case,
     ExpectedWait,
     TimelineEvent,
+    TimelineSchedule,
     TimelineSegment,
     TimelineStart,
     TimelineTraits,
     offset_delta,
 )
-from dsl.compiled import CompiledJourney
+from dsl.compiled import CompiledJourney, ScheduleTriggerSpec
 from dsl.models import WEEKDAYS
 from dsl.segment_loader import compile_segment_file, find_segment_folder, segment_files
 from engine import clock
@@ -77,6 +78,7 @@ class CaseRun:
     looks: list[tuple[ExpectedWait, RunStatus | None]] = field(default_factory=list)
     conversion: ConversionRecord | None = None
     journal: RunJournal = field(default_factory=RunJournal)
+    traits: dict[str, Any] = field(default_factory=dict)
     problem: str | None = None
 
     @property
@@ -207,7 +209,12 @@ def _case_runs(stage: _Stage, began: datetime) -> list[CaseRun]:
     assert tests is not None
     runs = []
     for number, case in enumerate(tests.cases):
-        zone = case.customer.timezone or stage.journey.settings.default_timezone or "UTC"
+        settings = stage.journey.settings
+        zone = (
+            case.customer.timezone or settings.default_timezone
+            if settings.timezone == "customer"
+            else settings.timezone
+        ) or "UTC"
         runs.append(
             CaseRun(
                 file=stage.file,
@@ -362,6 +369,11 @@ async def _happen(happening: _Happening) -> None:
         await intake.ingest([call_], SOURCE)
     elif isinstance(item, TimelineStart):
         await intake.start(stage.journey.id, run.customer_id, dict(item.start), message_id)
+    elif isinstance(item, TimelineSchedule):
+        assert isinstance(stage.journey.trigger, ScheduleTriggerSpec)
+        members = stage.runtime.store.segment_members(stage.journey.trigger.segment)
+        if run.customer_id in members:
+            await stage.runtime.router.enter(stage.journey, run.customer_id)
     elif isinstance(item, TimelineSegment):
         store = stage.runtime.store
         entered = _memberships(store, run.customer_id) | {item.enter_segment}
@@ -373,9 +385,13 @@ async def _finish(env: WorkflowEnvironment, stage: _Stage, run: CaseRun) -> None
     """Let the run end (time skipping), then take what the store and journal say of it."""
     store = stage.runtime.store
     workflow_id = workflow_id_for(stage.journey.id, run.customer_id)
-    run.entered = bool(store.get_runs(journey_id=stage.journey.id, customer_id=run.customer_id))
+    handle = stage.runtime.client.get_workflow_handle(workflow_id, result_type=RunOutcome)
+    try:
+        await handle.describe()  # started by the router, whether or not it recorded itself yet
+        run.entered = True
+    except RPCError:
+        run.entered = False
     if run.entered:
-        handle = stage.runtime.client.get_workflow_handle(workflow_id, result_type=RunOutcome)
         try:
             if run.still_running is None:
                 async with env.time_skipping_unlocked():  # type: ignore[attr-defined]
@@ -392,3 +408,5 @@ async def _finish(env: WorkflowEnvironment, stage: _Stage, run: CaseRun) -> None
         c for c in store.conversions(stage.journey.id) if c.customer_id == run.customer_id
     ]
     run.conversion = conversions[0] if conversions else None
+    found = store.get_customer(run.customer_id)
+    run.traits = dict(found.traits) if found is not None else {}

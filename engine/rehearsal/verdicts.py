@@ -53,6 +53,19 @@ def judge(run: CaseRun) -> list[str]:
         failures += _listed(run, "call", expect.calls, run.journal.calls, _call)
     failures += [problem for look in run.looks if (problem := _look(run, *look))]
     failures += _ending(run)
+    failures += _traits(run)
+    return failures
+
+
+def _traits(run: CaseRun) -> list[str]:
+    failures = []
+    for key, wanted in run.case.expect.traits.items():
+        have = run.traits.get(key)
+        if wanted is None and key in run.traits:
+            failures.append(f"expected the trait {key} unset; it is {have!r}")
+        elif wanted is not None and have != wanted:
+            shown = "unset" if key not in run.traits else repr(have)
+            failures.append(f"expected the trait {key}: {wanted!r}; it is {shown}")
     return failures
 
 

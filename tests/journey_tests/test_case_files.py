@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from dsl.case_loader import case_files, case_json_schema_text, load_case_file
 from tests.conftest import JOURNEYS, REPO
@@ -134,6 +135,24 @@ cases:
     )
 
 
+def test_a_case_cannot_start_a_journey_in_a_way_its_trigger_does_not(
+    project: Callable[..., Path],
+) -> None:
+    path = project(
+        "journey: nudge\ncases:\n"
+        "  - {name: a, timeline: [{at: 0, start: {}}, {at: 1h, scheduled: {}}], expect: {}}\n",
+        SPLIT,
+    )
+    assert [(code, message) for _l, _c, code, message in problems(path)] == [
+        (
+            "timeline_trigger_mismatch",
+            f"journey nudge has no {how}: a `{key}` cannot start it; send the event its "
+            "trigger names, or enter its segment (`enter_segment`)",
+        )
+        for key, how in (("start", "an `api: {}` trigger"), ("scheduled", "a `schedule:` trigger"))
+    ]
+
+
 def test_a_missing_journey_or_a_broken_one_says_so(project: Callable[..., Path]) -> None:
     path = project(
         "journey: nudge\ncases:\n  - {name: a, timeline: [{at: 0, event: e}], expect: {}}\n"
@@ -158,3 +177,20 @@ def test_every_shipped_journey_has_a_test_file_and_the_schema_is_current() -> No
     assert committed == case_json_schema_text(), (
         "run: cxflow schema --tests -o schemas/journey-test.schema.json"
     )
+
+
+def test_an_answer_must_be_what_the_installed_action_returns(
+    project: Callable[..., Path], cxflow_test: Callable[..., Any]
+) -> None:
+    path = project(
+        "journey: nudge\nanswers:\n  shop.create_discount: { code: X }\ncases:\n"
+        "  - {name: a, timeline: [{at: 0, event: signed_up}], expect: {}}\n"
+    )
+    result = cxflow_test(str(path))
+    assert result.returncode == 1
+    assert (
+        f"{path}:3:25: error: the answer for shop.create_discount is not what it returns: "
+        "`price_rule_id` field required; `expires_at` field required (its output has code, "
+        "price_rule_id, expires_at)"
+    ) in result.stderr
+    assert "no case ran; 1 test file(s) with errors (above): fix them first" in result.stderr

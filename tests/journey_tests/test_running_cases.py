@@ -34,6 +34,7 @@ cases:
       ends: completed
       reason: exit step done
       goal: {{ converted: true, value: 25.5 }}
+      traits: {{ first_name: Ada, plan: null }}
 
   - name: a shop that cannot make codes gets the plain message
     start: "22:00"
@@ -153,10 +154,12 @@ cases:
 
   - name: still running when the case ends
     until: 2h
+    customer: {{ traits: {{ plan: free }} }}
     timeline:
       - {{ at: 0, event: signed_up }}
     expect:
       ends: completed
+      traits: {{ plan: pro, first_name: Ada, tier: null }}
 """
 
 EXPECTED_FAILURES = """\
@@ -183,6 +186,8 @@ EXPECTED_FAILURES = """\
       - expected the customer to enter the journey, but no run started: check the trigger (its event and `when`), the entry rules and the timeline's events
   ✗ still running when the case ends
       - expected the run to end completed; it was still running (in step pause, waiting for a timer until 1d)
+      - expected the trait plan: 'pro'; it is 'free'
+      - expected the trait first_name: 'Ada'; it is unset
 """
 
 
