@@ -19,7 +19,7 @@ from dsl.catalog import ConnectorCatalog, fallback_channels
 from dsl.codes import DiagnosticCode
 from dsl.diagnostics import Diagnostic, Severity
 from dsl.durations import parse_time_of_day
-from dsl.expressions import check_condition
+from dsl.expressions import check_condition, self_comparisons
 from dsl.graph import Transition, loops_without_wait, reachable, step_edges, transitions
 from dsl.models import (
     ERROR_VARIABLE,
@@ -45,9 +45,14 @@ from dsl.source import SourceDocument
 from dsl.templates import Template, TemplateStore, check_liquid
 
 # Names a condition or template can always use; results saved with save_as add to them.
-RESERVED_NAMES = frozenset({"event", "customer", "journey", "links", "brand", "segment", "now"})
+RESERVED_NAMES = frozenset(
+    {"event", "customer", "journey", "links", "brand", "segment", "now", "trigger"}
+)
 TRIGGER_SCOPE = frozenset({"event", "customer"})
 TEMPLATE_SCOPE = frozenset({"event", "customer", "journey", "links", "brand"})
+# `trigger` is the event that started the run, where `event` is another one: the exit
+# event, the goal event, the event a wait_for awaits (and, in steps, the trigger again).
+STARTED_BY = frozenset({"trigger"})
 # Runs started by a segment or a schedule have no triggering event.
 NO_EVENT_TRIGGERS = (SegmentTrigger, ScheduleTrigger)
 
@@ -85,8 +90,12 @@ class _Checker:
         self._unknown_targets = 0
         self._broken: set[str] = set()
         has_event = not isinstance(journey.trigger, NO_EVENT_TRIGGERS)
-        self.run_scope = TRIGGER_SCOPE if has_event else TRIGGER_SCOPE - {"event"}
-        self.template_scope = TEMPLATE_SCOPE if has_event else TEMPLATE_SCOPE - {"event"}
+        self.run_scope = TRIGGER_SCOPE | STARTED_BY if has_event else TRIGGER_SCOPE - {"event"}
+        self.template_scope = (
+            TEMPLATE_SCOPE | STARTED_BY if has_event else TEMPLATE_SCOPE - {"event"}
+        )
+        # Conditions on another event (exit, goal) may compare it with the trigger.
+        self.other_event_scope = TRIGGER_SCOPE | STARTED_BY if has_event else TRIGGER_SCOPE
 
     # -- reporting ---------------------------------------------------------------------
 
@@ -321,11 +330,12 @@ class _Checker:
             self.condition(("trigger", "when"), trigger_when, TRIGGER_SCOPE)
         for index, criterion in enumerate(self.journey.exit_when):
             if criterion.when is not None:
-                self.condition(("exit_when", index, "when"), criterion.when, TRIGGER_SCOPE)
+                where = ("exit_when", index, "when")
+                self.condition(where, criterion.when, self.other_event_scope)
         if self.journey.goal and self.journey.goal.when is not None:
-            self.condition(("goal", "when"), self.journey.goal.when, TRIGGER_SCOPE)
+            self.condition(("goal", "when"), self.journey.goal.when, self.other_event_scope)
         if self.journey.goal and self.journey.goal.value is not None:
-            self.condition(("goal", "value"), self.journey.goal.value, TRIGGER_SCOPE)
+            self.condition(("goal", "value"), self.journey.goal.value, self.other_event_scope)
         for index, step in enumerate(self.journey.steps):
             scope = self.scope_at(step.id)
             if isinstance(step, WaitForStep) and step.wait_for.when is not None:
@@ -347,6 +357,18 @@ class _Checker:
         self, loc: Loc, source: str, scope: frozenset[str], step_id: str | None = None
     ) -> None:
         shift = self._quote_shift(loc)
+        if "trigger" in scope:
+            for found in self_comparisons(source):
+                field, operator = found.split()[:2]
+                always = "true" if operator == "==" else "false"
+                self.error(
+                    loc,
+                    _C.CONDITION_SELF_COMPARISON,
+                    f"`{found}` compares {field} with itself, so it is always {always}: to "
+                    "compare this event with the one that started the run, write "
+                    f"`trigger.{field.removeprefix('event.')}` on one side",
+                    {"expression": found},
+                )
         for problem in check_condition(source, scope):
             unknown = problem.context.get("name") if problem.code is _C.UNKNOWN_VARIABLE else None
             if step_id and unknown == ERROR_VARIABLE and self._sometimes(step_id, unknown):
@@ -370,10 +392,10 @@ class _Checker:
                 continue
             column_shift = shift + problem.column - 1 if problem.column else 0
             message = problem.message
-            if unknown == "event" and "event" not in self.run_scope:
+            if unknown in ("event", "trigger") and "event" not in self.run_scope:
                 message = (
-                    "`event` is not known here: runs of this journey start from a segment or "
-                    "a schedule, not an event; use `customer` instead"
+                    f"`{unknown}` is not known here: runs of this journey start from a segment "
+                    "or a schedule, not an event; use `customer` instead"
                 )
             elif unknown == ERROR_VARIABLE:
                 message = f"`{ERROR_VARIABLE}` is not known here: " + _no_error_path(step_id)

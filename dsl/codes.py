@@ -111,6 +111,7 @@ class DiagnosticCode(StrEnum):
     CASE_JOURNEY_NOT_FOUND = "case_journey_not_found"
     TIMELINE_KIND = "timeline_kind"
     TIMELINE_ORDER = "timeline_order"
+    CONDITION_SELF_COMPARISON = "condition_self_comparison"
     TIMELINE_TRIGGER_MISMATCH = "timeline_trigger_mismatch"
     UNKNOWN_EXPERIMENT = "unknown_experiment"
     UNKNOWN_VARIANT = "unknown_variant"
@@ -209,6 +210,7 @@ MEANINGS: Mapping[DiagnosticCode, str] = MappingProxyType(
         _C.CASE_JOURNEY_NOT_FOUND: "a test file names a journey with no file beside the tests",
         _C.TIMELINE_KIND: "a timeline item is none of event, start, enter_segment, identify",
         _C.TIMELINE_ORDER: "a case's timeline is not in order of `at`",
+        _C.CONDITION_SELF_COMPARISON: "a condition compares an event's field with itself",
         _C.TIMELINE_TRIGGER_MISMATCH: "a case starts a journey by API or schedule, which "
         "its trigger is not",
         _C.UNKNOWN_EXPERIMENT: "a test case forces a variant of an experiment the journey lacks",

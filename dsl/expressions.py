@@ -116,6 +116,15 @@ def check_condition(source: str, known: Iterable[str]) -> list[ConditionProblem]
     return problems
 
 
+_SELF_COMPARISON = re.compile(r"(?<![\w.])(event(?:\.[A-Za-z_]\w*)+)\s*(==|!=)\s*\1(?![\w.(\[])")
+
+
+def self_comparisons(source: str) -> list[str]:
+    """Each ``event.x == event.x`` of a condition (always true, or false with ``!=``): a
+    slip for ``event.x == trigger.x``."""
+    return [f"{m.group(1)} {m.group(2)} {m.group(1)}" for m in _SELF_COMPARISON.finditer(source)]
+
+
 def _names(known: set[str]) -> str:
     ordered = sorted(known, key=lambda n: (n not in ("event", "customer"), n))
     return ", ".join(f"`{n}`" for n in ordered) + " and segment('name')"

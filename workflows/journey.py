@@ -551,6 +551,11 @@ class JourneyWorkflow:
         chosen = event or self.trigger
         if chosen is not None:
             variables["event"] = chosen.as_variable()
+        # The event that started the run, beside another `event` (an exit, goal or awaited
+        # one). A journey that saved a result under that name (before it was reserved)
+        # keeps it; a condition could not read `trigger` before, so no path changes.
+        if self.trigger is not None and "trigger" not in variables:
+            variables["trigger"] = self.trigger.as_variable()
         variables["journey"] = {"id": journey.id, "name": journey.name, "version": journey.version}
         if self.error_variable:
             error = self._state.error

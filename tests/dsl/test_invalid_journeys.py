@@ -643,7 +643,7 @@ steps:
                 15,
                 "error",
                 "unknown_variable",
-                "`cutsomer` is not known here; a condition here can use `customer`, `event` and segment('name'); did you mean `customer`?",
+                "`cutsomer` is not known here; a condition here can use `customer`, `event`, `trigger` and segment('name'); did you mean `customer`?",
             ),
         ],
     ),
@@ -748,7 +748,7 @@ steps:
                 14,
                 "error",
                 "save_as_reserved",
-                "`customer` is a reserved name (brand, customer, event, journey, links, now, segment): save the result under another name, e.g. `save_as: customer_result`",
+                "`customer` is a reserved name (brand, customer, event, journey, links, now, segment, trigger): save the result under another name, e.g. `save_as: customer_result`",
             ),
         ],
     ),
@@ -940,7 +940,7 @@ steps:
                 13,
                 "error",
                 "unknown_variable",
-                "`response` is not known here; a condition here can use `customer`, `event` and segment('name')",
+                "`response` is not known here; a condition here can use `customer`, `event`, `trigger` and segment('name')",
             ),
         ],
     ),
@@ -1356,6 +1356,52 @@ steps:
                 "error",
                 "liquid_include",
                 "messages cannot {% render %} or {% include %} other templates: write the text into this one",
+            ),
+        ],
+    ),
+    "wait-for-compares-the-awaited-event-with-itself": (
+        """\
+journey: support
+name: Support follow-up
+trigger: {event: ticket.opened}
+steps:
+  - id: closed
+    wait_for:
+      event: ticket.closed
+      when: event.properties.ticket_id == event.properties.ticket_id
+      timeout: 7d
+  - id: done
+    exit: {}
+""",
+        [
+            (
+                8,
+                13,
+                "error",
+                "condition_self_comparison",
+                "`event.properties.ticket_id == event.properties.ticket_id` compares event.properties.ticket_id with itself, so it is always true: to compare this event with the one that started the run, write `trigger.properties.ticket_id` on one side",
+            ),
+        ],
+    ),
+    "trigger-in-a-segment-journey": (
+        """\
+journey: vip
+name: VIP
+trigger: {segment: vip}
+exit_when:
+  - event: order.refunded
+    when: event.properties.order_id == trigger.properties.order_id
+steps:
+  - id: done
+    exit: {}
+""",
+        [
+            (
+                6,
+                11,
+                "error",
+                "unknown_variable",
+                "`trigger` is not known here: runs of this journey start from a segment or a schedule, not an event; use `customer` instead",
             ),
         ],
     ),
