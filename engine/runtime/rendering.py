@@ -19,6 +19,7 @@ template file): the same compile, its errors as TemplateError naming the file.
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from html.parser import HTMLParser
 from pathlib import Path
@@ -124,15 +125,42 @@ def _refuse_unsafe_urls(html: str) -> None:
             )
 
 
+# A value that is one variable and nothing else: `"{{ event.properties.total }}"`.
+_WHOLE_VARIABLE = re.compile(r"^\{\{-?\s*([A-Za-z_]\w*(?:\.[A-Za-z_]\w*|\[\d+\])*)\s*-?\}\}$")
+_PATH_PART = re.compile(r"\.?([A-Za-z_]\w*)|\[(\d+)\]")
+
+
 def render_values(value: Any, variables: dict[str, Any]) -> Any:
-    """Render every string in nested inputs (call `with:`, send `params`, profile `set`)."""
+    """Render every string in nested inputs (call `with:`, send `params`, profile `set`).
+
+    A string that is a single variable keeps the variable's type: `"{{ event.properties.
+    total }}"` is the number 80, not the text "80" (a boolean stays a boolean, a list a
+    list); any other text, filters included, renders to text.
+    """
     if isinstance(value, str):
-        return render(value, variables)
+        native = _variable_value(value, variables)
+        return native if native is not None else render(value, variables)
     if isinstance(value, dict):
         return {key: render_values(item, variables) for key, item in value.items()}
     if isinstance(value, list):
         return [render_values(item, variables) for item in value]
     return value
+
+
+def _variable_value(text: str, variables: dict[str, Any]) -> Any:
+    """The value of a whole-variable text when it is a number, boolean, list or mapping."""
+    match = _WHOLE_VARIABLE.match(text)
+    if match is None:
+        return None
+    current: Any = variables
+    for name, index in _PATH_PART.findall(match.group(1)):
+        if name and isinstance(current, dict) and name in current:
+            current = current[name]
+        elif index and isinstance(current, list) and int(index) < len(current):
+            current = current[int(index)]
+        else:
+            return None
+    return current if isinstance(current, int | float | bool | list | dict) else None
 
 
 def brand_for(settings: Settings) -> dict[str, str]:
