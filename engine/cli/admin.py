@@ -15,6 +15,7 @@ from connectors.registry import default_registry
 from engine.cli.context import engine_runtime, open_store
 from engine.cli.output import err, out
 from engine.errors import ApiServerError
+from engine.runtime.action_reference import actions_markdown
 from engine.settings import Settings
 from engine.store import KeyScope
 
@@ -103,6 +104,12 @@ def keys_list() -> None:
             record.created_at.strftime("%Y-%m-%d %H:%M:%S"),
         )
     out.print(table)
+
+
+@connectors_app.command("actions")
+def connectors_actions() -> None:
+    """The actions of the installed connectors, their inputs and outputs, as Markdown."""
+    out.print(actions_markdown(default_registry()), markup=False, highlight=False)
 
 
 @connectors_app.command("list")
