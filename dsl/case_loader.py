@@ -46,6 +46,7 @@ from dsl.loader import LoadResult, load_file
 from dsl.model_paths import strip_tags
 from dsl.schema import _editor_friendly
 from dsl.segment_loader import declared_segments, find_segment_folder
+from dsl.segment_models import CompiledSegment
 from dsl.shape_errors import _translate as translate
 from dsl.shape_errors import _without_misspelt_missing as without_misspelt_missing
 from dsl.shape_errors import describe
@@ -68,6 +69,8 @@ class CaseFileResult:
     journey: CompiledJourney | None = None
     journey_file: str | None = None
     document: SourceDocument | None = None
+    # Segments to deploy with the journey instead of the folder's (`cxflow simulate`).
+    segments: list[CompiledSegment] | None = None
 
     @property
     def ok(self) -> bool:

@@ -50,6 +50,7 @@ app = typer.Typer(
 
 app.command()(journeys.validate)
 app.command("test")(testing.run_tests)
+app.command()(testing.simulate)
 app.command("compile")(journeys.compile_command)
 app.command()(journeys.graph)
 app.command()(journeys.schema)

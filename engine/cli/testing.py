@@ -1,20 +1,27 @@
-"""`cxflow test`: run the journeys' test cases on Temporal's time-skipping server."""
+"""`cxflow test` and `cxflow simulate`: journeys run on Temporal's time-skipping server,
+against test cases or against the stored events of a period."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.markup import escape
+from rich.table import Table
 
 from connectors.registry import default_registry
 from dsl.case_loader import case_files, check_answers, load_case_file
+from dsl.durations import parse_duration
+from dsl.loader import compile_file
+from engine.cli.context import open_store
 from engine.cli.output import err, out, print_diagnostics
 from engine.errors import UsageError
+from engine.rehearsal.backtest import Period, candidate, cases_from_store, rows, summarise
 from engine.rehearsal.report import (
     CaseResult,
     coverage_line,
@@ -83,3 +90,72 @@ def run_tests(
     (err if failed else out).print(f"[{'red' if failed else 'green'}]{escape(line)}[/]")
     if failed:
         raise typer.Exit(FAILED)
+
+
+def simulate(
+    journey: Annotated[str, typer.Argument(help="The id of a deployed journey.")],
+    version: Annotated[
+        Path | None,
+        typer.Option("--version", help="A journey file: run this version beside the deployed one."),
+    ] = None,
+    since: Annotated[
+        str, typer.Option(help="How far back: the events of the last 30d, 2w, 12h...")
+    ] = "30d",
+    limit: Annotated[int, typer.Option(help="Replay at most this many events.")] = 50_000,
+) -> None:
+    """Backtest: run a journey on the stored events of a period, time skipped, nothing sent.
+
+    Counts how many would enter, reach each step, get each message, per variant; with
+    --version, the new version side by side with the deployed one. Nothing is sent,
+    stored as a run or counted in reports.
+    """
+    settings = Settings.from_env()
+    try:
+        window = parse_duration(since)
+    except ValueError as error:
+        raise UsageError(f"--since: {error}") from None
+    until = datetime.now(UTC)
+    period = Period(since=until - window, until=until)
+    with open_store(settings) as store:
+        deployed = store.get_journey(journey)
+        if deployed is None:
+            raise UsageError(
+                f"journey {journey!r} is not deployed: `cxflow journeys list` shows the ids"
+            )
+        versions = [deployed]
+        if version is not None:
+            new = compile_file(version)
+            if new.id != journey:
+                raise UsageError(
+                    f"{version} is journey {new.id!r}, not {journey!r}: simulate a version of "
+                    "the same journey"
+                )
+            versions.append(candidate(new))
+        staged = [cases_from_store(store, v, period, limit) for v in versions]
+    files = [file for file, _count in staged]
+    events = staged[0][1]
+    if not files[0].tests or not files[0].tests.cases:
+        out.print(f"no events in the last {since}: nothing to simulate")
+        return
+    for name in ("temporalio", "cxflow"):
+        logging.getLogger(name).setLevel(logging.CRITICAL)
+    began = time.monotonic()
+    runs = asyncio.run(
+        rehearse(files, default_registry(), settings, align=period.since, dry_run=True)
+    )
+    seconds = time.monotonic() - began
+    labels = [f"deployed {deployed.version}"] + (
+        [f"{version.name} {versions[1].version}"] if version is not None else []
+    )
+    figures = [
+        summarise(label, [r for r in runs if r.file is file])
+        for label, file in zip(labels, files, strict=True)
+    ]
+    table = Table("", *labels, title=f"{journey}: the last {since} ({events} events)")
+    for row in rows(figures, versions[-1]):
+        table.add_row(*row)
+    out.print(table)
+    out.print(
+        f"simulated {figures[0].customers} customer(s) in {seconds:.1f}s; nothing was sent "
+        "or stored (actions answered with placeholders)"
+    )

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, JsonValue
+from pydantic import BaseModel, JsonValue, ValidationError
 from temporalio import activity
 
 from connectors.base import Connector
@@ -70,13 +70,20 @@ class ChannelDouble(Connector):
 class ActionDouble(Connector):
     """An installed connector's actions, answered from the test's fixtures."""
 
-    def __init__(self, original: Connector, answers: AnswerBook, journal: Journal) -> None:
+    def __init__(
+        self,
+        original: Connector,
+        answers: AnswerBook,
+        journal: Journal,
+        placeholders: bool = False,
+    ) -> None:
         super().__init__(environ={})
         self.name = original.name
         self.description = f"{original.description} (answered by the test)"
         self.actions = dict(original.actions)
         self.answers = answers
         self.journal = journal
+        self.placeholders = placeholders
 
     async def call(self, request: CallRequest) -> CallResult:
         self.journal.requests[request.idempotency_key] = {"inputs": dict(request.inputs)}
@@ -90,6 +97,8 @@ class ActionDouble(Connector):
     ) -> BaseModel | Mapping[str, Any]:
         ref = f"{self.name}.{action.name}"
         answer = self.answers.get(request.customer_id, {}).get(ref)
+        if answer is None and self.placeholders:
+            answer = placeholder(action)
         if answer is None:
             self.journal.requests[request.idempotency_key][UNANSWERED] = True
             raise PermanentConnectorError(
@@ -102,12 +111,42 @@ class ActionDouble(Connector):
         return answer
 
 
+def placeholder(action: ActionSpec) -> dict[str, JsonValue] | None:
+    """An answer of the action's output shape (a backtest's dry run): each field its default,
+    else `dry-run`, 0, false or empty; None when the model accepts no such answer."""
+    model = action.output_model
+    if model is None:
+        return {}
+    values: dict[str, JsonValue] = {}
+    for name, field in model.model_fields.items():
+        if not field.is_required():
+            continue
+        kind = field.annotation
+        values[name] = (
+            0 if kind in (int, float) else False if kind is bool else
+            [] if getattr(kind, "__origin__", None) is list else
+            {} if getattr(kind, "__origin__", None) is dict else "dry-run"
+        )  # fmt: skip
+    try:
+        model.model_validate(values)
+    except ValidationError:
+        return None
+    return values
+
+
 def rehearsal_registry(
-    installed: ConnectorRegistry, answers: AnswerBook, journal: Journal
+    installed: ConnectorRegistry,
+    answers: AnswerBook,
+    journal: Journal,
+    *,
+    placeholders: bool = False,
 ) -> ConnectorRegistry:
-    """Doubles of every installed connector: the channels in one, each action set in its own."""
+    """Doubles of every installed connector: the channels in one, each action set in its own.
+
+    ``placeholders``: an action without an answer gets one of its output's shape.
+    """
     doubles: list[Connector] = [ChannelDouble(tuple(sorted(installed.channels())), journal)]
-    doubles += [ActionDouble(c, answers, journal) for c in installed if c.actions]
+    doubles += [ActionDouble(c, answers, journal, placeholders) for c in installed if c.actions]
 
     class Doubles:
         @hookimpl

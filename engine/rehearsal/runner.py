@@ -122,9 +122,19 @@ class _Clock:
 
 
 async def rehearse(
-    files: Sequence[CaseFileResult], installed: ConnectorRegistry, settings: Settings
+    files: Sequence[CaseFileResult],
+    installed: ConnectorRegistry,
+    settings: Settings,
+    *,
+    align: datetime | None = None,
+    dry_run: bool = False,
 ) -> list[CaseRun]:
-    """Run every case of ``files`` (each loaded without errors); their runs, in order."""
+    """Run every case of ``files`` (each loaded without errors); their runs, in order.
+
+    ``align``: every case starts at the same weekday and time of day (UTC) as this
+    instant, instead of its own ``start`` (a backtest of events from then). ``dry_run``:
+    actions without an answer get a placeholder of their output's shape.
+    """
     async with await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=str(find_binary("temporal-test-server")),
         data_converter=pydantic_data_converter,
@@ -139,11 +149,18 @@ async def rehearse(
             async with contextlib.AsyncExitStack() as stack:
                 stages = [
                     await stack.enter_async_context(
-                        _stage(env, file, installed, settings, Path(folder) / f"store-{n}.db")
+                        _stage(
+                            env,
+                            file,
+                            installed,
+                            settings,
+                            Path(folder) / f"store-{n}.db",
+                            dry_run,
+                        )
                     )
                     for n, file in enumerate(files)
                 ]
-                runs = [run for stage in stages for run in _case_runs(stage, began)]
+                runs = [run for stage in stages for run in _case_runs(stage, began, align)]
                 by_file = {id(stage.file): stage for stage in stages}
                 for stage in stages:
                     stage.runtime.store.deploy_journey(stage.journey, source=SOURCE)
@@ -166,6 +183,7 @@ async def _stage(
     installed: ConnectorRegistry,
     settings: Settings,
     database: Path,
+    dry_run: bool = False,
 ) -> AsyncIterator[_Stage]:
     assert file.tests is not None and file.journey is not None
     journal = Journal()
@@ -186,11 +204,16 @@ async def _stage(
     store = Store.open(staged.database_url)
     try:
         runtime = RehearsalRuntime(
-            staged, store, env.client, rehearsal_registry(installed, answers, journal)
+            staged,
+            store,
+            env.client,
+            rehearsal_registry(installed, answers, journal, placeholders=dry_run),
         )
         runtime.journal = journal
-        folder = find_segment_folder(Path(file.journey_file or file.file))
-        if folder is not None:
+        if file.segments is not None:
+            for segment in file.segments:
+                store.deploy_segment(segment, source=SOURCE)
+        elif (folder := find_segment_folder(Path(file.journey_file or file.file))) is not None:
             for path in segment_files([folder]):
                 store.deploy_segment(compile_segment_file(path), source=SOURCE)
         async with runtime.worker():
@@ -204,7 +227,7 @@ def _customer_id(file: CaseFileResult, number: int, case: Case) -> str:
     return case.customer.id or f"{file.tests.journey}-case-{number + 1}"
 
 
-def _case_runs(stage: _Stage, began: datetime) -> list[CaseRun]:
+def _case_runs(stage: _Stage, began: datetime, align: datetime | None) -> list[CaseRun]:
     tests = stage.file.tests
     assert tests is not None
     runs = []
@@ -221,10 +244,20 @@ def _case_runs(stage: _Stage, began: datetime) -> list[CaseRun]:
                 case=case,
                 number=number,
                 customer_id=_customer_id(stage.file, number, case),
-                start=next_start(began + timedelta(minutes=1), case.start, ZoneInfo(zone)),
+                start=(
+                    next_start(began + timedelta(minutes=1), case.start, ZoneInfo(zone))
+                    if align is None
+                    else aligned(began + timedelta(minutes=1), align)
+                ),
             )
         )
     return runs
+
+
+def aligned(after: datetime, instant: datetime) -> datetime:
+    """The first time after ``after`` that is ``instant`` plus whole weeks."""
+    weeks = (after - instant) // timedelta(weeks=1) + 1
+    return instant + timedelta(weeks=max(weeks, 0))
 
 
 def next_start(after: datetime, start: str, zone: ZoneInfo) -> datetime:

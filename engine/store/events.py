@@ -351,6 +351,18 @@ class Events:
         with self._db.reads.begin() as session:
             return [_event(row) for row in session.scalars(statement)]
 
+    def between(self, since: datetime, until: datetime, limit: int) -> list[EventRecord]:
+        """Every event in ``[since, until)`` by its timestamp, oldest first, at most
+        ``limit`` (what `cxflow simulate` replays)."""
+        statement = (
+            select(EventRow)
+            .where(*_in_period(EventRow.timestamp, since, until))
+            .order_by(EventRow.timestamp, EventRow.id)
+            .limit(limit)
+        )
+        with self._db.reads.begin() as session:
+            return [_event(row) for row in session.scalars(statement)]
+
     def named(
         self, name: str, since: datetime | None = None, until: datetime | None = None
     ) -> list[EventRecord]:
