@@ -591,27 +591,33 @@ class _Checker:
         fallback = fallback_channels(self.catalog) & channels
         warned: set[str] = set()
         for index, step in enumerate(self.journey.steps):
-            if isinstance(step, SendStep) and step.send.channel in fallback - warned:
-                channel = step.send.channel
-                warned.add(channel)  # once per channel: the fix is the same for every send
-                self.warning(
-                    ("steps", index, "send", "channel"),
-                    _C.CHANNEL_CONSOLE_FALLBACK,
-                    f"no connector sends {channel} here: messages to this channel are written "
-                    "to the console outbox and nothing is delivered; install and configure "
-                    f"{_article(channel)} {channel} connector (see `cxflow connectors list`)",
-                    {"channel": channel},
-                )
-            if isinstance(step, SendStep) and step.send.channel not in channels:
-                close = difflib.get_close_matches(step.send.channel, sorted(channels), n=1)
-                hint = f"did you mean '{close[0]}'?" if close else _installed("channels", channels)
-                self._add(
-                    ("steps", index, "send", "channel"),
-                    _C.CONNECTOR_MISSING,
-                    f"no installed connector provides the channel '{step.send.channel}': {hint}",
-                    self.missing_connectors,
-                    {"kind": "channel", "name": step.send.channel},
-                )
+            sends = step.send.channels if isinstance(step, SendStep) else []
+            listed = isinstance(step, SendStep) and len(step.send.channels) > 1
+            for number, channel in enumerate(sends):
+                loc: Loc = ("steps", index, "send", "channel", *((number,) if listed else ()))
+                if channel in fallback - warned:
+                    warned.add(channel)  # once per channel: the fix is the same for every send
+                    self.warning(
+                        loc,
+                        _C.CHANNEL_CONSOLE_FALLBACK,
+                        f"no connector sends {channel} here: messages to this channel are "
+                        "written to the console outbox and nothing is delivered; install and "
+                        f"configure {_article(channel)} {channel} connector (see `cxflow "
+                        "connectors list`)",
+                        {"channel": channel},
+                    )
+                if channel not in channels:
+                    close = difflib.get_close_matches(channel, sorted(channels), n=1)
+                    hint = (
+                        f"did you mean '{close[0]}'?" if close else _installed("channels", channels)
+                    )
+                    self._add(
+                        loc,
+                        _C.CONNECTOR_MISSING,
+                        f"no installed connector provides the channel '{channel}': {hint}",
+                        self.missing_connectors,
+                        {"kind": "channel", "name": channel},
+                    )
             if isinstance(step, CallStep) and step.call not in actions:
                 close = difflib.get_close_matches(step.call, sorted(actions), n=1)
                 hint = f"did you mean '{close[0]}'?" if close else _installed("actions", actions)

@@ -168,6 +168,13 @@ class TrackingSpec(CompiledModel):
 class SendNode(NodeBase):
     kind: Literal["send"] = "send"
     channel: str
+    fallback: list[str] | None = Field(
+        default=None,
+        exclude_if=_is_none,
+        description="Channels to try after `channel`, in order, when the customer cannot "
+        "receive on it (no address, no consent, suppressed); left out when there are none, "
+        "so journeys without a list keep their versions.",
+    )
     template: str | None = None
     content: MessageContent
     params: dict[str, JsonValue] = Field(default_factory=dict)

@@ -176,7 +176,8 @@ def _compile_step(
         )
         return SendNode(
             **common,
-            channel=spec.channel,
+            channel=spec.channels[0],
+            fallback=spec.channels[1:] or None,
             template=spec.template,
             content=content,
             params=spec.params,

@@ -51,7 +51,8 @@ def _node(node_id: str, journey: CompiledJourney) -> str:
     title = node.name or node.id
     if isinstance(node, SendNode):
         what = node.template or "inline message"
-        return f'["{_text(f"{title}: send {node.channel} · {what}")}"]'
+        channels = " or ".join([node.channel, *(node.fallback or [])])
+        return f'["{_text(f"{title}: send {channels} · {what}")}"]'
     if isinstance(node, CallNode):
         saved = f" → {node.save_as}" if node.save_as else ""
         return f'["{_text(f"{title}: call {node.connector}.{node.action}{saved}")}"]'

@@ -11,8 +11,19 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, JsonValue, Tag
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    JsonValue,
+    Tag,
+    WithJsonSchema,
+    field_validator,
+)
 
+from dsl.codes import CodedValueError, DiagnosticCode
 from dsl.types import (
     ActionRef,
     CelExpression,
@@ -240,10 +251,39 @@ class StepBase(DslModel):
     )
 
 
+def _one_or_more_channels(value: Any) -> Any:
+    """``channel: email`` is ``channel: [email]``; anything but text or a list is refused
+    with one message (not one per form the value could have had)."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list):
+        return value
+    raise CodedValueError(
+        DiagnosticCode.TYPE_INVALID,
+        f"must be a channel such as email, or a list such as [sms, email], not {value!r}",
+        {"expected": "a channel or a list of channels"},
+    )
+
+
 class SendSpec(DslModel):
     """A message on a channel, rendered from a template and/or inline Liquid."""
 
-    channel: ChannelName = Field(description="The channel connector: email, social, sms...")
+    channel: Annotated[
+        list[ChannelName],
+        BeforeValidator(_one_or_more_channels),
+        WithJsonSchema(
+            {
+                "anyOf": [
+                    {"type": "string", "examples": ["email"]},
+                    {"type": "array", "items": {"type": "string"}, "minItems": 1},
+                ]
+            }
+        ),
+    ] = Field(
+        description="The channel: email, social, sms... Or a list, tried in order: the "
+        "message goes on the first the customer can receive (an address, consent, not "
+        "suppressed), e.g. [sms, email]."
+    )
     template: TemplateName | None = Field(
         default=None, description="A template from templates/ (without the .yaml ending)."
     )
@@ -256,6 +296,29 @@ class SendSpec(DslModel):
     params: dict[str, JsonValue] = Field(
         default_factory=dict, description="Channel parameters; string values are Liquid."
     )
+
+    @field_validator("channel")
+    @classmethod
+    def _distinct_channels(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise CodedValueError(
+                DiagnosticCode.LIST_TOO_SHORT,
+                "the list of channels is empty: name at least one, e.g. [sms, email]",
+            )
+        repeated = sorted({c for c in value if value.count(c) > 1})
+        if repeated:
+            raise CodedValueError(
+                DiagnosticCode.VALUE_INVALID,
+                f"{', '.join(repeated)} is listed twice: name each channel once, in the "
+                "order to try them",
+                {"channel": repeated[0]},
+            )
+        return value
+
+    @property
+    def channels(self) -> list[str]:
+        """The channels in the order to try them (one, when ``channel`` names one)."""
+        return list(self.channel)
 
 
 ON_ERROR_DESCRIPTION = (

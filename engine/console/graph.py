@@ -71,7 +71,8 @@ def step_text(journey: CompiledJourney, step_id: str) -> str:
     """The step's kind and what it does, in a few words (template, duration, condition)."""
     node = journey.steps[step_id]
     if isinstance(node, SendNode):
-        return f"send {node.channel} · {node.template or 'inline message'}"
+        channels = " or ".join([node.channel, *(node.fallback or [])])
+        return f"send {channels} · {node.template or 'inline message'}"
     if isinstance(node, CallNode):
         saved = f" → {node.save_as}" if node.save_as else ""
         return f"call {node.connector}.{node.action}{saved}"

@@ -33,7 +33,7 @@ class RehearsalActivities(JourneyActivities):
             self.journal.of(data.run.customer_id).messages.append(
                 Sent(
                     step=data.step_id,
-                    channel=data.channel,
+                    channel=str(outcome.detail.get("channel") or data.channel),
                     template=data.template,
                     status=outcome.status,
                     at=now(),

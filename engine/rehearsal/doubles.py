@@ -17,6 +17,7 @@ from pydantic import BaseModel, JsonValue, ValidationError
 from temporalio import activity
 
 from connectors.base import Connector
+from connectors.builtin.console import SKIP_WITHOUT_ADDRESS
 from connectors.errors import PermanentConnectorError, RetryableConnectorError
 from connectors.hookspecs import hookimpl
 from connectors.models import ActionSpec, CallRequest, CallResult, SendRequest, SendResult
@@ -52,7 +53,12 @@ class ChannelDouble(Connector):
         self.journal = journal
 
     async def send(self, request: SendRequest) -> SendResult:
+        """Keep the message; without an address on its channel, skip it as a provider
+        (and the console connector) would."""
         recipient = request.recipient
+        needed = SKIP_WITHOUT_ADDRESS.get(request.channel)
+        if needed is not None and not (getattr(recipient, needed[0]) or "").strip():
+            return SendResult(status="skipped", detail={"reason": needed[1]})
         self.journal.requests[request.idempotency_key] = {
             "subject": request.subject,
             "body": request.body,

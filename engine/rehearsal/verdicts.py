@@ -139,10 +139,9 @@ def _message(run: CaseRun, wanted: ExpectedMessage, sent: Sent) -> list[str]:
         value = getattr(wanted, key)
         if value is not None and getattr(sent, key) != value:
             problems.append(f"expected {key} {value}, not {getattr(sent, key) or 'none'}")
-    if wanted.status == "sent" and sent.status != "sent" and wanted.status != sent.status:
-        reason = sent.detail.get("reason") or sent.detail.get("error")
-        if reason:
-            problems.append(f"it was {sent.status} ({reason})")
+            why = sent.detail.get("reason") or sent.detail.get("error")
+            if key == "status" and why:
+                problems[-1] += f" ({why})"
     if wanted.at is not None and not _same_time(run, sent.at, wanted.at):
         problems.append(f"expected at {wanted.at}, it went at {_when(run, sent.at)}")
     if wanted.subject is not None and wanted.subject not in (sent.subject or ""):

@@ -27,6 +27,7 @@ from engine import clock
 from engine.errors import TemplateError
 from engine.ingest.router import EventRouter
 from engine.privacy.consent import ConsentDecision, decide, parse_policy, policy_for
+from engine.privacy.suppression import ADDRESS_TRAITS as ADDRESSED_CHANNELS
 from engine.privacy.suppression import channel_address
 from engine.runtime.assignment import assign_variant, in_global_control
 from engine.runtime.localtime import next_local_time, quiet_hours_end, zone
@@ -128,6 +129,14 @@ class JourneyActivities(JourneyActivityStubs):
 
     @activity.defn(name="deliver")
     async def deliver(self, data: SendInput) -> SendOutcome:
+        if not data.fallback:
+            return await self._deliver(data)
+        chosen = await self._reachable(data)
+        outcome = await self._deliver(chosen)
+        # Which of the step's channels it went on (the message log has it too).
+        return outcome.model_copy(update={"detail": {**outcome.detail, "channel": chosen.channel}})
+
+    async def _deliver(self, data: SendInput) -> SendOutcome:
         run = data.run
         # Before the claim: a held send leaves no row, and sends once resumed.
         control = await asyncio.to_thread(self.store.journeys.control, run.journey_id)
@@ -217,6 +226,24 @@ class JourneyActivities(JourneyActivityStubs):
         if result.provider_message_id:
             detail["provider_message_id"] = result.provider_message_id
         return await self._finish(data.idempotency_key, result.status, detail)
+
+    async def _reachable(self, data: SendInput) -> SendInput:
+        """The send on the first of its channels the customer can receive: an address on
+        it, consent, not suppressed. None can: the first, which then skips as it would."""
+        customer_id = data.run.customer_id
+        view, _aliases = await asyncio.to_thread(customer_view, self.store, customer_id)
+        recipient = _recipient(view.as_variable(), customer_id)
+        for channel in [data.channel, *(data.fallback or [])]:
+            address = channel_address(channel, recipient.traits)
+            if address is None and channel in ADDRESSED_CHANNELS:
+                continue
+            consent = await asyncio.to_thread(
+                _consent, self.store, self.settings, customer_id, channel
+            )
+            if not consent.allowed or await self._suppressed(channel, recipient) is not None:
+                continue
+            return data.model_copy(update={"channel": channel})
+        return data
 
     def _held_out(self, customer_id: str) -> bool:
         """Whether the customer is in the global control group, who get no messages at all

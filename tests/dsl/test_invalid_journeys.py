@@ -1405,6 +1405,25 @@ steps:
             ),
         ],
     ),
+    "send-channel-listed-twice": (
+        """\
+journey: hello
+name: Hello
+trigger: {event: signed_up}
+steps:
+  - id: hello
+    send: {channel: [sms, email, sms], body: Hi}
+""",
+        [
+            (
+                6,
+                21,
+                "error",
+                "value_invalid",
+                "`channel` in send of step 'hello': sms is listed twice: name each channel once, in the order to try them",
+            ),
+        ],
+    ),
 }
 
 

@@ -103,7 +103,7 @@ cases:
 
   - name: wrong messages
     answers: *coupon
-    customer: {{ traits: {{ first_name: Ada }} }}
+    customer: {{ traits: {{ first_name: Ada, email: ada@example.com }} }}
     timeline:
       - {{ at: 0, event: signed_up }}
     expect:
@@ -114,6 +114,7 @@ cases:
 
   - name: an unexpected message
     answers: *coupon
+    customer: {{ traits: {{ email: bo@example.com }} }}
     timeline:
       - {{ at: 0, event: signed_up }}
     expect:
@@ -206,3 +207,46 @@ def test_each_failure_says_what_was_expected_and_what_happened(
     assert suite is not None and suite.get("failures") == "8"
     first = next(suite.iter("failure"))
     assert first.get("message", "").startswith("steps: expected hello → pause → plain")
+
+
+FALLBACK = """\
+journey: nudge
+name: Nudge
+trigger: { event: signed_up }
+steps:
+  - id: hello
+    send: { channel: [sms, email], subject: Hello, body: "Hello {{ customer.id }}" }
+"""
+
+FALLBACK_CASES = """\
+journey: nudge
+cases:
+  - name: a phone number gets the text
+    customer: { id: ada, traits: { phone: "+447700900001", email: ada@example.com } }
+    timeline: [{ at: 0, event: signed_up }]
+    expect:
+      messages: [{ channel: sms, to: "+447700900001", body: Hello ada }]
+  - name: no phone, the email
+    customer: { id: bob, traits: { email: bob@example.com } }
+    timeline: [{ at: 0, event: signed_up }]
+    expect:
+      messages: [{ channel: email, to: bob@example.com }]
+  - name: texts refused, the email
+    customer: { id: cy, traits: { phone: "+447700900003", email: cy@example.com }, consent: { sms: false } }
+    timeline: [{ at: 0, event: signed_up }]
+    expect:
+      messages: [{ channel: email, to: cy@example.com }]
+  - name: nowhere to reach, skipped on the first channel
+    customer: { id: dee }
+    timeline: [{ at: 0, event: signed_up }]
+    expect:
+      messages: [{ channel: sms, status: skipped }]
+"""
+
+
+def test_a_send_goes_on_the_first_channel_the_customer_can_receive(
+    project: Callable[..., Path], cxflow_test: Run
+) -> None:
+    result = cxflow_test(str(project(FALLBACK_CASES, FALLBACK)))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "4 case(s) in 1 file(s): 4 passed" in result.stdout
