@@ -46,13 +46,15 @@ from dsl.templates import Template, TemplateStore, check_liquid
 
 # Names a condition or template can always use; results saved with save_as add to them.
 RESERVED_NAMES = frozenset(
-    {"event", "customer", "journey", "links", "brand", "segment", "now", "trigger"}
+    {"event", "customer", "journey", "links", "brand", "segment", "now", "today", "trigger"}
 )
 TRIGGER_SCOPE = frozenset({"event", "customer"})
-TEMPLATE_SCOPE = frozenset({"event", "customer", "journey", "links", "brand"})
+TEMPLATE_SCOPE = frozenset({"event", "customer", "journey", "links", "brand", "now", "today"})
 # `trigger` is the event that started the run, where `event` is another one: the exit
 # event, the goal event, the event a wait_for awaits (and, in steps, the trigger again).
 STARTED_BY = frozenset({"trigger"})
+# The time: the run's clock in conditions (a timestamp), when it is rendered in texts.
+CLOCK = frozenset({"now"})
 # Runs started by a segment or a schedule have no triggering event.
 NO_EVENT_TRIGGERS = (SegmentTrigger, ScheduleTrigger)
 
@@ -90,12 +92,16 @@ class _Checker:
         self._unknown_targets = 0
         self._broken: set[str] = set()
         has_event = not isinstance(journey.trigger, NO_EVENT_TRIGGERS)
-        self.run_scope = TRIGGER_SCOPE | STARTED_BY if has_event else TRIGGER_SCOPE - {"event"}
+        self.run_scope = (
+            TRIGGER_SCOPE | STARTED_BY | CLOCK if has_event else (TRIGGER_SCOPE - {"event"}) | CLOCK
+        )
         self.template_scope = (
             TEMPLATE_SCOPE | STARTED_BY if has_event else TEMPLATE_SCOPE - {"event"}
         )
         # Conditions on another event (exit, goal) may compare it with the trigger.
-        self.other_event_scope = TRIGGER_SCOPE | STARTED_BY if has_event else TRIGGER_SCOPE
+        self.other_event_scope = (
+            TRIGGER_SCOPE | STARTED_BY | CLOCK if has_event else TRIGGER_SCOPE | CLOCK
+        )
 
     # -- reporting ---------------------------------------------------------------------
 

@@ -440,6 +440,7 @@ class JourneyWorkflow:
                 step_id=node.id,
                 idempotency_key=self._idempotency_key(node.id),
                 channel=node.channel,
+                fallback=node.fallback,
                 template=node.template,
                 subject=node.content.subject,
                 body=node.content.body,
@@ -581,8 +582,11 @@ class JourneyWorkflow:
                 program = cel.compile(condition)
                 self.programs[condition] = program
             segments = set(self.customer.segments) if self.customer else set()
+            # `now` is the workflow's clock (the same on replay). A condition could not
+            # read it before, so no run's path changes.
+            variables = {**self._variables(event), "now": workflow.now()}
             context = cel.Context(
-                variables=self._variables(event), functions={"segment": lambda n: n in segments}
+                variables=variables, functions={"segment": lambda n: n in segments}
             )
             return program.execute(context) is True
         except Exception as error:  # any at all: see above (false, never raised)

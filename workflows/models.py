@@ -204,6 +204,11 @@ class SendInput(Payload):
     step_id: str
     idempotency_key: str
     channel: str
+    fallback: list[str] | None = Field(
+        default=None,
+        exclude_if=lambda value: value is None,
+        description="Channels to try after `channel` (the step's list); left out when None.",
+    )
     template: str | None
     subject: str | None
     body: str | None

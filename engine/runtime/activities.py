@@ -32,7 +32,13 @@ from engine.privacy.suppression import channel_address
 from engine.runtime.assignment import assign_variant, in_global_control
 from engine.runtime.localtime import next_local_time, quiet_hours_end, zone
 from engine.runtime.outages import is_outage
-from engine.runtime.rendering import brand_for, links_for, render, render_values
+from engine.runtime.rendering import (
+    brand_for,
+    links_for,
+    render,
+    render_values,
+    time_variables,
+)
 from engine.runtime.tracking import effective, own_urls, redirect_hosts, track_html
 from engine.runtime.views import customer_view
 from engine.segments.evaluation import SegmentEngine
@@ -288,7 +294,11 @@ class JourneyActivities(JourneyActivityStubs):
         last read them: a send after a long wait addresses the customer as they are (new
         traits, and for a run under an id merged into another customer, that customer)."""
         view, _aliases = await asyncio.to_thread(customer_view, self.store, customer_id)
-        return {**variables, "customer": view.as_variable()}
+        return {
+            **variables,
+            "customer": view.as_variable(),
+            **time_variables(clock.now(), view.timezone),
+        }
 
     async def _finish(self, key: str, status: str, detail: dict[str, Any]) -> SendOutcome:
         """Record the result under the key, riding out a short database outage.
@@ -394,7 +404,7 @@ class JourneyActivities(JourneyActivityStubs):
         retry recomputes to the same result and starts nothing twice (workflow ids).
         """
         customer_id = data.run.customer_id
-        values = render_values(data.set, dict(data.variables))
+        values = render_values(data.set, await self._current(data.variables, customer_id))
         await asyncio.to_thread(self.store.update_traits, customer_id, values, list(data.unset))
         change = await asyncio.to_thread(self.segments.on_event, customer_id, IDENTIFY_EVENT)
         if change.entered and self.router is not None:

@@ -37,7 +37,7 @@ from connectors.models import Recipient, SendRequest, SendResult
 from connectors.registry import ConnectorRegistry
 from dsl.compiled import CallNode, CompiledJourney, EventTriggerSpec, SendNode
 from engine.privacy.suppression import ADDRESS_TRAITS
-from engine.runtime.rendering import brand_for, render, render_values
+from engine.runtime.rendering import brand_for, render, render_values, time_variables
 from engine.runtime.tracking import Tracking, effective
 from engine.runtime.views import customer_view
 from engine.settings import Settings
@@ -110,6 +110,8 @@ def render_step(
     unsubscribe = preview_unsubscribe_url(settings.public_url)
     variables["links"] = {"unsubscribe": unsubscribe}
     variables["brand"] = brand_for(settings)
+    customer = variables.get("customer") or {}
+    variables.update(time_variables(datetime.now(UTC), customer.get("timezone")))
     content = node.content
     return Rendered(
         journey_id=journey.id,

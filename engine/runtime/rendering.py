@@ -20,10 +20,12 @@ template file): the same compile, its errors as TemplateError naming the file.
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from functools import lru_cache
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import liquid
 from liquid.exceptions import LiquidError
@@ -161,6 +163,16 @@ def _variable_value(text: str, variables: dict[str, Any]) -> Any:
         else:
             return None
     return current if isinstance(current, int | float | bool | list | dict) else None
+
+
+def time_variables(now: datetime, timezone: str | None) -> dict[str, str]:
+    """`now` (ISO 8601, UTC) and `today` (the date in the customer's zone, else UTC) for
+    templates: `{{ today }}`, `{{ now | date: "%H:%M" }}`."""
+    try:
+        local = now.astimezone(ZoneInfo(timezone)) if timezone else now.astimezone(UTC)
+    except (ZoneInfoNotFoundError, ValueError):
+        local = now.astimezone(UTC)
+    return {"now": now.astimezone(UTC).isoformat(), "today": local.date().isoformat()}
 
 
 def brand_for(settings: Settings) -> dict[str, str]:

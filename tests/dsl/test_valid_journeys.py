@@ -129,7 +129,8 @@ def test_template_variables_are_checked_against_the_step_scope(
     (path.parent / "templates" / "hello.yaml").write_text("body: 'Code {{ coupon.code }}'\n")
     assert [d.message for d in load_file(path).errors] == [
         "template 'hello' (body) uses `coupon`, which is not known here: templates can use "
-        "`brand`, `customer`, `event`, `journey`, `links`, `trigger` and results saved by earlier "
+        "`brand`, `customer`, `event`, `journey`, `links`, `now`, `today`, `trigger` and results "
+        "saved by earlier "
         "steps with save_as"
     ]
 

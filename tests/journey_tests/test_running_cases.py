@@ -250,3 +250,49 @@ def test_a_send_goes_on_the_first_channel_the_customer_can_receive(
     result = cxflow_test(str(project(FALLBACK_CASES, FALLBACK)))
     assert result.returncode == 0, result.stdout + result.stderr
     assert "4 case(s) in 1 file(s): 4 passed" in result.stdout
+
+
+CLOCKED = """\
+journey: nudge
+name: Nudge
+trigger: { event: signed_up }
+steps:
+  - id: weekend
+    branch:
+      - when: now.getDayOfWeek() == 0 || now.getDayOfWeek() == 6
+        next: weekend-hello
+      - else: hello
+  - id: hello
+    send: { channel: email, subject: Hello, body: "Today is {{ today }}" }
+    next: done
+  - id: weekend-hello
+    send: { channel: email, subject: Happy weekend, body: "Sent at {{ now }}" }
+  - id: done
+    exit: {}
+"""
+
+CLOCKED_CASES = """\
+journey: nudge
+cases:
+  - name: on a Saturday, the weekend message
+    start: "sat 10:00"
+    customer: { traits: { email: ada@example.com } }
+    timeline: [{ at: 0, event: signed_up }]
+    expect:
+      steps: [weekend, weekend-hello, done]
+      messages: [{ subject: Happy weekend, body: "T10:00" }]
+  - name: on a Monday, the weekday one, dated in the customer's zone
+    start: "mon 10:00"
+    customer: { traits: { email: bob@example.com }, timezone: Asia/Tokyo }
+    timeline: [{ at: 0, event: signed_up }]
+    expect:
+      steps: [weekend, hello, done]
+      messages: [{ subject: Hello, body: "Today is 20" }]
+"""
+
+
+def test_conditions_and_texts_read_the_runs_clock(
+    project: Callable[..., Path], cxflow_test: Run
+) -> None:
+    result = cxflow_test(str(project(CLOCKED_CASES, CLOCKED)))
+    assert result.returncode == 0, result.stdout + result.stderr

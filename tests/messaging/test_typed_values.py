@@ -42,3 +42,17 @@ def test_text_filters_and_missing_values_render_as_text_as_before() -> None:
         "missing": "",
         "literal": 10,
     }
+
+
+def test_today_is_the_customers_date_and_now_is_utc() -> None:
+    from datetime import UTC, datetime
+
+    from engine.runtime.rendering import time_variables
+
+    late = datetime(2026, 12, 1, 23, 30, tzinfo=UTC)
+    assert time_variables(late, "Asia/Tokyo") == {
+        "now": "2026-12-01T23:30:00+00:00",
+        "today": "2026-12-02",
+    }
+    assert time_variables(late, None)["today"] == "2026-12-01"
+    assert time_variables(late, "Not/AZone")["today"] == "2026-12-01"
