@@ -11,7 +11,8 @@ template and variant names) live in :mod:`dsl.case_loader`.
 
 from __future__ import annotations
 
-from datetime import timedelta
+import re
+from datetime import date, timedelta
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -42,6 +43,7 @@ from dsl.types import (
 RUN_ENDINGS = ("completed", "exited", "failed", "running")
 SEND_STATUSES = ("sent", "skipped", "failed")
 DEFAULT_START = "mon 10:00"
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
 def _check_offset(value: Any) -> str:
@@ -76,8 +78,19 @@ def offset_delta(offset: str) -> timedelta:
 
 
 def _check_start(value: str) -> str:
-    """``"10:00"`` or ``"mon 10:00"``: the local time a case starts at."""
+    """``"10:00"``, ``"mon 10:00"`` or ``"2030-11-29 10:00"``: the local time a case starts at."""
     parts = value.split()
+    if len(parts) == 2 and _DATE.match(parts[0]):
+        try:
+            date.fromisoformat(parts[0])
+        except ValueError:
+            raise CodedValueError(
+                DiagnosticCode.DATE_INVALID,
+                f"{parts[0]!r} is not a date: write it as YYYY-MM-DD, e.g. 2030-11-29",
+                {"value": value},
+            ) from None
+        parse_time_of_day(parts[1])
+        return value
     if len(parts) == 2 and parts[0].lower() in WEEKDAYS:
         parse_time_of_day(parts[1])
         return f"{parts[0].lower()} {parts[1]}"
@@ -86,8 +99,8 @@ def _check_start(value: str) -> str:
         return parts[0]
     raise CodedValueError(
         DiagnosticCode.VALUE_INVALID,
-        f'{value!r} is not a start: write a local time such as "10:00", or a weekday and '
-        'a time such as "sat 22:30"',
+        f'{value!r} is not a start: write a local time such as "10:00", a weekday and a '
+        'time such as "sat 22:30", or a date and a time such as "2030-11-29 10:00"',
         {"value": value},
     )
 
@@ -98,7 +111,8 @@ CaseStart = Annotated[
     WithJsonSchema(
         {
             "type": "string",
-            "description": 'Local time the case starts at: "10:00" or "sat 22:30".',
+            "description": 'Local time the case starts at: "10:00", "sat 22:30" or '
+            '"2030-11-29 10:00".',
         }
     ),
 ]

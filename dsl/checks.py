@@ -38,6 +38,7 @@ from dsl.models import (
     WaitForStep,
     WaitStep,
     WaitUntil,
+    WaitUntilDate,
     kind_of,
     saved_name,
 )
@@ -344,6 +345,8 @@ class _Checker:
             self.condition(("goal", "value"), self.journey.goal.value, self.other_event_scope)
         for index, step in enumerate(self.journey.steps):
             scope = self.scope_at(step.id)
+            if isinstance(step, WaitStep) and isinstance(step.wait, WaitUntilDate):
+                self.condition(("steps", index, "wait", "until"), step.wait.until, scope, step.id)
             if isinstance(step, WaitForStep) and step.wait_for.when is not None:
                 awaited = scope | {"event"}  # here `event` is the awaited event
                 self.condition(

@@ -204,10 +204,20 @@ class LocalTime(CompiledModel):
     weekdays: list[int] | None = None  # 0 = Monday, as datetime.weekday()
 
 
+class DataTime(CompiledModel):
+    """A wait until a date in the customer's data (a CEL expression), moved by an offset."""
+
+    expression: str
+    offset_seconds: int = 0
+    every_year: bool = False
+    minute_of_day: int = 9 * 60
+
+
 class WaitNode(NodeBase):
     kind: Literal["wait"] = "wait"
     seconds: int | None = None
     until: LocalTime | None = None
+    until_data: DataTime | None = Field(default=None, exclude_if=_is_none)
     next: str | None
 
 

@@ -13,6 +13,7 @@ from dsl.compiled import (
     BranchNode,
     CallNode,
     CompiledJourney,
+    DataTime,
     EntrySpec,
     EventMatch,
     EventTriggerSpec,
@@ -56,6 +57,7 @@ from dsl.models import (
     UpdateProfileStep,
     WaitForStep,
     WaitStep,
+    WaitUntilDate,
 )
 from dsl.templates import Template
 
@@ -199,6 +201,21 @@ def _compile_step(
     if isinstance(step, WaitStep):
         if isinstance(step.wait, str):
             return WaitNode(**common, seconds=seconds(step.wait), next=next_step)
+        if isinstance(step.wait, WaitUntilDate):
+            offset = step.wait.offset or ""
+            signed = (
+                -seconds(offset[1:]) if offset.startswith("-") else seconds(offset) if offset else 0
+            )
+            return WaitNode(
+                **common,
+                until_data=DataTime(
+                    expression=step.wait.until,
+                    offset_seconds=signed,
+                    every_year=step.wait.every == "year",
+                    minute_of_day=minute_of_day(step.wait.at or "09:00"),
+                ),
+                next=next_step,
+            )
         days = step.wait.weekdays
         return WaitNode(
             **common,

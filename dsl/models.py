@@ -9,6 +9,7 @@ for autocompletion and the DSL reference.
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -24,6 +25,7 @@ from pydantic import (
 )
 
 from dsl.codes import CodedValueError, DiagnosticCode
+from dsl.durations import TIME_OF_DAY_PATTERN
 from dsl.types import (
     ActionRef,
     CelExpression,
@@ -37,6 +39,7 @@ from dsl.types import (
     JourneyId,
     LiquidText,
     SegmentName,
+    SignedDuration,
     StepId,
     TemplateName,
     TimeOfDay,
@@ -370,16 +373,45 @@ class WaitUntil(DslModel):
     )
 
 
+class WaitUntilDate(DslModel):
+    """Wait until a date or time the customer's data holds: a renewal, a birthday."""
+
+    until: CelExpression = Field(
+        description="Where the date is: customer.traits.renewal_at, event.properties."
+        "delivery_date... (ISO 8601: a date, or a date and time)."
+    )
+    offset: SignedDuration | None = Field(
+        default=None, description="Before (-7d) or after (2h) that date."
+    )
+    every: Literal["year"] | None = Field(
+        default=None, description="year: its next anniversary (birthdays, sign-up days)."
+    )
+    at: TimeOfDay | None = Field(
+        default=None,
+        description='Local time on a date without one (default "09:00"), in the journey\'s '
+        "time zone.",
+    )
+
+
+_TIME_OF_DAY_TEXT = re.compile(TIME_OF_DAY_PATTERN)
+
+
 def _wait_kind(value: Any) -> str | None:
     if isinstance(value, str):
         return "duration"
     if isinstance(value, dict):
-        return "until"
+        until = value.get("until")
+        by_day = isinstance(until, str) and _TIME_OF_DAY_TEXT.match(until) is not None
+        if by_day and not {"offset", "every", "at"} & set(value):
+            return "until"
+        return "until_data" if "weekdays" not in value else "until"
     return None
 
 
 WaitSpec = Annotated[
-    Annotated[Duration, Tag("duration")] | Annotated[WaitUntil, Tag("until")],
+    Annotated[Duration, Tag("duration")]
+    | Annotated[WaitUntil, Tag("until")]
+    | Annotated[WaitUntilDate, Tag("until_data")],
     Discriminator(
         _wait_kind,
         custom_error_type="wait_kind",
@@ -391,7 +423,10 @@ WaitSpec = Annotated[
 class WaitStep(StepBase):
     """Pause the run for a duration, or until a local time of day."""
 
-    wait: WaitSpec = Field(description='A duration (1h, 2d) or {until: "09:00", weekdays: [...]}')
+    wait: WaitSpec = Field(
+        description='A duration (1h, 2d), {until: "09:00", weekdays: [...]}, or a date from '
+        "data: {until: customer.traits.renewal_at, offset: -7d}"
+    )
 
 
 class WaitForSpec(DslModel):

@@ -216,6 +216,20 @@ Duration = Annotated[
     AfterValidator(_check_duration),
     _string_schema("A duration: 30m, 1h, 2d, 1w, 1d12h.", DURATION_PATTERN),
 ]
+
+
+def _check_signed_duration(value: str) -> str:
+    _check_duration(value.removeprefix("-")) if isinstance(value, str) else _check_duration(value)
+    return value
+
+
+SignedDuration = Annotated[
+    str,
+    AfterValidator(_check_signed_duration),
+    _string_schema(
+        "A duration, before (-7d) or after (2h).", "^-?" + DURATION_PATTERN.removeprefix("^")
+    ),
+]
 TimeOfDay = Annotated[
     str,
     AfterValidator(_check_time_of_day),

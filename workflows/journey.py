@@ -28,6 +28,7 @@ with workflow.unsafe.imports_passed_through():
         BranchNode,
         CallNode,
         CompiledJourney,
+        DataTime,
         ExitNode,
         SendNode,
         SplitNode,
@@ -331,6 +332,10 @@ class JourneyWorkflow:
         return None
 
     async def _wait(self, node: WaitNode) -> str | None:
+        if node.until_data is not None:
+            target = await self._data_time(node.until_data)
+            await self._sleep_unless_exit(target - workflow.now(), "timer")
+            return node.next
         if node.seconds is not None:
             await self._sleep_unless_exit(timedelta(seconds=node.seconds), "timer")
             return node.next
@@ -340,6 +345,39 @@ class JourneyWorkflow:
         )
         await self._sleep_unless_exit(target - workflow.now(), "timer")
         return node.next
+
+    async def _data_time(self, spec: DataTime) -> datetime:
+        """When a wait on a date in the data ends: the customer read afresh, the
+        expression evaluated here (the same on replay), the date worked out in the zone
+        by the local activity. A missing or unreadable date ends the wait at once."""
+        self.customer = await self._load_customer()
+        value = self._value(spec.expression)
+        if value is None:
+            workflow.logger.warning(
+                "step %s: %s is not a date: the wait ends at once",
+                self._state.step,
+                spec.expression,
+            )
+        return await self._local_time(
+            minute_of_day=spec.minute_of_day,
+            data_value=value,
+            offset_seconds=spec.offset_seconds,
+            every_year=spec.every_year,
+        )
+
+    def _value(self, expression: str) -> str | None:
+        """A CEL expression's value as ISO 8601 text (a date or time), or None."""
+        try:
+            program = self.programs.get(expression) or cel.compile(expression)
+            self.programs[expression] = program
+            result = program.execute(
+                cel.Context(variables={**self._variables(), "now": workflow.now()})
+            )
+        except Exception:  # as _holds: nothing may raise out of workflow code
+            return None
+        if isinstance(result, datetime):
+            return result.isoformat()
+        return result if isinstance(result, str) and result else None
 
     async def _wait_for(self, node: WaitForNode) -> str | None:
         start = len(self.inbox)

@@ -255,6 +255,10 @@ class LocalTimeInput(Payload):
     weekdays: list[int] | None = None
     quiet_start_minute: int | None = None
     quiet_end_minute: int | None = None
+    # A wait on a date from data (set together; left out of other payloads).
+    data_value: str | None = Field(default=None, exclude_if=lambda value: value is None)
+    offset_seconds: int | None = Field(default=None, exclude_if=lambda value: value is None)
+    every_year: bool | None = Field(default=None, exclude_if=lambda value: value is None)
 
 
 class AssignInput(Payload):

@@ -129,6 +129,9 @@ async def simulate(
     say(f"{len(ids)} carts left; the journey waits an hour before its split...")
     await _until(lambda: len(store.assignments(EXPERIMENT)) >= len(ids), env)
     assignments = store.assignments(EXPERIMENT)
+    # The reminders may wait for the end of quiet hours (at night): let them all go out.
+    messaged = sum(variant != "holdout" for variant in assignments.values())
+    await _until(lambda: _lines(outbox) >= messaged, env)
     say("every shopper has a variant and the messages are out; some click, some order...")
     buyers = {customer for customer in ids if shop.orders(assignments.get(customer, "holdout"))}
     clicks = await _follow_links(runtime, outbox, shop, buyers)
@@ -156,6 +159,14 @@ async def simulate(
     compiled = store.get_journey(JOURNEY)
     assert compiled is not None
     return DemoResult(build_report(store, compiled), planted, revenue, clicks)
+
+
+def _lines(outbox: Path) -> int:
+    """How many messages the console connector has written to the outbox."""
+    if not outbox.exists():
+        return 0
+    with outbox.open("rb") as lines:
+        return sum(1 for _ in lines)
 
 
 async def _follow_links(runtime: Runtime, outbox: Path, shop: Shop, buyers: set[str]) -> int:

@@ -18,7 +18,7 @@ import tempfile
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -230,7 +230,7 @@ def _customer_id(file: CaseFileResult, number: int, case: Case) -> str:
 def _case_runs(stage: _Stage, began: datetime, align: datetime | None) -> list[CaseRun]:
     tests = stage.file.tests
     assert tests is not None
-    runs = []
+    runs: list[CaseRun] = []
     for number, case in enumerate(tests.cases):
         settings = stage.journey.settings
         zone = (
@@ -251,6 +251,11 @@ def _case_runs(stage: _Stage, began: datetime, align: datetime | None) -> list[C
                 ),
             )
         )
+        if runs[-1].start <= began:
+            runs[-1].problem = (
+                f"the case starts at {case.start}, which has passed: the test server's clock "
+                "only moves forward; give a later date"
+            )
     return runs
 
 
@@ -261,8 +266,13 @@ def aligned(after: datetime, instant: datetime) -> datetime:
 
 
 def next_start(after: datetime, start: str, zone: ZoneInfo) -> datetime:
-    """The first local ``start`` ("10:00", "sat 22:30") in ``zone`` after ``after``."""
+    """The first local ``start`` ("10:00", "sat 22:30") in ``zone`` after ``after``; a
+    dated one ("2030-11-29 10:00") as it is."""
     parts = start.split()
+    if len(parts) == 2 and "-" in parts[0]:
+        day = date.fromisoformat(parts[0])
+        hour, minute = (int(x) for x in parts[1].split(":"))
+        return datetime(day.year, day.month, day.day, hour, minute, tzinfo=zone).astimezone(UTC)
     hour, minute = (int(x) for x in parts[-1].split(":"))
     weekday = WEEKDAYS.index(parts[0]) if len(parts) == 2 else None
     local = after.astimezone(zone)
@@ -323,6 +333,8 @@ async def _play(
     """Every case's timeline and looks, in time order on the one clock."""
     happenings: list[_Happening] = []
     for stage, run in runs:
+        if run.problem is not None:
+            continue
         happenings.append(_Happening(run.start, -1, run, stage, _PREPARE))
         for item in run.case.timeline:
             happenings.append(_Happening(run.start + offset_delta(item.at), 1, run, stage, item))

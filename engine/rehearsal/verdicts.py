@@ -28,6 +28,8 @@ def judge(run: CaseRun) -> list[str]:
     expect = run.case.expect
     failures: list[str] = []
     if run.problem is not None:
+        if not run.entered:
+            return [run.problem]  # the case could not run as written
         failures.append(run.problem)
     failures += [
         f"step {c.step} called {c.action} at {_when(run, c.at)}, but the test gives no answer "

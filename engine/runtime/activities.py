@@ -30,7 +30,7 @@ from engine.privacy.consent import ConsentDecision, decide, parse_policy, policy
 from engine.privacy.suppression import ADDRESS_TRAITS as ADDRESSED_CHANNELS
 from engine.privacy.suppression import channel_address
 from engine.runtime.assignment import assign_variant, in_global_control
-from engine.runtime.localtime import next_local_time, quiet_hours_end, zone
+from engine.runtime.localtime import date_from_data, next_local_time, quiet_hours_end, zone
 from engine.runtime.outages import is_outage
 from engine.runtime.rendering import (
     brand_for,
@@ -120,6 +120,15 @@ class JourneyActivities(JourneyActivityStubs):
     @activity.defn(name="next_local_time")
     async def next_local_time(self, data: LocalTimeInput) -> datetime:
         tz = zone(data.timezone, data.fallback_timezone)
+        if data.offset_seconds is not None:
+            return date_from_data(
+                data.now,
+                tz,
+                data.data_value,
+                data.minute_of_day or 0,
+                data.offset_seconds,
+                bool(data.every_year),
+            )
         if data.quiet_start_minute is not None and data.quiet_end_minute is not None:
             return quiet_hours_end(data.now, tz, data.quiet_start_minute, data.quiet_end_minute)
         assert data.minute_of_day is not None

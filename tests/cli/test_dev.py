@@ -45,7 +45,8 @@ def read_until(process: subprocess.Popen[str], marker: str, timeout: float) -> s
             return seen
         if not line and process.poll() is not None:
             break
-    raise AssertionError(f"{marker!r} not printed; output so far:\n{seen}")
+    errors = process.stderr.read() if process.poll() is not None and process.stderr else ""
+    raise AssertionError(f"{marker!r} not printed; output so far:\n{seen}\n{errors}")
 
 
 def assert_console_login(api: str, email: str, password: str) -> None:

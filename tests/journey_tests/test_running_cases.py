@@ -296,3 +296,61 @@ def test_conditions_and_texts_read_the_runs_clock(
 ) -> None:
     result = cxflow_test(str(project(CLOCKED_CASES, CLOCKED)))
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+DATED = """\
+journey: nudge
+name: Nudge
+trigger: { event: subscribed }
+settings: { timezone: customer, default_timezone: Europe/Paris }
+steps:
+  - id: before-renewal
+    wait: { until: customer.traits.renewal_at, offset: -7d }
+  - id: renewal-notice
+    send: { channel: email, subject: Renewal soon, body: "Renews on {{ customer.traits.renewal_at }}" }
+  - id: birthday
+    wait: { until: customer.traits.birthday, every: year, at: "10:00" }
+  - id: birthday-card
+    send: { channel: email, subject: Happy birthday, body: "Today is {{ today }}" }
+"""
+
+DATED_CASES = """\
+journey: nudge
+cases:
+  - name: a week before the renewal, then on the birthday
+    start: "2030-03-01 10:00"
+    customer:
+      traits: { email: ada@example.com, renewal_at: "2030-03-20", birthday: "1990-04-02" }
+    timeline: [{ at: 0, event: subscribed }]
+    expect:
+      waiting:
+        - { at: 1d, step: before-renewal, waiting: timer, until: 11d23h }
+      messages:
+        - { subject: Renewal soon, at: 11d23h }
+        # Paris moves to summer time on 31 March: 10:00 on 2 April is 31d23h after the start.
+        - { subject: Happy birthday, at: 31d23h, body: "Today is 2030-04-02" }
+  - name: a renewal already passed, the notice at once; no birthday, no wait
+    start: "2030-03-01 10:00"
+    customer: { traits: { email: bob@example.com, renewal_at: "2030-03-02" } }
+    timeline: [{ at: 0, event: subscribed }]
+    expect:
+      messages:
+        - { subject: Renewal soon, at: 0 }
+        - { subject: Happy birthday, at: 0 }
+  - name: a start in the past is refused
+    start: "2020-01-01 10:00"
+    timeline: [{ at: 0, event: subscribed }]
+    expect: {}
+"""
+
+
+def test_waits_until_dates_in_the_customers_data(
+    project: Callable[..., Path], cxflow_test: Run
+) -> None:
+    result = cxflow_test(str(project(DATED_CASES, DATED)))
+    assert "  ✓ a week before the renewal, then on the birthday" in result.stdout, result.stdout
+    assert "  ✓ a renewal already passed, the notice at once; no birthday, no wait" in result.stdout
+    assert (
+        "  ✗ a start in the past is refused\n      - the case starts at 2020-01-01 10:00, which "
+        "has passed: the test server's clock only moves forward; give a later date\n"
+    ) in result.stdout
