@@ -378,7 +378,9 @@ class WaitUntilDate(DslModel):
 
     until: CelExpression = Field(
         description="Where the date is: customer.traits.renewal_at, event.properties."
-        "delivery_date... (ISO 8601: a date, or a date and time)."
+        "delivery_date... (ISO 8601: a date, or a date and time).",
+        # For editors: a time of day is the other form of `wait`, not this one.
+        json_schema_extra={"not": {"pattern": TIME_OF_DAY_PATTERN}},
     )
     offset: SignedDuration | None = Field(
         default=None, description="Before (-7d) or after (2h) that date."
@@ -391,6 +393,18 @@ class WaitUntilDate(DslModel):
         description='Local time on a date without one (default "09:00"), in the journey\'s '
         "time zone.",
     )
+
+    @field_validator("until")
+    @classmethod
+    def _not_a_time_of_day(cls, value: str) -> str:
+        if _TIME_OF_DAY_TEXT.match(value):
+            raise CodedValueError(
+                DiagnosticCode.WAIT_INVALID,
+                f'"{value}" is a time of day: `offset`, `every` and `at` go with a date '
+                "from the data, such as `until: customer.traits.renewal_at`; for a time of "
+                f'day write `wait: {{until: "{value}"}}` alone',
+            )
+        return value
 
 
 _TIME_OF_DAY_TEXT = re.compile(TIME_OF_DAY_PATTERN)

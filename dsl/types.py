@@ -219,7 +219,14 @@ Duration = Annotated[
 
 
 def _check_signed_duration(value: str) -> str:
-    _check_duration(value.removeprefix("-")) if isinstance(value, str) else _check_duration(value)
+    try:
+        parse_duration(value.removeprefix("-"))
+    except CodedValueError as error:
+        raise CodedValueError(
+            error.code,
+            f"{value!r} is not a duration: write one such as 2h, or -7d for before",
+            error.context,
+        ) from None
     return value
 
 

@@ -1424,6 +1424,44 @@ steps:
             ),
         ],
     ),
+    "wait-until-data-bad-offset": (
+        """\
+journey: renewals
+name: Renewals
+trigger: {event: subscribed}
+steps:
+  - id: before-renewal
+    wait: {until: customer.traits.renewal_at, offset: -7x}
+""",
+        [
+            (
+                6,
+                55,
+                "error",
+                "duration_invalid",
+                "`offset` in wait of step 'before-renewal': '-7x' is not a duration: write one such as 2h, or -7d for before",
+            ),
+        ],
+    ),
+    "wait-until-time-of-day-with-offset": (
+        """\
+journey: renewals
+name: Renewals
+trigger: {event: subscribed}
+steps:
+  - id: later
+    wait: {until: "09:00", offset: 1d}
+""",
+        [
+            (
+                6,
+                19,
+                "error",
+                "wait_invalid",
+                '`until` in wait of step \'later\': "09:00" is a time of day: `offset`, `every` and `at` go with a date from the data, such as `until: customer.traits.renewal_at`; for a time of day write `wait: {until: "09:00"}` alone',
+            ),
+        ],
+    ),
 }
 
 
