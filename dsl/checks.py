@@ -18,7 +18,7 @@ from typing import Any
 from dsl.catalog import ConnectorCatalog, fallback_channels
 from dsl.codes import DiagnosticCode
 from dsl.diagnostics import Diagnostic, Severity
-from dsl.durations import parse_time_of_day
+from dsl.durations import parse_duration, parse_time_of_day
 from dsl.expressions import check_condition, self_comparisons
 from dsl.graph import Transition, loops_without_wait, reachable, step_edges, transitions
 from dsl.models import (
@@ -35,6 +35,7 @@ from dsl.models import (
     SendStep,
     SplitStep,
     UpdateProfileStep,
+    WaitForData,
     WaitForStep,
     WaitStep,
     WaitUntil,
@@ -347,6 +348,16 @@ class _Checker:
             scope = self.scope_at(step.id)
             if isinstance(step, WaitStep) and isinstance(step.wait, WaitUntilDate):
                 self.condition(("steps", index, "wait", "until"), step.wait.until, scope, step.id)
+            if isinstance(step, WaitStep) and isinstance(step.wait, WaitForData):
+                self.condition(("steps", index, "wait", "for"), step.wait.for_, scope, step.id)
+                low, high = step.wait.at_least, step.wait.at_most
+                if low is not None and parse_duration(low) > parse_duration(high):
+                    self.error(
+                        ("steps", index, "wait", "at_least"),
+                        _C.WAIT_INVALID,
+                        f"`at_least` ({low}) is longer than `at_most` ({high}): swap them",
+                        {},
+                    )
             if isinstance(step, WaitForStep) and step.wait_for.when is not None:
                 awaited = scope | {"event"}  # here `event` is the awaited event
                 self.condition(

@@ -213,11 +213,22 @@ class DataTime(CompiledModel):
     minute_of_day: int = 9 * 60
 
 
+class DataDuration(CompiledModel):
+    """A wait as long as an expression says (a number of ``unit_seconds``, or a duration),
+    kept within bounds."""
+
+    expression: str
+    unit_seconds: int
+    min_seconds: int = 0
+    max_seconds: int
+
+
 class WaitNode(NodeBase):
     kind: Literal["wait"] = "wait"
     seconds: int | None = None
     until: LocalTime | None = None
     until_data: DataTime | None = Field(default=None, exclude_if=_is_none)
+    for_data: DataDuration | None = Field(default=None, exclude_if=_is_none)
     next: str | None
 
 

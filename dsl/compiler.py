@@ -13,6 +13,7 @@ from dsl.compiled import (
     BranchNode,
     CallNode,
     CompiledJourney,
+    DataDuration,
     DataTime,
     EntrySpec,
     EventMatch,
@@ -55,11 +56,14 @@ from dsl.models import (
     SplitStep,
     Tracking,
     UpdateProfileStep,
+    WaitForData,
     WaitForStep,
     WaitStep,
     WaitUntilDate,
 )
 from dsl.templates import Template
+
+UNIT_SECONDS = {"minutes": 60, "hours": 3600, "days": 86400, "weeks": 7 * 86400}
 
 
 def seconds(duration: str) -> int:
@@ -201,6 +205,18 @@ def _compile_step(
     if isinstance(step, WaitStep):
         if isinstance(step.wait, str):
             return WaitNode(**common, seconds=seconds(step.wait), next=next_step)
+        if isinstance(step.wait, WaitForData):
+            lasting = step.wait
+            return WaitNode(
+                **common,
+                for_data=DataDuration(
+                    expression=lasting.for_,
+                    unit_seconds=UNIT_SECONDS[lasting.unit],
+                    min_seconds=seconds(lasting.at_least) if lasting.at_least else 0,
+                    max_seconds=seconds(lasting.at_most),
+                ),
+                next=next_step,
+            )
         if isinstance(step.wait, WaitUntilDate):
             offset = step.wait.offset or ""
             signed = (

@@ -407,6 +407,23 @@ class WaitUntilDate(DslModel):
         return value
 
 
+class WaitForData(DslModel):
+    """Wait as long as the customer's data says (a trial's length), within bounds."""
+
+    for_: CelExpression = Field(
+        alias="for",
+        description="How long: an expression giving a number of `unit`s (customer.traits."
+        "trial_days), a duration text such as 36h, or a CEL duration.",
+    )
+    unit: Literal["minutes", "hours", "days", "weeks"] = Field(
+        default="days", description="What a number means (default days)."
+    )
+    at_least: Duration | None = Field(
+        default=None, description="The shortest wait (also when the value is missing)."
+    )
+    at_most: Duration = Field(description="The longest wait, whatever the data says.")
+
+
 _TIME_OF_DAY_TEXT = re.compile(TIME_OF_DAY_PATTERN)
 
 
@@ -418,6 +435,8 @@ def _wait_kind(value: Any) -> str | None:
         by_day = isinstance(until, str) and _TIME_OF_DAY_TEXT.match(until) is not None
         if by_day and not {"offset", "every", "at"} & set(value):
             return "until"
+        if "for" in value and "until" not in value:
+            return "for_data"
         return "until_data" if "weekdays" not in value else "until"
     return None
 
@@ -425,7 +444,8 @@ def _wait_kind(value: Any) -> str | None:
 WaitSpec = Annotated[
     Annotated[Duration, Tag("duration")]
     | Annotated[WaitUntil, Tag("until")]
-    | Annotated[WaitUntilDate, Tag("until_data")],
+    | Annotated[WaitUntilDate, Tag("until_data")]
+    | Annotated[WaitForData, Tag("for_data")],
     Discriminator(
         _wait_kind,
         custom_error_type="wait_kind",

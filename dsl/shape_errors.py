@@ -25,6 +25,7 @@ from dsl.source import SourceDocument, format_path
 # An example line for each key, shown when the key is missing or has the wrong type.
 EXAMPLES: dict[str, str] = {
     "journey": "journey: abandoned-cart",
+    "at_most": "at_most: 30d",
     "name": "name: Abandoned cart recovery",
     "trigger": "trigger: { event: cart.updated }",
     "steps": "steps: [ { id: pause, wait: 1h } ]",

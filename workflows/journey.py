@@ -28,6 +28,7 @@ with workflow.unsafe.imports_passed_through():
         BranchNode,
         CallNode,
         CompiledJourney,
+        DataDuration,
         DataTime,
         ExitNode,
         SendNode,
@@ -38,6 +39,7 @@ with workflow.unsafe.imports_passed_through():
         WaitForNode,
         WaitNode,
     )
+    from dsl.durations import parse_duration
     from workflows.activities import (
         PERMANENT_CONNECTOR_ERROR,
         PERMANENT_ERROR_TYPES,
@@ -332,6 +334,9 @@ class JourneyWorkflow:
         return None
 
     async def _wait(self, node: WaitNode) -> str | None:
+        if node.for_data is not None:
+            await self._sleep_unless_exit(self._data_duration(node.for_data), "timer")
+            return node.next
         if node.until_data is not None:
             target = await self._data_time(node.until_data)
             await self._sleep_unless_exit(target - workflow.now(), "timer")
@@ -364,6 +369,32 @@ class JourneyWorkflow:
             offset_seconds=spec.offset_seconds,
             every_year=spec.every_year,
         )
+
+    def _data_duration(self, spec: DataDuration) -> timedelta:
+        """How long the data says to wait, within the step's bounds; its shortest when the
+        value is missing or not a length (evaluated here: the same on replay)."""
+        try:
+            program = self.programs.get(spec.expression) or cel.compile(spec.expression)
+            self.programs[spec.expression] = program
+            result = program.execute(
+                cel.Context(variables={**self._variables(), "now": workflow.now()})
+            )
+        except Exception:  # as _holds: nothing may raise out of workflow code
+            result = None
+        length: float | None = None
+        if isinstance(result, timedelta):
+            length = result.total_seconds()
+        elif isinstance(result, int | float) and not isinstance(result, bool):
+            length = float(result) * spec.unit_seconds
+        elif isinstance(result, str):
+            with contextlib.suppress(ValueError):
+                length = parse_duration(result.strip()).total_seconds()
+        if length is None:
+            workflow.logger.warning(
+                "step %s: %s is not a length: the shortest wait", self._state.step, spec.expression
+            )
+            length = spec.min_seconds
+        return timedelta(seconds=min(max(length, spec.min_seconds), spec.max_seconds))
 
     def _value(self, expression: str) -> str | None:
         """A CEL expression's value as ISO 8601 text (a date or time), or None."""

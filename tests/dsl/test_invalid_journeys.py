@@ -1462,6 +1462,44 @@ steps:
             ),
         ],
     ),
+    "wait-for-data-bounds": (
+        """\
+journey: trials
+name: Trials
+trigger: {event: trial.started}
+steps:
+  - id: trial
+    wait: {for: customer.traits.trial_days, at_least: 2d, at_most: 1d}
+""",
+        [
+            (
+                6,
+                55,
+                "error",
+                "wait_invalid",
+                "`at_least` (2d) is longer than `at_most` (1d): swap them",
+            ),
+        ],
+    ),
+    "wait-for-data-without-a-longest": (
+        """\
+journey: trials
+name: Trials
+trigger: {event: trial.started}
+steps:
+  - id: grace
+    wait: {for: customer.traits.grace_days}
+""",
+        [
+            (
+                6,
+                11,
+                "error",
+                "field_required",
+                "wait of step 'grace' is missing `at_most`: add `at_most: 30d`",
+            ),
+        ],
+    ),
 }
 
 

@@ -354,3 +354,49 @@ def test_waits_until_dates_in_the_customers_data(
         "  ✗ a start in the past is refused\n      - the case starts at 2020-01-01 10:00, which "
         "has passed: the test server's clock only moves forward; give a later date\n"
     ) in result.stdout
+
+
+LASTING = """\
+journey: nudge
+name: Nudge
+trigger: { event: trial.started }
+steps:
+  - id: trial
+    wait: { for: customer.traits.trial_days, at_least: 1d, at_most: 30d }
+  - id: trial-over
+    send: { channel: email, subject: Your trial ended, body: Upgrade now }
+"""
+
+LASTING_CASES = """\
+journey: nudge
+cases:
+  - name: fourteen days of trial
+    customer: { traits: { email: a@example.com, trial_days: 14 } }
+    timeline: [{ at: 0, event: trial.started }]
+    expect:
+      waiting: [{ at: 1h, step: trial, waiting: timer, until: 14d }]
+      messages: [{ subject: Your trial ended, at: 14d }]
+  - name: a length written as text
+    customer: { traits: { email: b@example.com, trial_days: 36h } }
+    timeline: [{ at: 0, event: trial.started }]
+    expect:
+      messages: [{ at: 1d12h }]
+  - name: no length, the shortest wait
+    customer: { traits: { email: c@example.com } }
+    timeline: [{ at: 0, event: trial.started }]
+    expect:
+      messages: [{ at: 1d }]
+  - name: too long, the longest
+    customer: { traits: { email: d@example.com, trial_days: 365 } }
+    timeline: [{ at: 0, event: trial.started }]
+    expect:
+      messages: [{ at: 30d }]
+"""
+
+
+def test_waits_as_long_as_the_data_says_within_bounds(
+    project: Callable[..., Path], cxflow_test: Run
+) -> None:
+    result = cxflow_test(str(project(LASTING_CASES, LASTING)))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "4 case(s) in 1 file(s): 4 passed" in result.stdout
