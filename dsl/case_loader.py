@@ -37,7 +37,9 @@ from dsl.compiled import (
     ApiTriggerSpec,
     CallNode,
     CompiledJourney,
+    EventTriggerSpec,
     ScheduleTriggerSpec,
+    SegmentTriggerSpec,
     SendNode,
     SplitNode,
 )
@@ -138,8 +140,18 @@ def load_case_file(path: Path | str) -> CaseFileResult:
     journey_path = path.resolve().parent.parent / f"{tests.journey}.yaml"
     if path.resolve().parent.name != TESTS_FOLDER:
         journey_path = path.resolve().parent / f"{tests.journey}.yaml"
-    loaded = load_file(journey_path)
     result.journey_file = str(journey_path)
+    if journey_path == path.resolve():
+        result.diagnostics.append(
+            document.diagnostic(
+                ("journey",),
+                f"this test file is named after its journey and sits beside it: move it into "
+                f"a `{TESTS_FOLDER}/` folder next to {journey_path.name}",
+                code=_C.CASE_JOURNEY_NOT_FOUND,
+                context={"journey": tests.journey},
+            )
+        )
+        return result
     if not journey_path.is_file():
         result.diagnostics.append(
             document.diagnostic(
@@ -151,6 +163,7 @@ def load_case_file(path: Path | str) -> CaseFileResult:
             )
         )
         return result
+    loaded = load_file(journey_path)
     if loaded.compiled is None:
         result.diagnostics.extend(_journey_errors(loaded, document))
         return result
@@ -270,16 +283,24 @@ class _JourneyNames:
         """An API start or a schedule tick on a journey that does not start that way."""
         trigger = self.journey.trigger
         if isinstance(item, TimelineStart) and not isinstance(trigger, ApiTriggerSpec):
-            key, how = "start", "an `api: {}` trigger"
+            key, how = "start", "`api: {}`"
         elif isinstance(item, TimelineSchedule) and not isinstance(trigger, ScheduleTriggerSpec):
-            key, how = "scheduled", "a `schedule:` trigger"
+            key, how = "scheduled", "`schedule:`"
         else:
             return []
+        if isinstance(trigger, EventTriggerSpec):
+            instead = f"send its trigger's event instead (`event: {trigger.event}`)"
+        elif isinstance(trigger, SegmentTriggerSpec):
+            instead = f"enter its segment instead (`enter_segment: {trigger.segment}`)"
+        elif isinstance(trigger, ScheduleTriggerSpec):
+            instead = "let its schedule fire instead (`scheduled: {}`)"
+        else:
+            instead = "start it through the API instead (`start: {}`)"
         return [
             document.diagnostic(
                 (*loc, key),
-                f"journey {self.journey.id} has no {how}: a `{key}` cannot start it; send "
-                "the event its trigger names, or enter its segment (`enter_segment`)",
+                f"journey {self.journey.id}'s trigger is not {how}, so a `{key}` cannot "
+                f"start it: {instead}",
                 code=_C.TIMELINE_TRIGGER_MISMATCH,
                 key=True,
             )
@@ -333,6 +354,15 @@ def _check_case(
             problems += names.segment(document, (*where, "enter_segment"), item.enter_segment)
         problems += names.starts_by(document, where, item)
     expect = case.expect
+    if expect.ends == "running" and case.until is None:
+        problems.append(
+            document.diagnostic(
+                (*at, "expect", "ends"),
+                "`ends: running` needs the case's `until` (how long to let the run go on): "
+                "without it every run is let finish",
+                code=_C.VALUE_INVALID,
+            )
+        )
     for key in ("steps", "not_steps"):
         for number, step in enumerate(getattr(expect, key) or []):
             problems += names.step(document, (*at, "expect", key, number), step)
@@ -397,7 +427,8 @@ def _journey_errors(loaded: LoadResult, document: SourceDocument) -> list[Diagno
     says why this test file cannot run."""
     first = document.diagnostic(
         ("journey",),
-        f"the journey {Path(loaded.file).name} has errors (below): fix them, then test it",
+        f"the journey {Path(loaded.file).name} has errors (each shown with its line): fix "
+        "them, then test it",
         code=_C.CASE_JOURNEY_NOT_FOUND,
     )
     return [first, *loaded.errors]

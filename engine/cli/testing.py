@@ -46,11 +46,13 @@ def run_tests(
     ] = None,
 ) -> None:
     """Run journey test cases: days of a journey in seconds, nothing sent."""
-    files = case_files(paths or [Path("journeys")])
+    named = paths or [Path("journeys")]
+    files = case_files(named)
     if not files:
+        where = ", ".join(str(p) for p in named)
         raise UsageError(
-            "no test files found: put them in journeys/tests/ (see docs/testing-journeys.md), "
-            "or name them"
+            f"no test files in {where}: a folder's test files are in its tests/ folder "
+            "(journeys/tests/<journey>.yaml, see docs/testing-journeys.md), or name them"
         )
     installed = default_registry()
     outputs = {

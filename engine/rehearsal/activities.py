@@ -7,10 +7,12 @@ from typing import Any
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from engine import clock
 from engine.composition import Runtime
-from engine.rehearsal.doubles import UNANSWERED, now
+from engine.rehearsal.doubles import UNANSWERED
 from engine.rehearsal.journal import Called, Journal, Sent
 from engine.runtime.activities import JourneyActivities
+from workflows.journey import ACTIVITY_RETRY
 from workflows.models import CallInput, RunRecordInput, SendInput, SendOutcome
 
 
@@ -36,7 +38,7 @@ class RehearsalActivities(JourneyActivities):
                     channel=str(outcome.detail.get("channel") or data.channel),
                     template=data.template,
                     status=outcome.status,
-                    at=now(),
+                    at=clock.now(),
                     detail=dict(outcome.detail),
                     **asked,
                 )
@@ -49,13 +51,15 @@ class RehearsalActivities(JourneyActivities):
             step=data.step_id,
             action=f"{data.connector}.{data.action}",
             inputs={},
-            at=now(),
+            # When the step made the call: its first attempt (a retried one goes later).
+            at=activity.info().scheduled_time,
         )
         try:
             output = await super().call_action(data)
         except ApplicationError as error:
             called.error = error.message
-            if error.non_retryable or activity.info().attempt >= 20:
+            last = ACTIVITY_RETRY.maximum_attempts
+            if error.non_retryable or activity.info().attempt >= last:
                 self._note(data, called)
             raise
         called.output = output

@@ -135,11 +135,12 @@ def summarise(label: str, runs: Sequence[CaseRun]) -> Figures:
         if not run.entered:
             continue
         figures.entered += 1
-        ending = (
-            "still running"
-            if run.still_running is not None or run.outcome is None
-            else run.outcome.status
-        )
+        if run.problem is not None:
+            ending = "did not finish (failed or looped)"
+        elif run.still_running is not None or run.outcome is None:
+            ending = "still running"
+        else:
+            ending = run.outcome.status
         figures.endings[ending] += 1
         figures.steps.update({s.step for s in run.journal.steps})
         variant = run.journal.variant

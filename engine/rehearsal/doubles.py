@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from types import UnionType
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel, JsonValue, ValidationError
-from temporalio import activity
 
 from connectors.base import Connector
 from connectors.builtin.console import SKIP_WITHOUT_ADDRESS
@@ -23,7 +23,6 @@ from connectors.hookspecs import hookimpl
 from connectors.models import ActionSpec, CallRequest, CallResult, SendRequest, SendResult
 from connectors.registry import ConnectorRegistry
 from dsl.case_models import Failure
-from engine import clock
 from engine.privacy.suppression import channel_address
 from engine.rehearsal.journal import Journal
 
@@ -32,13 +31,6 @@ UNANSWERED = "unanswered"
 
 # Answers per customer (each case has its own), then per action (`shop.create_discount`).
 AnswerBook = Mapping[str, Mapping[str, dict[str, JsonValue] | Failure]]
-
-
-def now() -> datetime:
-    """The test server's time inside an activity (its attempt's scheduled time)."""
-    if activity.in_activity():
-        return activity.info().current_attempt_scheduled_time
-    return clock.now()
 
 
 class ChannelDouble(Connector):
@@ -123,21 +115,45 @@ def placeholder(action: ActionSpec) -> dict[str, JsonValue] | None:
     model = action.output_model
     if model is None:
         return {}
-    values: dict[str, JsonValue] = {}
-    for name, field in model.model_fields.items():
-        if not field.is_required():
-            continue
-        kind = field.annotation
-        values[name] = (
-            0 if kind in (int, float) else False if kind is bool else
-            [] if getattr(kind, "__origin__", None) is list else
-            {} if getattr(kind, "__origin__", None) is dict else "dry-run"
-        )  # fmt: skip
+    values = _shaped(model)
     try:
         model.model_validate(values)
     except ValidationError:
         return None
     return values
+
+
+def _shaped(model: type[BaseModel]) -> dict[str, JsonValue]:
+    """Each required field of ``model`` with a value of its type (nested models too)."""
+    return {
+        name: _value_of(field.annotation)
+        for name, field in model.model_fields.items()
+        if field.is_required()
+    }
+
+
+def _value_of(kind: Any) -> JsonValue:
+    origin, args = get_origin(kind), get_args(kind)
+    if origin is Literal:
+        first: JsonValue = args[0]
+        return first
+    if origin in (Union, UnionType):
+        return None if type(None) in args else _value_of(args[0])
+    if origin is Annotated:
+        return _value_of(args[0])
+    if isinstance(kind, type) and issubclass(kind, BaseModel):
+        return _shaped(kind)
+    if kind is bool:
+        return False
+    if kind in (int, float):
+        return 0
+    if kind is datetime:
+        return "2000-01-01T00:00:00Z"
+    if origin is list or kind is list:
+        return []
+    if origin is dict or kind is dict:
+        return {}
+    return "dry-run"
 
 
 def rehearsal_registry(

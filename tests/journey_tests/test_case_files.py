@@ -146,10 +146,10 @@ def test_a_case_cannot_start_a_journey_in_a_way_its_trigger_does_not(
     assert [(code, message) for _l, _c, code, message in problems(path)] == [
         (
             "timeline_trigger_mismatch",
-            f"journey nudge has no {how}: a `{key}` cannot start it; send the event its "
-            "trigger names, or enter its segment (`enter_segment`)",
+            f"journey nudge's trigger is not {how}, so a `{key}` cannot start it: send its "
+            "trigger's event instead (`event: signed_up`)",
         )
-        for key, how in (("start", "an `api: {}` trigger"), ("scheduled", "a `schedule:` trigger"))
+        for key, how in (("start", "`api: {}`"), ("scheduled", "`schedule:`"))
     ]
 
 
@@ -165,7 +165,7 @@ def test_a_missing_journey_or_a_broken_one_says_so(project: Callable[..., Path])
     found = problems(path)
     assert found[0][2:] == (
         "case_journey_not_found",
-        "the journey nudge.yaml has errors (below): fix them, then test it",
+        "the journey nudge.yaml has errors (each shown with its line): fix them, then test it",
     )
     assert found[1][2] == "field_required"
 
