@@ -56,7 +56,7 @@ TEMPLATE_SCOPE = frozenset({"event", "customer", "journey", "links", "brand", "n
 # event, the goal event, the event a wait_for awaits (and, in steps, the trigger again).
 STARTED_BY = frozenset({"trigger"})
 # The time: the run's clock in conditions (a timestamp), when it is rendered in texts.
-CLOCK = frozenset({"now"})
+CLOCK = frozenset({"now", "today"})
 # Runs started by a segment or a schedule have no triggering event.
 NO_EVENT_TRIGGERS = (SegmentTrigger, ScheduleTrigger)
 

@@ -377,7 +377,9 @@ class JourneyWorkflow:
             program = self.programs.get(spec.expression) or cel.compile(spec.expression)
             self.programs[spec.expression] = program
             result = program.execute(
-                cel.Context(variables={**self._variables(), "now": workflow.now()})
+                cel.Context(
+                    variables={**self._variables(), "now": workflow.now(), "today": self._today()}
+                )
             )
         except Exception:  # as _holds: nothing may raise out of workflow code
             result = None
@@ -402,7 +404,9 @@ class JourneyWorkflow:
             program = self.programs.get(expression) or cel.compile(expression)
             self.programs[expression] = program
             result = program.execute(
-                cel.Context(variables={**self._variables(), "now": workflow.now()})
+                cel.Context(
+                    variables={**self._variables(), "now": workflow.now(), "today": self._today()}
+                )
             )
         except Exception:  # as _holds: nothing may raise out of workflow code
             return None
@@ -653,7 +657,7 @@ class JourneyWorkflow:
             segments = set(self.customer.segments) if self.customer else set()
             # `now` is the workflow's clock (the same on replay). A condition could not
             # read it before, so no run's path changes.
-            variables = {**self._variables(event), "now": workflow.now()}
+            variables = {**self._variables(event), "now": workflow.now(), "today": self._today()}
             context = cel.Context(
                 variables=variables, functions={"segment": lambda n: n in segments}
             )
@@ -661,6 +665,12 @@ class JourneyWorkflow:
         except Exception as error:  # any at all: see above (false, never raised)
             self._log_unevaluable(condition, event, error)
             return False
+
+    def _today(self) -> str:
+        """The date in the customer's zone (by the offset their profile was read with), as
+        templates' `today`: YYYY-MM-DD; UTC's without a zone."""
+        offset = self.customer.utc_offset_minutes if self.customer else None
+        return (workflow.now() + timedelta(minutes=offset or 0)).date().isoformat()
 
     def _log_unevaluable(
         self, condition: str, event: CustomerEvent | None, error: Exception

@@ -93,6 +93,13 @@ class CustomerView(Payload):
         description="Lifetime order figures; None only in profiles read before they were "
         "kept, whose `customer.value` stays what it was (a trait of that name, or nothing).",
     )
+    utc_offset_minutes: int | None = Field(
+        default=None,
+        exclude_if=lambda value: value is None,
+        description="The customer's zone's offset from UTC when the profile was read (the "
+        "activity works it out, so the workflow's `today` needs no time-zone database); "
+        "None: no zone, or a profile read before it was kept.",
+    )
 
     def as_variable(self) -> dict[str, Any]:
         """Traits at the top level (customer.first_name) and under customer.traits; the

@@ -6,6 +6,9 @@ read it here, so a condition means the same thing at entry and inside a run.
 
 from __future__ import annotations
 
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from engine import clock
 from engine.store import Store
 from workflows.models import CustomerView, GroupView, ValueView
 
@@ -25,5 +28,17 @@ def customer_view(store: Store, customer_id: str) -> tuple[CustomerView, list[st
         segments=record.segments,
         groups=[GroupView(id=group.id, traits=group.traits) for group in groups],
         value=ValueView.model_validate(figures.model_dump()),
+        utc_offset_minutes=_offset_minutes(record.timezone),
     )
     return view, record.aliases
+
+
+def _offset_minutes(timezone: str | None) -> int | None:
+    """The zone's offset from UTC now, in minutes (None without a usable zone)."""
+    if not timezone:
+        return None
+    try:
+        offset = clock.now().astimezone(ZoneInfo(timezone)).utcoffset()
+    except (ZoneInfoNotFoundError, ValueError):
+        return None
+    return None if offset is None else int(offset.total_seconds() // 60)

@@ -261,6 +261,8 @@ steps:
     branch:
       - when: now.getDayOfWeek() == 0 || now.getDayOfWeek() == 6
         next: weekend-hello
+      - when: today == customer.traits.holiday
+        next: weekend-hello
       - else: hello
   - id: hello
     send: { channel: email, subject: Hello, body: "Today is {{ today }}" }
@@ -288,6 +290,13 @@ cases:
     expect:
       steps: [weekend, hello, done]
       messages: [{ subject: Hello, body: "Today is 20" }]
+  - name: a holiday in the customer's zone is a weekend too (Tokyo is a day ahead of UTC)
+    start: "2030-01-01 08:00"
+    customer: { traits: { email: cy@example.com, holiday: "2030-01-01" }, timezone: Asia/Tokyo }
+    timeline: [{ at: 0, event: signed_up }]
+    expect:
+      steps: [weekend, weekend-hello, done]
+      messages: [{ subject: Happy weekend }]
 """
 
 
