@@ -132,6 +132,20 @@ cases:
         - {{ at: 5d, step: done }}
       ends: exited
       goal: {{ converted: true }}
+      variant: discount
+
+  - name: quiet hours misread
+    start: "22:00"
+    answers: *coupon
+    customer: {{ traits: {{ email: q@example.com }} }}
+    timeline:
+      - {{ at: 0, event: signed_up }}
+    expect:
+      waiting:
+        - {{ at: 1h, step: hello, waiting: timer }}
+      messages:
+        - {{ subject: Hello, at: 0 }}
+        - {{ subject: Your code }}
 
   - name: an unanswered call
     timeline:
@@ -178,6 +192,10 @@ EXPECTED_FAILURES = """\
       - at 5d: expected the run in step done; it had ended
       - expected the run to end exited; it ended completed (exit step done)
       - expected the goal reached; it was not
+      - expected the variant discount; the run took no split
+  ✗ quiet hours misread
+      - message 1 (email from step hello, sent at 10h): expected at 0, it went at 10h
+      - at 1h: expected the run in step hello, waiting for a timer; it was in step hello, waiting for the end of quiet hours until 10h
   ✗ an unanswered call
       - step coupon called shop.create_discount at 1d, but the test gives no answer for it: add `answers: {shop.create_discount: {...}}` to the case or the file
       - call 1 (shop.create_discount from step coupon at 1d): expected the input percent: 15, not 10
@@ -202,9 +220,9 @@ def test_each_failure_says_what_was_expected_and_what_happened(
     assert "Traceback" not in result.stdout + result.stderr
     shown = result.stdout.split("\n", 1)[1].split("coverage", 1)[0]
     assert shown == EXPECTED_FAILURES
-    assert "8 case(s) in 1 file(s): 0 passed, 8 failed (" in result.stderr
+    assert "9 case(s) in 1 file(s): 0 passed, 9 failed (" in result.stderr
     suite = ET.parse(junit).getroot().find("testsuite")
-    assert suite is not None and suite.get("failures") == "8"
+    assert suite is not None and suite.get("failures") == "9"
     first = next(suite.iter("failure"))
     assert first.get("message", "").startswith("steps: expected hello → pause → plain")
 
