@@ -67,7 +67,7 @@ async def test_continue_as_new_keeps_the_run_going(dev_engine: Engine) -> None:
     assert (result.status, result.reason) == ("exited", "exit event stop")
     assert result.steps_taken == 12 * 2 + 1  # listen and remember per ping, the last listen
     customer = engine.store.get_customer("looper")
-    assert customer is not None and customer.traits["last_ping"] == "12"
+    assert customer is not None and customer.traits["last_ping"] == 12
     runs = engine.store.get_runs(customer_id="looper")
     assert len(runs) == 1 and runs[0].status == "exited"  # one entry across the chain
     history = await engine.client.get_workflow_handle(workflow_id).fetch_history()

@@ -115,6 +115,6 @@ async def test_a_run_with_the_longest_ids_starts_and_receives_its_events(engine:
     outcome = await engine.outcome(workflow_id)
     assert (outcome.status, outcome.reason) == ("completed", "exit step done")
     profile = engine.store.get_customer(customer)
-    assert profile is not None and profile.traits["pinged"] == "7"
+    assert profile is not None and profile.traits["pinged"] == 7
     [run] = engine.store.get_runs(customer_id=customer)
     assert run.workflow_id == workflow_id
