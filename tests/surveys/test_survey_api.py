@@ -19,12 +19,12 @@ pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 
 async def get(url: str) -> httpx.Response:
-    async with httpx.AsyncClient() as client:
+    async with httpx.AsyncClient(timeout=30) as client:
         return await client.get(url)
 
 
 async def post(url: str, body: object) -> httpx.Response:
-    async with httpx.AsyncClient() as client:
+    async with httpx.AsyncClient(timeout=30) as client:
         return await client.post(url, json=body)
 
 
@@ -174,7 +174,7 @@ async def test_without_a_secret_nothing_is_recorded_and_the_page_says_so(
 
 
 async def test_the_endpoints_are_in_the_openapi_document(surveys: ApiServer) -> None:
-    async with httpx.AsyncClient(base_url=surveys.url) as client:
+    async with httpx.AsyncClient(base_url=surveys.url, timeout=30) as client:
         document = (await client.get("/openapi.json")).json()
     operations = document["paths"]["/v1/surveys/{token}"]
     assert set(operations) == {"get", "post"}
