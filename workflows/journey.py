@@ -373,16 +373,7 @@ class JourneyWorkflow:
     def _data_duration(self, spec: DataDuration) -> timedelta:
         """How long the data says to wait, within the step's bounds; its shortest when the
         value is missing or not a length (evaluated here: the same on replay)."""
-        try:
-            program = self.programs.get(spec.expression) or cel.compile(spec.expression)
-            self.programs[spec.expression] = program
-            result = program.execute(
-                cel.Context(
-                    variables={**self._variables(), "now": workflow.now(), "today": self._today()}
-                )
-            )
-        except Exception:  # as _holds: nothing may raise out of workflow code
-            result = None
+        result = self._evaluate(spec.expression)
         length: float | None = None
         if isinstance(result, timedelta):
             length = result.total_seconds()
@@ -400,16 +391,7 @@ class JourneyWorkflow:
 
     def _value(self, expression: str) -> str | None:
         """A CEL expression's value as ISO 8601 text (a date or time), or None."""
-        try:
-            program = self.programs.get(expression) or cel.compile(expression)
-            self.programs[expression] = program
-            result = program.execute(
-                cel.Context(
-                    variables={**self._variables(), "now": workflow.now(), "today": self._today()}
-                )
-            )
-        except Exception:  # as _holds: nothing may raise out of workflow code
-            return None
+        result = self._evaluate(expression)
         if isinstance(result, datetime):
             return result.isoformat()
         return result if isinstance(result, str) and result else None
@@ -650,21 +632,37 @@ class JourneyWorkflow:
         if condition is None:
             return True
         try:
-            program = self.programs.get(condition)
-            if program is None:
-                program = cel.compile(condition)
-                self.programs[condition] = program
             segments = set(self.customer.segments) if self.customer else set()
-            # `now` is the workflow's clock (the same on replay). A condition could not
-            # read it before, so no run's path changes.
-            variables = {**self._variables(event), "now": workflow.now(), "today": self._today()}
             context = cel.Context(
-                variables=variables, functions={"segment": lambda n: n in segments}
+                variables=self._cel_variables(event),
+                functions={"segment": lambda n: n in segments},
             )
-            return program.execute(context) is True
+            return self._program(condition).execute(context) is True
         except Exception as error:  # any at all: see above (false, never raised)
             self._log_unevaluable(condition, event, error)
             return False
+
+    def _program(self, expression: str) -> cel.Program:
+        """The compiled expression, compiled once per run."""
+        program = self.programs.get(expression)
+        if program is None:
+            program = cel.compile(expression)
+            self.programs[expression] = program
+        return program
+
+    def _cel_variables(self, event: CustomerEvent | None = None) -> dict[str, Any]:
+        """What conditions and data waits read: the run's variables, `now` (the workflow's
+        clock, the same on replay) and `today`. No condition could read the clock before,
+        so no run's path changes."""
+        return {**self._variables(event), "now": workflow.now(), "today": self._today()}
+
+    def _evaluate(self, expression: str) -> Any:
+        """A data wait's expression evaluated, or None when it cannot be (as `_holds`:
+        nothing may raise out of workflow code)."""
+        try:
+            return self._program(expression).execute(cel.Context(variables=self._cel_variables()))
+        except Exception:  # any at all: the wait then uses its fallback
+            return None
 
     def _today(self) -> str:
         """The date in the customer's zone (by the offset their profile was read with), as

@@ -69,9 +69,7 @@ def run_tests(
     broken = [r for r in loaded if not r.ok]
     runnable = [r for r in loaded if r.ok]
     began = time.monotonic()
-    # The runs' own warnings (a call failing on purpose, retries) are the results' to tell.
-    for name in ("temporalio", "cxflow"):
-        logging.getLogger(name).setLevel(logging.CRITICAL)
+    _quiet_runs()
     runs = asyncio.run(rehearse(runnable, installed, Settings.from_env())) if runnable else []
     seconds = time.monotonic() - began
     each = seconds / len(runs) if runs else 0.0
@@ -92,6 +90,13 @@ def run_tests(
     (err if failed else out).print(f"[{'red' if failed else 'green'}]{escape(line)}[/]")
     if failed:
         raise typer.Exit(FAILED)
+
+
+def _quiet_runs() -> None:
+    """The rehearsed runs' own warnings (a call failing on purpose, retries) stay out of
+    the output: the results tell what happened."""
+    for name in ("temporalio", "cxflow"):
+        logging.getLogger(name).setLevel(logging.CRITICAL)
 
 
 def simulate(
@@ -139,8 +144,7 @@ def simulate(
     if not files[0].tests or not files[0].tests.cases:
         out.print(f"no events in the last {since}: nothing to simulate")
         return
-    for name in ("temporalio", "cxflow"):
-        logging.getLogger(name).setLevel(logging.CRITICAL)
+    _quiet_runs()
     began = time.monotonic()
     runs = asyncio.run(
         rehearse(files, default_registry(), settings, align=period.since, dry_run=True)
